@@ -1,0 +1,28 @@
+//! Cryptography for the Mobile ID platform: our certificate authority, CMS SignedData as
+//! Swisscom Mobile ID produces it, signing keys, and encryption of secrets at rest.
+//!
+//! Neighbours: the `engine` uses it to issue user certificates at enrolment, to build the
+//! signed attributes a phone must sign, and to verify and assemble the signature; the
+//! `phone` uses it to hold its key (sealed under the PIN), make its CSR, and check what
+//! it is asked to sign; the `server` uses the CA for TLS and the verifier for the ETSI
+//! validate service. The crate does no I/O and knows no domain types: serial numbers
+//! and the like arrive as plain strings, already checked by `core`.
+
+mod at_rest;
+mod ca;
+mod cert;
+mod cms;
+mod der;
+pub mod device_auth;
+mod error;
+mod keys;
+mod pem;
+mod rfc2253;
+
+pub use at_rest::{open_with_pin, seal_with_pin, MasterKey};
+pub use ca::{self_signed_client_certificate, CaCertificate, CertificateAuthority};
+pub use cert::{sha256_fingerprint_hex, verify_chain, CertificateInfo};
+pub use cms::{assemble_signed_data, signed_attributes, verify_signed_data, VerifiedSignature};
+pub use error::CryptoError;
+pub use keys::{verify_signature, KeyAlgorithm, PrivateKey, SubjectKey};
+pub use pem::{pem_decode_all, pem_encode};

@@ -1,0 +1,347 @@
+//! The phone's side of a transaction: activation, its inbox, and its answers.
+//!
+//! A phone holds two keys: a device key that signs its API calls (so it can listen without
+//! the PIN) and the user's signing key, encrypted under the PIN, whose certificate we issue
+//! here. The signing key never leaves the phone: we send what is to be signed (the CMS
+//! signed attributes), the phone checks it against the text it shows, signs, and we verify
+//! before assembling the CMS.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use mobileid_core::{Dtbd, FaultCode};
+use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
+use mobileid_crypto::{assemble_signed_data, signed_attributes, verify_signature, SubjectKey};
+use mobileid_store::{ChangeEvent, CodeOutcome, Completion, DeviceRecord, ReceiptRecord, TransactionRecord};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::signature::key_algorithm;
+use crate::{now_ms, Engine};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeviceError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The transaction was already answered, cancelled or expired.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("internal error")]
+    Internal,
+}
+
+fn internal(e: impl std::fmt::Display) -> DeviceError {
+    tracing::error!("device API internal error: {e}");
+    DeviceError::Internal
+}
+
+/// What a successful activation hands the phone.
+#[derive(Debug, Clone)]
+pub struct Activation {
+    pub device_id: String,
+    pub msisdn: String,
+    pub serial_number: String,
+    pub certificate: Vec<u8>,
+    /// Issuing CA, then root.
+    pub chain: Vec<Vec<u8>>,
+}
+
+/// A request waiting for the phone's answer.
+#[derive(Debug, Clone)]
+pub struct PendingRequest {
+    pub transaction_id: String,
+    pub mime_type: String,
+    pub data: String,
+    pub language: String,
+    pub nonce: Vec<u8>,
+    /// DER of the CMS signed attributes: the bytes the signing key signs.
+    pub to_be_signed: Vec<u8>,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Inbox {
+    pub requests: Vec<PendingRequest>,
+    pub receipts: Vec<ReceiptRecord>,
+}
+
+/// What the server answers about a wrong PIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinFailure {
+    pub failures: i64,
+    pub blocked: bool,
+}
+
+/// The hash under which an activation code is stored: a database leak reveals no codes.
+pub fn activation_code_hash(code: &str) -> String {
+    let normalized: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    Sha256::digest(normalized.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Engine {
+    /// Spends a one-time code: issues the certificate for the phone's CSR and registers the
+    /// device key. The request must be signed by that device key (proof of possession).
+    pub async fn activate(
+        &self,
+        code: &str,
+        csr_der: &[u8],
+        device_key_spki: &[u8],
+        proof: &DeviceAuthorization,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Activation, DeviceError> {
+        let device_key = SubjectKey::from_spki_der(device_key_spki)
+            .map_err(|e| DeviceError::BadRequest(format!("device_key is not a usable public key: {e}")))?;
+        self.check_time(proof)?;
+        let message = canonical_request("POST", path, proof.timestamp_ms, &proof.nonce, body);
+        verify_signature(&device_key, &message, &proof.signature).map_err(|_| {
+            tracing::warn!("refused activation: request not signed by the presented device key");
+            DeviceError::Unauthorized("the request signature does not verify with device_key".into())
+        })?;
+        // Check the CSR before spending the code, so a broken phone can try again.
+        let serial_probe = "MIDCHE0000000000";
+        self.inner
+            .ca
+            .issue_user_certificate(csr_der, serial_probe, 1)
+            .map_err(|e| DeviceError::BadRequest(format!("the CSR was refused: {e}")))?;
+
+        let msisdn = match self.inner.store.take_activation_code(&activation_code_hash(code), now_ms()).await {
+            Ok(CodeOutcome::Taken(msisdn)) => msisdn,
+            Ok(outcome) => {
+                tracing::warn!(?outcome, "refused activation code");
+                let why = match outcome {
+                    CodeOutcome::Expired => "the activation code has expired",
+                    CodeOutcome::AlreadyUsed => "the activation code was already used",
+                    _ => "unknown activation code",
+                };
+                return Err(DeviceError::Forbidden(why.into()));
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        let user = self
+            .inner
+            .store
+            .find_user(&msisdn)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| DeviceError::Forbidden("the user of this code no longer exists".into()))?;
+        let certificate = self
+            .inner
+            .ca
+            .issue_user_certificate(csr_der, &user.serial_number, self.inner.config.certificate_validity_days)
+            .map_err(internal)?;
+        let device = DeviceRecord {
+            device_id: random_id("dev"),
+            msisdn: msisdn.clone(),
+            method: "app".into(),
+            state: "active".into(),
+            cert_der: certificate.clone(),
+            auth_key: Some(device_key_spki.to_vec()),
+            server_key: None,
+            pin_failures: 0,
+            created_at: now_ms(),
+        };
+        self.inner.store.activate_device(&device).await.map_err(internal)?;
+        tracing::info!(msisdn, device = %device.device_id, "device activated");
+        Ok(Activation {
+            device_id: device.device_id,
+            msisdn,
+            serial_number: user.serial_number,
+            certificate,
+            chain: self.inner.ca.chain(),
+        })
+    }
+
+    /// Checks a device-signed call: fresh time, a signature by the device key, and a nonce
+    /// never seen before. Refusals are logged; they change nothing.
+    pub async fn authenticate_device(
+        &self,
+        proof: &DeviceAuthorization,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> Result<DeviceRecord, DeviceError> {
+        self.check_time(proof)?;
+        let device = self.inner.store.find_device(&proof.device_id).await.map_err(internal)?;
+        let device = device.filter(|d| d.state != "retired").ok_or_else(|| {
+            tracing::warn!(device = %proof.device_id, "refused device request: unknown or retired device");
+            DeviceError::Unauthorized("unknown device".into())
+        })?;
+        let key = device
+            .auth_key
+            .as_deref()
+            .ok_or_else(|| DeviceError::Unauthorized("this device has no API key".into()))?;
+        let key = SubjectKey::from_spki_der(key).map_err(internal)?;
+        let message = canonical_request(method, path_and_query, proof.timestamp_ms, &proof.nonce, body);
+        if verify_signature(&key, &message, &proof.signature).is_err() {
+            tracing::warn!(device = %device.device_id, "refused device request: signature does not verify");
+            return Err(DeviceError::Unauthorized("the request signature does not verify".into()));
+        }
+        let fresh =
+            self.inner.store.remember_nonce(&device.device_id, &proof.nonce, proof.timestamp_ms).await.map_err(internal)?;
+        if !fresh {
+            tracing::warn!(device = %device.device_id, "refused device request: replayed nonce");
+            return Err(DeviceError::Unauthorized("replayed request".into()));
+        }
+        Ok(device)
+    }
+
+    fn check_time(&self, proof: &DeviceAuthorization) -> Result<(), DeviceError> {
+        let window = self.inner.config.device_clock_window.as_millis() as i64;
+        if (now_ms() - proof.timestamp_ms).abs() > window {
+            tracing::warn!(device = %proof.device_id, "refused device request: time outside the window");
+            return Err(DeviceError::Unauthorized("the request time is outside the allowed window".into()));
+        }
+        Ok(())
+    }
+
+    /// The device's pending requests and new receipts; waits up to `wait` for one to arrive
+    /// and answers the moment it does.
+    pub async fn inbox(&self, device: &DeviceRecord, wait: Duration) -> Result<Inbox, DeviceError> {
+        self.inbox_news(device, &HashSet::new(), wait).await
+    }
+
+    /// Like [`Engine::inbox`], but waits for something not in `seen` (requests the caller
+    /// already has): a stream re-reads only when the inbox changed.
+    pub async fn inbox_news(
+        &self,
+        device: &DeviceRecord,
+        seen: &HashSet<String>,
+        wait: Duration,
+    ) -> Result<Inbox, DeviceError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let subscription = self.inner.inboxes.subscribe(&device.device_id);
+        loop {
+            let notified = subscription.notify().notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let inbox = self.read_inbox(device).await?;
+            let news = !inbox.receipts.is_empty() || inbox.requests.iter().any(|r| !seen.contains(&r.transaction_id));
+            if news || tokio::time::Instant::now() >= deadline {
+                return Ok(inbox);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.read_inbox(device).await;
+            }
+        }
+    }
+
+    async fn read_inbox(&self, device: &DeviceRecord) -> Result<Inbox, DeviceError> {
+        if device.state != "active" {
+            return Ok(Inbox::default());
+        }
+        let now = now_ms();
+        let pending = self.inner.store.pending_for_device(&device.device_id, now).await.map_err(internal)?;
+        let requests = pending.iter().map(pending_request).collect::<Result<_, _>>()?;
+        let receipts = self.inner.store.take_receipts(&device.device_id, now).await.map_err(internal)?;
+        Ok(Inbox { requests, receipts })
+    }
+
+    /// The phone approves: its signature over the signed attributes must verify with the
+    /// user's certificate before the transaction completes with the assembled CMS.
+    pub async fn approve(&self, device: &DeviceRecord, transaction_id: &str, signature: &[u8]) -> Result<(), DeviceError> {
+        let record = self.answerable(device, transaction_id).await?;
+        let (content, to_be_signed) = signed_content(&record)?;
+        let key = SubjectKey::from_certificate_der(&device.cert_der).map_err(internal)?;
+        if verify_signature(&key, &to_be_signed, signature).is_err() {
+            tracing::warn!(device = %device.device_id, transaction_id, "refused approval: signature does not verify");
+            return Err(DeviceError::BadRequest("the signature does not verify with the user's certificate".into()));
+        }
+        let algorithm = key_algorithm(device).map_err(|_| DeviceError::Internal)?;
+        let cms = assemble_signed_data(&content, &to_be_signed, signature, &device.cert_der, &self.inner.ca.chain(), algorithm)
+            .map_err(internal)?;
+        if !self.inner.store.complete_transaction(transaction_id, &Completion::signed(cms), now_ms()).await.map_err(internal)? {
+            return Err(DeviceError::Conflict("the request is no longer open".into()));
+        }
+        if device.pin_failures > 0 {
+            self.inner.store.reset_pin_failures(&device.device_id).await.map_err(internal)?;
+        }
+        self.announce(ChangeEvent::TransactionDone(transaction_id.to_string())).await;
+        Ok(())
+    }
+
+    /// The user pressed Cancel: the AP gets 401.
+    pub async fn decline(&self, device: &DeviceRecord, transaction_id: &str) -> Result<(), DeviceError> {
+        self.answerable(device, transaction_id).await?;
+        let cancel = Completion::failed(i64::from(FaultCode::UserCancel.number()), FaultCode::UserCancel.default_detail());
+        if !self.inner.store.complete_transaction(transaction_id, &cancel, now_ms()).await.map_err(internal)? {
+            return Err(DeviceError::Conflict("the request is no longer open".into()));
+        }
+        self.announce(ChangeEvent::TransactionDone(transaction_id.to_string())).await;
+        Ok(())
+    }
+
+    /// Counts a wrong PIN. At the limit the key is blocked, and the requests waiting for
+    /// this device end with 402 PIN_NR_BLOCKED.
+    pub async fn pin_failure(&self, device: &DeviceRecord) -> Result<PinFailure, DeviceError> {
+        let limit = self.inner.config.pin_attempts;
+        let failures = self.inner.store.record_pin_failure(&device.device_id, limit).await.map_err(internal)?;
+        let blocked = failures >= limit;
+        if blocked {
+            tracing::warn!(device = %device.device_id, "PIN blocked after {failures} wrong PINs");
+            let code = FaultCode::PinNrBlocked;
+            let failed = self
+                .inner
+                .store
+                .fail_pending_of_device(&device.device_id, i64::from(code.number()), code.default_detail(), now_ms())
+                .await
+                .map_err(internal)?;
+            for id in failed {
+                self.announce(ChangeEvent::TransactionDone(id)).await;
+            }
+        }
+        Ok(PinFailure { failures, blocked })
+    }
+
+    async fn answerable(&self, device: &DeviceRecord, transaction_id: &str) -> Result<TransactionRecord, DeviceError> {
+        if device.state != "active" {
+            return Err(DeviceError::Forbidden("this device's key is blocked".into()));
+        }
+        let record = self.inner.store.find_transaction(transaction_id).await.map_err(internal)?;
+        let record = record
+            .filter(|r| r.device_id.as_deref() == Some(device.device_id.as_str()))
+            .ok_or_else(|| DeviceError::NotFound("no such request for this device".into()))?;
+        if record.state != "pending" {
+            return Err(DeviceError::Conflict("the request is no longer open".into()));
+        }
+        if record.expires_at <= now_ms() {
+            return Err(DeviceError::Conflict("the request has expired".into()));
+        }
+        Ok(record)
+    }
+}
+
+fn pending_request(record: &TransactionRecord) -> Result<PendingRequest, DeviceError> {
+    let (_, to_be_signed) = signed_content(record)?;
+    Ok(PendingRequest {
+        transaction_id: record.mssp_trans_id.clone(),
+        mime_type: record.mime_type.clone(),
+        data: record.dtbd.clone(),
+        language: record.language.clone(),
+        nonce: record.nonce.clone(),
+        to_be_signed,
+        expires_at: record.expires_at,
+    })
+}
+
+/// The signed content and the signed attributes, derived again from what the store holds.
+fn signed_content(record: &TransactionRecord) -> Result<(Vec<u8>, Vec<u8>), DeviceError> {
+    let dtbd = Dtbd::from_wire(&record.mime_type, &record.dtbd).map_err(internal)?;
+    let nonce: [u8; 8] = record.nonce.as_slice().try_into().map_err(internal)?;
+    let content = dtbd.signed_bytes();
+    let to_be_signed = signed_attributes(&content, &nonce);
+    Ok((content, to_be_signed))
+}
+
+pub(crate) fn random_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{hex}")
+}

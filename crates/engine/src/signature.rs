@@ -1,0 +1,477 @@
+//! MSS_Signature: checks, delivery to the phone (or a robot's immediate answer), and for
+//! sync requests the wait for the outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mobileid_core::profile::{resolve, Method, UserMethods};
+use mobileid_core::request::{parse_timeout, MessagingMode, Operation};
+use mobileid_core::services::{Language, APP2APP_URI, GEOFENCING_URI, SUBSCRIBER_INFO_URI, USER_LANG_URI, VALIDATE_URI};
+use mobileid_core::testnumbers::fires_late;
+use mobileid_core::{Dtbd, Fault, FaultCode, Msisdn, MsspTransId, SignatureProfile, StatusCode};
+use mobileid_crypto::{assemble_signed_data, signed_attributes, PrivateKey};
+use mobileid_store::{ChangeEvent, Completion, DeviceRecord, InsertOutcome, TransactionRecord, UserRecord};
+use rand::RngCore;
+
+use crate::ap::{Ap, ClientIdentity, Permission};
+use crate::frame::internal;
+use crate::messages::{Echo, ServiceInput, ServiceResponse, SignatureInput, SignatureOutcome};
+use crate::{now_ms, Engine};
+
+/// The additional services of one request, checked against the AP's subscriptions.
+#[derive(Debug, Default)]
+pub(crate) struct RequestedServices {
+    pub language: Option<Language>,
+    pub geofencing: bool,
+    pub app2app: Option<String>,
+    pub validate: bool,
+}
+
+impl RequestedServices {
+    fn parse(inputs: &[ServiceInput], ap: &Ap) -> Result<RequestedServices, Fault> {
+        let mut requested = RequestedServices::default();
+        for service in inputs {
+            let uri = service
+                .uri
+                .as_deref()
+                .ok_or_else(|| Fault::missing_param("AdditionalServices: a Service without Description"))?;
+            match uri {
+                USER_LANG_URI => {
+                    // Unknown values fall back to the default rather than failing the login.
+                    requested.language = service.user_lang.as_deref().and_then(Language::parse_lenient);
+                }
+                GEOFENCING_URI => requested.geofencing = true,
+                APP2APP_URI => {
+                    if !ap.has(Permission::App2App) {
+                        return Err(not_subscribed(uri));
+                    }
+                    let redirect = service
+                        .redirect_uri
+                        .clone()
+                        .ok_or_else(|| Fault::missing_param("App2App needs a RedirectUri"))?;
+                    requested.app2app = Some(redirect);
+                }
+                // Deprecated, still sent by old clients: ignored quietly so they keep working.
+                SUBSCRIBER_INFO_URI => {}
+                VALIDATE_URI => requested.validate = true,
+                other => return Err(not_subscribed(other)),
+            }
+        }
+        Ok(requested)
+    }
+
+    /// Tokens kept with the transaction, so a later status query answers the same way.
+    fn tokens(&self) -> String {
+        let mut tokens = Vec::new();
+        if self.geofencing {
+            tokens.push("geofencing");
+        }
+        if self.validate {
+            tokens.push("validate");
+        }
+        tokens.join(" ")
+    }
+}
+
+fn not_subscribed(uri: &str) -> Fault {
+    Fault::new(
+        FaultCode::UnauthorizedAccess,
+        format!("The AP asks for an additional service for which it has not subscribed: {uri}"),
+    )
+}
+
+impl Engine {
+    pub async fn sign(&self, identity: &ClientIdentity, input: SignatureInput) -> Result<SignatureOutcome, Fault> {
+        let (ap, echo) = self.check_frame(Operation::Signature, identity, &input.frame).await?;
+
+        let mode = input.messaging_mode.as_deref().ok_or_else(|| Fault::missing_param("MessagingMode is missing"))?;
+        let msisdn = input.msisdn.as_deref().ok_or_else(|| Fault::missing_param("MobileUser/MSISDN is missing"))?;
+        let data = input.data_to_be_signed.clone().unwrap_or_default();
+        let text = data.data.as_deref().ok_or_else(|| Fault::missing_param("DataToBeSigned is missing"))?;
+
+        let mode = MessagingMode::parse(mode)?;
+        let timeout = parse_timeout(input.timeout.as_deref())?;
+        let msisdn = Msisdn::parse(msisdn)?;
+        let services = RequestedServices::parse(&input.services, &ap)?;
+        if services.app2app.is_some() && mode == MessagingMode::Synch {
+            return Err(Fault::wrong_param("App2App is only supported with MessagingMode asynch"));
+        }
+
+        let user = self.inner.store.find_user(msisdn.normalized()).await.map_err(internal)?;
+        let requested = match input.signature_profile.as_deref() {
+            None | Some("") => SignatureProfile::AuthProfile1,
+            Some(uri) => SignatureProfile::parse_uri(uri)?,
+        };
+        let request = Prepared { ap, echo, msisdn, mode, timeout, services, requested };
+        if let Some(code) = user.as_ref().and_then(|u| u.test_fault) {
+            return self.answer_test_fault(request, code, text).await;
+        }
+
+        request.ap.check_profile(request.requested)?;
+        let dtbd = Dtbd::parse(data.mime_type.as_deref(), data.encoding.as_deref(), text)?;
+        dtbd.check_prefix(&request.ap.dtbd_prefix)?;
+
+        let user = user.ok_or_else(|| Fault::of(FaultCode::UnknownClient))?;
+        let (method, device) = self.choose_device(&request, &user, &dtbd).await?;
+        self.start_transaction(request, user, method, device, dtbd).await
+    }
+
+    /// Steps 8 and 9 of §11.1: the user's state, then the profile against their methods.
+    async fn choose_device(
+        &self,
+        request: &Prepared,
+        user: &UserRecord,
+        dtbd: &Dtbd,
+    ) -> Result<(Method, DeviceRecord), Fault> {
+        self.check_user_state(user)?;
+        let devices = self.inner.store.devices_of_user(&user.msisdn).await.map_err(internal)?;
+        let active = |method: &str| devices.iter().find(|d| d.method == method && d.state == "active");
+        let methods = UserMethods { sim_active: active("sim").is_some(), app_active: active("app").is_some() };
+        if !methods.sim_active && !methods.app_active {
+            return Err(if devices.iter().any(|d| d.state == "blocked") {
+                Fault::of(FaultCode::PinNrBlocked)
+            } else {
+                self.user_fault(FaultCode::NoKeyFound, "Mobile user account needs to be activated", user)
+            });
+        }
+        let method = resolve(request.requested, request.ap.auth_profile1_maps_to, methods)?;
+        if matches!(dtbd, Dtbd::TxnApproval(_)) && method == Method::Sim {
+            return Err(Fault::new(
+                FaultCode::UnsupportedProfile,
+                "The user does not support this Mobile Signature Profile: transaction approval needs the App (Device-LoA4)",
+            ));
+        }
+        let device = match method {
+            Method::Sim => active("sim"),
+            Method::App => active("app"),
+        }
+        .cloned()
+        .ok_or_else(|| Fault::internal("resolved method has no device"))?;
+        if device.server_key.is_some() && !request.ap.has(Permission::Robots) {
+            return Err(Fault::new(FaultCode::UnknownClient, "This AP may not use the robot test users"));
+        }
+        Ok((method, device))
+    }
+
+    pub(crate) fn check_user_state(&self, user: &UserRecord) -> Result<(), Fault> {
+        match user.state.as_str() {
+            "ACTIVE" => Ok(()),
+            "REGISTERED" => Err(self.user_fault(FaultCode::NoKeyFound, "Mobile user account has state REGISTERED", user)),
+            _ => Err(Fault::new(FaultCode::CardBlocked, "Mobile user account has state INACTIVE or no SIM assigned")),
+        }
+    }
+
+    pub(crate) fn user_fault(&self, code: FaultCode, detail: &str, user: &UserRecord) -> Fault {
+        let mut fault = Fault::new(code, detail);
+        fault.portal_url = self.inner.config.portal_url.as_ref().map(|url| format!("{url}?msisdn={}", user.msisdn));
+        fault
+    }
+
+    async fn start_transaction(
+        &self,
+        request: Prepared,
+        user: UserRecord,
+        method: Method,
+        device: DeviceRecord,
+        dtbd: Dtbd,
+    ) -> Result<SignatureOutcome, Fault> {
+        let content = dtbd.signed_bytes();
+        let mut nonce = [0u8; 8];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let to_be_signed = signed_attributes(&content, &nonce);
+        let now = now_ms();
+        let id = MsspTransId::generate().as_str().to_string();
+        let (mime_type, data) = dtbd.to_wire();
+        let mut record = TransactionRecord {
+            mssp_trans_id: id.clone(),
+            ap_id: request.ap.ap_id.clone(),
+            ap_trans_id: request.echo.ap_trans_id.clone(),
+            ap_instant: request.echo.instant.timestamp_millis(),
+            msisdn: user.msisdn.clone(),
+            msisdn_raw: request.msisdn.raw().to_string(),
+            device_id: Some(device.device_id.clone()),
+            method: method_token(method).to_string(),
+            profile: method.resolved_profile().uri().to_string(),
+            mime_type,
+            dtbd: data,
+            language: request.services.language.unwrap_or(Language::En).code().to_string(),
+            nonce: nonce.to_vec(),
+            services: request.services.tokens(),
+            state: "pending".to_string(),
+            fault_code: None,
+            fault_detail: None,
+            signature: None,
+            created_at: now,
+            expires_at: now + request.timeout.as_millis() as i64,
+            completed_at: None,
+        };
+        if let Some(sealed) = &device.server_key {
+            // A robot answers at once with the key the server holds for it.
+            let cms = self.robot_signature(&device, sealed, &content, &to_be_signed).await?;
+            record.state = "signed".to_string();
+            record.signature = Some(cms);
+            record.completed_at = Some(now);
+        }
+        if self.inner.store.insert_transaction(&record).await.map_err(internal)? == InsertOutcome::Duplicate {
+            return Err(Fault::wrong_param("The combination of AP_ID, AP_TransID and Instant was used before"));
+        }
+        if record.state == "pending" {
+            self.replace_running_requests(&record).await?;
+            self.announce(ChangeEvent::DeviceInbox(device.device_id.clone())).await;
+        }
+        let service_responses = match (&request.services.app2app, request.mode) {
+            (Some(redirect), MessagingMode::Asynch) => vec![app2app_response(redirect, &id, &user)],
+            _ => Vec::new(),
+        };
+        let profile = method.resolved_profile();
+        match request.mode {
+            MessagingMode::Asynch => Ok(SignatureOutcome {
+                echo: request.echo,
+                mssp_trans_id: id,
+                msisdn_raw: record.msisdn_raw,
+                status: StatusCode::RequestOk,
+                signature: None,
+                profile,
+                service_responses,
+            }),
+            MessagingMode::Synch => {
+                let done = self.await_outcome(&id, record.expires_at).await?;
+                let (status, signature, service_responses) = self.final_answer(&done, &request.ap)?;
+                Ok(SignatureOutcome {
+                    echo: request.echo,
+                    mssp_trans_id: id,
+                    msisdn_raw: record.msisdn_raw,
+                    status,
+                    signature,
+                    profile,
+                    service_responses,
+                })
+            }
+        }
+    }
+
+    /// §11.2: a new App request for a user cancels the one running (401 for its AP).
+    async fn replace_running_requests(&self, record: &TransactionRecord) -> Result<(), Fault> {
+        if record.method != "app" {
+            return Ok(());
+        }
+        let replaced = self
+            .inner
+            .store
+            .fail_pending_of_user(
+                &record.msisdn,
+                "app",
+                &record.mssp_trans_id,
+                i64::from(FaultCode::UserCancel.number()),
+                FaultCode::UserCancel.default_detail(),
+                now_ms(),
+            )
+            .await
+            .map_err(internal)?;
+        for id in replaced {
+            self.announce(ChangeEvent::TransactionDone(id)).await;
+        }
+        Ok(())
+    }
+
+    async fn robot_signature(
+        &self,
+        device: &DeviceRecord,
+        sealed: &[u8],
+        content: &[u8],
+        to_be_signed: &[u8],
+    ) -> Result<Vec<u8>, Fault> {
+        let key = self.robot_key(device, sealed)?;
+        let message = to_be_signed.to_vec();
+        // RSA signing takes milliseconds: keep it off the async workers.
+        let signature = tokio::task::spawn_blocking(move || key.sign(&message))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        let chain = self.inner.ca.chain();
+        assemble_signed_data(content, to_be_signed, &signature, &device.cert_der, &chain, key_algorithm(device)?)
+            .map_err(internal)
+    }
+
+    fn robot_key(&self, device: &DeviceRecord, sealed: &[u8]) -> Result<Arc<PrivateKey>, Fault> {
+        if let Some(key) = self.inner.robot_keys.get(&device.device_id) {
+            return Ok(key.clone());
+        }
+        let pkcs8 = self.master_key().open(sealed, &robot_key_context(&device.device_id)).map_err(internal)?;
+        let key = Arc::new(PrivateKey::from_pkcs8_der(&pkcs8).map_err(internal)?);
+        self.inner.robot_keys.insert(device.device_id.clone(), key.clone());
+        Ok(key)
+    }
+
+    /// Waits until the transaction is final or its time is up (then it ends as 208).
+    pub(crate) async fn await_outcome(&self, id: &str, expires_at: i64) -> Result<TransactionRecord, Fault> {
+        let subscription = self.inner.transactions.subscribe(id);
+        loop {
+            let notified = subscription.notify().notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let record = self
+                .inner
+                .store
+                .find_transaction(id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| Fault::internal("transaction vanished"))?;
+            if record.state != "pending" {
+                return Ok(record);
+            }
+            let left = Duration::from_millis((expires_at - now_ms()).max(0) as u64);
+            if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
+                let expired = Completion::failed(
+                    i64::from(FaultCode::ExpiredTransaction.number()),
+                    Fault::expired_sync().detail,
+                );
+                if self.inner.store.complete_transaction(id, &expired, now_ms()).await.map_err(internal)? {
+                    self.announce(ChangeEvent::TransactionDone(id.to_string())).await;
+                    if let Some(device) = &record.device_id {
+                        self.announce(ChangeEvent::DeviceInbox(device.clone())).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The answer for a final transaction: the signature, or its fault.
+    pub(crate) fn final_answer(
+        &self,
+        record: &TransactionRecord,
+        ap: &Ap,
+    ) -> Result<(StatusCode, Option<Vec<u8>>, Vec<ServiceResponse>), Fault> {
+        if record.state != "signed" {
+            let code = record
+                .fault_code
+                .and_then(|c| u16::try_from(c).ok())
+                .and_then(FaultCode::from_number)
+                .unwrap_or(FaultCode::InternalError);
+            let detail = record.fault_detail.clone().unwrap_or_else(|| code.default_detail().to_string());
+            return Err(Fault::new(code, detail));
+        }
+        let cms = record.signature.clone().ok_or_else(|| Fault::internal("signed transaction without signature"))?;
+        let tokens: Vec<&str> = record.services.split_whitespace().collect();
+        let status = if tokens.contains(&"validate") {
+            match mobileid_crypto::verify_signed_data(&cms) {
+                Ok(_) => StatusCode::ValidSignature,
+                Err(_) => StatusCode::InvalidSignature,
+            }
+        } else {
+            StatusCode::Signature
+        };
+        let mut responses = Vec::new();
+        if tokens.contains(&"geofencing") {
+            // Our phones do not report a location; the contract's in-band codes say so
+            // without failing the signature.
+            responses.push(if ap.has(Permission::Geofencing) {
+                ServiceResponse::GeofencingError { code: 200, message: "No location returned by the App".into() }
+            } else {
+                ServiceResponse::GeofencingError { code: 122, message: "AP not allowed to use geofencing".into() }
+            });
+        }
+        Ok((status, Some(cms), responses))
+    }
+
+    /// Test numbers answer with their fault: at once, or for the late codes in async mode
+    /// on the status query, like a real user's outcome would arrive.
+    async fn answer_test_fault(&self, request: Prepared, code: i64, text: &str) -> Result<SignatureOutcome, Fault> {
+        let code = u16::try_from(code).ok().and_then(FaultCode::from_number).unwrap_or(FaultCode::InternalError);
+        if request.mode == MessagingMode::Synch || !fires_late(code) {
+            return Err(Fault::of(code));
+        }
+        let now = now_ms();
+        let id = MsspTransId::generate().as_str().to_string();
+        let profile = SignatureProfile::StkLoA4;
+        let record = TransactionRecord {
+            mssp_trans_id: id.clone(),
+            ap_id: request.ap.ap_id.clone(),
+            ap_trans_id: request.echo.ap_trans_id.clone(),
+            ap_instant: request.echo.instant.timestamp_millis(),
+            msisdn: request.msisdn.normalized().to_string(),
+            msisdn_raw: request.msisdn.raw().to_string(),
+            device_id: None,
+            method: "sim".to_string(),
+            profile: profile.uri().to_string(),
+            mime_type: "text/plain".to_string(),
+            dtbd: text.to_string(),
+            language: request.services.language.unwrap_or(Language::En).code().to_string(),
+            nonce: Vec::new(),
+            services: request.services.tokens(),
+            state: "failed".to_string(),
+            fault_code: Some(i64::from(code.number())),
+            fault_detail: Some(code.default_detail().to_string()),
+            signature: None,
+            created_at: now,
+            expires_at: now + request.timeout.as_millis() as i64,
+            completed_at: Some(now),
+        };
+        if self.inner.store.insert_transaction(&record).await.map_err(internal)? == InsertOutcome::Duplicate {
+            return Err(Fault::wrong_param("The combination of AP_ID, AP_TransID and Instant was used before"));
+        }
+        Ok(SignatureOutcome {
+            echo: request.echo,
+            mssp_trans_id: id,
+            msisdn_raw: record.msisdn_raw,
+            status: StatusCode::RequestOk,
+            signature: None,
+            profile,
+            service_responses: Vec::new(),
+        })
+    }
+}
+
+/// A request past the syntax checks.
+struct Prepared {
+    ap: Ap,
+    echo: Echo,
+    msisdn: Msisdn,
+    mode: MessagingMode,
+    timeout: Duration,
+    services: RequestedServices,
+    requested: SignatureProfile,
+}
+
+pub(crate) fn method_token(method: Method) -> &'static str {
+    match method {
+        Method::Sim => "sim",
+        Method::App => "app",
+    }
+}
+
+pub(crate) fn robot_key_context(device_id: &str) -> Vec<u8> {
+    format!("mobileid robot key {device_id}").into_bytes()
+}
+
+pub(crate) fn key_algorithm(device: &DeviceRecord) -> Result<mobileid_crypto::KeyAlgorithm, Fault> {
+    mobileid_crypto::CertificateInfo::parse(&device.cert_der).map(|info| info.algorithm).map_err(internal)
+}
+
+fn app2app_response(redirect: &str, mssp_trans_id: &str, user: &UserRecord) -> ServiceResponse {
+    let encoded: String = url_encode(redirect);
+    ServiceResponse::App2App {
+        auth_uri: format!(
+            "mobileid://auth?mobile_auth_redirect_uri={encoded}&session_token={mssp_trans_id}&user_id={}",
+            user.serial_number
+        ),
+    }
+}
+
+/// Percent-encoding of everything but RFC 3986 unreserved characters.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn url_encoding_matches_the_contract_example() {
+        assert_eq!(super::url_encode("acmebank://mid-done"), "acmebank%3A%2F%2Fmid-done");
+    }
+}

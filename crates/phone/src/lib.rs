@@ -1,0 +1,276 @@
+//! The virtual phone: a device-API client that behaves like a Mobile ID app. People use
+//! it through the `mobileid-phone` CLI; tests and benchmarks use this library.
+//!
+//! It holds two keys. The device key signs every API call and is stored as is, so the
+//! phone can listen without the PIN. The signing key, whose certificate our CA issues,
+//! is stored sealed under the PIN; a wrong PIN is reported to the server, which blocks the
+//! key after the configured number of failures. Before signing, the phone recomputes
+//! what it is asked to sign from the text it shows and refuses anything else.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use mobileid_core::device_api::{
+    approve_path, decline_path, ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse,
+    PinFailureResponse, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_FAILURE_PATH, STREAM_PATH,
+};
+use mobileid_core::Dtbd;
+use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
+use mobileid_crypto::{open_with_pin, seal_with_pin, signed_attributes, CryptoError, KeyAlgorithm, PrivateKey};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    #[error("wrong PIN ({attempts_left} attempts left)")]
+    WrongPin { attempts_left: i64 },
+    #[error("the PIN is blocked: too many wrong PINs; activate this phone again")]
+    PinBlocked,
+    #[error("refusing to sign: {0}")]
+    Mismatch(String),
+    #[error("the server refused: {status} {message}")]
+    Server { status: u16, message: String },
+    #[error("network: {0}")]
+    Network(#[from] reqwest::Error),
+    #[error("cryptography: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("phone state file: {0}")]
+    State(String),
+}
+
+pub type Result<T, E = PhoneError> = std::result::Result<T, E>;
+
+/// Everything the phone keeps between runs (the state file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhoneState {
+    pub server: String,
+    /// PEM of the CA the phone trusts for the server's TLS certificate, if not a public one.
+    pub server_ca_pem: Option<String>,
+    pub device_id: String,
+    pub msisdn: String,
+    pub serial_number: String,
+    /// PKCS#8 of the device key (base64).
+    pub device_key: String,
+    /// The signing key's PKCS#8 sealed under the PIN (base64).
+    pub sealed_signing_key: String,
+    /// The user certificate and its chain (base64 DER).
+    pub certificate: String,
+    pub chain: Vec<String>,
+    pub blocked: bool,
+}
+
+/// What the phone shows the user for a request, after checking it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub transaction_id: String,
+    pub text: String,
+    pub language: String,
+}
+
+pub struct Phone {
+    state: PhoneState,
+    device_key: PrivateKey,
+    http: reqwest::Client,
+}
+
+impl Phone {
+    /// Makes both keys, spends the activation code, and returns the activated phone.
+    pub async fn activate(server: &str, server_ca_pem: Option<&str>, code: &str, pin: &str) -> Result<Phone> {
+        let http = http_client(server_ca_pem)?;
+        let device_key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
+        let signing_key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
+        let csr = signing_key.csr_der("Mobile ID phone")?;
+        let body = serde_json::to_vec(&ActivationRequest {
+            code: code.to_string(),
+            csr: STANDARD.encode(csr),
+            device_key: STANDARD.encode(device_key.public_key_spki_der()),
+        })
+        .map_err(|e| PhoneError::State(e.to_string()))?;
+        // The device id is not known yet; the server checks the signature with device_key.
+        let authorization = sign_request(&device_key, "new", "POST", ACTIVATE_PATH, &body)?;
+        let response = http
+            .post(format!("{}{ACTIVATE_PATH}", server.trim_end_matches('/')))
+            .header("Authorization", authorization)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let activation: ActivationResponse = read_json(response).await?;
+        let state = PhoneState {
+            server: server.trim_end_matches('/').to_string(),
+            server_ca_pem: server_ca_pem.map(str::to_string),
+            device_id: activation.device_id,
+            msisdn: activation.msisdn,
+            serial_number: activation.serial_number,
+            device_key: STANDARD.encode(device_key.pkcs8_der()),
+            sealed_signing_key: STANDARD.encode(seal_with_pin(pin, signing_key.pkcs8_der())),
+            certificate: activation.certificate,
+            chain: activation.chain,
+            blocked: false,
+        };
+        Ok(Phone { state, device_key, http })
+    }
+
+    pub fn from_state(state: PhoneState) -> Result<Phone> {
+        let der = STANDARD.decode(&state.device_key).map_err(|e| PhoneError::State(format!("device_key: {e}")))?;
+        let device_key = PrivateKey::from_pkcs8_der(&der)?;
+        let http = http_client(state.server_ca_pem.as_deref())?;
+        Ok(Phone { state, device_key, http })
+    }
+
+    pub fn load(path: &Path) -> Result<Phone> {
+        let text = std::fs::read_to_string(path).map_err(|e| PhoneError::State(format!("{}: {e}", path.display())))?;
+        let state: PhoneState =
+            serde_json::from_str(&text).map_err(|e| PhoneError::State(format!("{}: {e}", path.display())))?;
+        Phone::from_state(state)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(&self.state).map_err(|e| PhoneError::State(e.to_string()))?;
+        std::fs::write(path, text).map_err(|e| PhoneError::State(format!("{}: {e}", path.display())))
+    }
+
+    pub fn state(&self) -> &PhoneState {
+        &self.state
+    }
+
+    /// Pending requests and receipts; waits up to `wait` for one to arrive.
+    pub async fn inbox(&self, wait: Duration) -> Result<InboxResponse> {
+        let path = format!("{INBOX_PATH}?wait={}", wait.as_secs());
+        let response = self.send(reqwest::Method::GET, &path, Vec::new()).await?;
+        read_json(response).await
+    }
+
+    /// The SSE stream of new requests and receipts, as raw `event:`/`data:` text chunks.
+    pub async fn stream(&self) -> Result<reqwest::Response> {
+        let response = self.send(reqwest::Method::GET, STREAM_PATH, Vec::new()).await?;
+        check_status(response).await
+    }
+
+    /// Checks a request before it is shown: the bytes to sign must be exactly what the
+    /// displayed text and the nonce produce. Returns what to show.
+    pub fn check(&self, request: &SignRequest) -> Result<Prompt> {
+        let dtbd = Dtbd::from_wire(&request.mime_type, &request.data)
+            .map_err(|f| PhoneError::Mismatch(format!("cannot display the request: {}", f.detail)))?;
+        let nonce: [u8; 8] = STANDARD
+            .decode(&request.nonce)
+            .ok()
+            .and_then(|n| n.try_into().ok())
+            .ok_or_else(|| PhoneError::Mismatch("bad nonce".into()))?;
+        let expected = signed_attributes(&dtbd.signed_bytes(), &nonce);
+        let offered = STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
+        if expected != offered {
+            return Err(PhoneError::Mismatch("what the server asks to sign is not the text shown".into()));
+        }
+        Ok(Prompt { transaction_id: request.transaction_id.clone(), text: dtbd.display_text(), language: request.language.clone() })
+    }
+
+    /// Unlocks the signing key with the PIN, signs, and sends the approval. A wrong PIN is
+    /// reported to the server and counted there.
+    pub async fn approve(&mut self, request: &SignRequest, pin: &str) -> Result<()> {
+        if self.state.blocked {
+            return Err(PhoneError::PinBlocked);
+        }
+        self.check(request)?;
+        let sealed = STANDARD.decode(&self.state.sealed_signing_key).map_err(|e| PhoneError::State(e.to_string()))?;
+        let signing_key = match open_with_pin(pin, &sealed) {
+            Ok(pkcs8) => PrivateKey::from_pkcs8_der(&pkcs8)?,
+            Err(CryptoError::WrongPin) => return Err(self.report_wrong_pin().await?),
+            Err(e) => return Err(e.into()),
+        };
+        let to_be_signed = STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
+        let signature = signing_key.sign(&to_be_signed)?;
+        let body = serde_json::to_vec(&ApproveRequest { signature: STANDARD.encode(signature) })
+            .map_err(|e| PhoneError::State(e.to_string()))?;
+        let response = self.send(reqwest::Method::POST, &approve_path(&request.transaction_id), body).await?;
+        check_status(response).await.map(drop)
+    }
+
+    /// Signs with a key other than the certified one: what a forged answer looks like.
+    /// Only for tests of the server's refusal.
+    pub async fn approve_with_key(&self, request: &SignRequest, key: &PrivateKey) -> Result<()> {
+        let to_be_signed = STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
+        let body = serde_json::to_vec(&ApproveRequest { signature: STANDARD.encode(key.sign(&to_be_signed)?) })
+            .map_err(|e| PhoneError::State(e.to_string()))?;
+        let response = self.send(reqwest::Method::POST, &approve_path(&request.transaction_id), body).await?;
+        check_status(response).await.map(drop)
+    }
+
+    pub async fn decline(&self, request: &SignRequest) -> Result<()> {
+        let response = self.send(reqwest::Method::POST, &decline_path(&request.transaction_id), b"{}".to_vec()).await?;
+        check_status(response).await.map(drop)
+    }
+
+    async fn report_wrong_pin(&mut self) -> Result<PhoneError> {
+        let response = self.send(reqwest::Method::POST, PIN_FAILURE_PATH, b"{}".to_vec()).await?;
+        let outcome: PinFailureResponse = read_json(response).await?;
+        if outcome.blocked {
+            self.state.blocked = true;
+            return Ok(PhoneError::PinBlocked);
+        }
+        Ok(PhoneError::WrongPin { attempts_left: outcome.attempts_left })
+    }
+
+    /// Sends a request signed with the device key.
+    pub async fn send(&self, method: reqwest::Method, path_and_query: &str, body: Vec<u8>) -> Result<reqwest::Response> {
+        let authorization = sign_request(&self.device_key, &self.state.device_id, method.as_str(), path_and_query, &body)?;
+        self.send_with_authorization(method, path_and_query, body, &authorization).await
+    }
+
+    /// Sends a request with the given `Authorization` value (tests use it to replay or forge).
+    pub async fn send_with_authorization(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+        authorization: &str,
+    ) -> Result<reqwest::Response> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path_and_query}", self.state.server))
+            .header("Authorization", authorization);
+        if !body.is_empty() {
+            request = request.header("Content-Type", "application/json").body(body);
+        }
+        Ok(request.send().await?)
+    }
+
+    /// The `Authorization` header this phone would send now (for replay tests).
+    pub fn authorization(&self, method: &str, path_and_query: &str, body: &[u8]) -> Result<String> {
+        sign_request(&self.device_key, &self.state.device_id, method, path_and_query, body)
+    }
+}
+
+fn sign_request(key: &PrivateKey, device_id: &str, method: &str, path_and_query: &str, body: &[u8]) -> Result<String> {
+    let timestamp_ms = chrono::Utc::now().timestamp_millis();
+    let mut nonce = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let nonce = hex::encode(nonce);
+    let signature = key.sign(&canonical_request(method, path_and_query, timestamp_ms, &nonce, body))?;
+    Ok(DeviceAuthorization { device_id: device_id.to_string(), timestamp_ms, nonce, signature }.to_header())
+}
+
+fn http_client(server_ca_pem: Option<&str>) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().use_rustls_tls();
+    if let Some(pem) = server_ca_pem {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
+    }
+    Ok(builder.build()?)
+}
+
+async fn check_status(response: reqwest::Response) -> Result<reqwest::Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<ErrorResponse>(&text).map(|e| e.message).unwrap_or(text);
+    Err(PhoneError::Server { status, message })
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T> {
+    let response = check_status(response).await?;
+    Ok(response.json().await?)
+}

@@ -1,0 +1,228 @@
+//! The device API (`/device/v1/...`) that phones use: activation, the inbox (a long poll
+//! and an SSE stream), and answers. Documented in docs/device-api.md.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use futures_util::stream::{self, Stream};
+use mobileid_core::device_api::{
+    ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse, PinFailureResponse,
+    ReceiptNotice, SignRequest, ACTIVATE_PATH,
+};
+use mobileid_crypto::device_auth::DeviceAuthorization;
+use mobileid_engine::device::{DeviceError, Inbox};
+use mobileid_store::DeviceRecord;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::routes::AppState;
+
+/// Longest a long poll is held open; phones poll again right away.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+pub struct ApiError(DeviceError);
+
+impl From<DeviceError> for ApiError {
+    fn from(e: DeviceError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error) = match &self.0 {
+            DeviceError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            DeviceError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            DeviceError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            DeviceError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            DeviceError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            DeviceError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        (status, Json(ErrorResponse { error: error.into(), message: self.0.to_string() })).into_response()
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError(DeviceError::BadRequest(message.into()))
+}
+
+fn decode_b64(field: &str, value: &str) -> Result<Vec<u8>, ApiError> {
+    STANDARD.decode(value).map_err(|_| bad_request(format!("{field} is not valid base64")))
+}
+
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn authorization(headers: &HeaderMap) -> Result<DeviceAuthorization, ApiError> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(DeviceAuthorization::parse_header)
+        .ok_or_else(|| ApiError(DeviceError::Unauthorized("missing or malformed MobileID-Device authorization".into())))
+}
+
+fn path_and_query(uri: &Uri) -> &str {
+    uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/")
+}
+
+/// The device behind a signed request.
+async fn device(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<DeviceRecord, ApiError> {
+    let proof = authorization(headers)?;
+    Ok(state.engine.authenticate_device(&proof, method.as_str(), path_and_query(uri), body).await?)
+}
+
+pub async fn activate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let proof = authorization(&headers)?;
+    let request: ActivationRequest = parse_body(&body)?;
+    let csr = decode_b64("csr", &request.csr)?;
+    let device_key = decode_b64("device_key", &request.device_key)?;
+    let activation = state.engine.activate(&request.code, &csr, &device_key, &proof, ACTIVATE_PATH, &body).await?;
+    Ok(Json(ActivationResponse {
+        device_id: activation.device_id,
+        msisdn: activation.msisdn,
+        serial_number: activation.serial_number,
+        certificate: STANDARD.encode(&activation.certificate),
+        chain: activation.chain.iter().map(|c| STANDARD.encode(c)).collect(),
+    })
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    wait: Option<u64>,
+}
+
+pub async fn inbox(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<InboxQuery>,
+) -> Result<Json<InboxResponse>, ApiError> {
+    let device = device(&state, &method, &uri, &headers, &[]).await?;
+    let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(MAX_WAIT);
+    let inbox = state.engine.inbox(&device, wait).await?;
+    Ok(Json(wire_inbox(inbox)))
+}
+
+/// Server-sent events: each new request or receipt once, as soon as it arrives.
+pub async fn stream(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let device = device(&state, &method, &uri, &headers, &[]).await?;
+    let start = (state, device, HashSet::<String>::new(), Vec::<Event>::new());
+    let events = stream::unfold(start, |(state, device, mut sent, mut queue)| async move {
+        loop {
+            if let Some(event) = queue.pop() {
+                return Some((Ok(event), (state, device, sent, queue)));
+            }
+            let inbox = match state.engine.inbox_news(&device, &sent, MAX_WAIT).await {
+                Ok(inbox) => inbox,
+                Err(_) => return None,
+            };
+            let wire = wire_inbox(inbox);
+            // Forget answered requests so the set stays as small as the inbox.
+            let open: HashSet<String> = wire.requests.iter().map(|r| r.transaction_id.clone()).collect();
+            sent.retain(|id| open.contains(id));
+            for request in wire.requests.into_iter().rev() {
+                if sent.insert(request.transaction_id.clone()) {
+                    queue.push(json_event("request", &request));
+                }
+            }
+            for receipt in wire.receipts {
+                queue.insert(0, json_event("receipt", &receipt));
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+fn json_event<T: serde::Serialize>(name: &str, value: &T) -> Event {
+    Event::default().event(name).data(serde_json::to_string(value).unwrap_or_default())
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    Path(transaction_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let device = device(&state, &method, &uri, &headers, &body).await?;
+    let request: ApproveRequest = parse_body(&body)?;
+    let signature = decode_b64("signature", &request.signature)?;
+    state.engine.approve(&device, &transaction_id, &signature).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn decline(
+    State(state): State<AppState>,
+    Path(transaction_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let device = device(&state, &method, &uri, &headers, &body).await?;
+    state.engine.decline(&device, &transaction_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn pin_failure(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PinFailureResponse>, ApiError> {
+    let device = device(&state, &method, &uri, &headers, &body).await?;
+    let outcome = state.engine.pin_failure(&device).await?;
+    Ok(Json(PinFailureResponse {
+        failures: outcome.failures,
+        blocked: outcome.blocked,
+        attempts_left: (state.config.pin_attempts - outcome.failures).max(0),
+    }))
+}
+
+fn wire_inbox(inbox: Inbox) -> InboxResponse {
+    InboxResponse {
+        requests: inbox
+            .requests
+            .into_iter()
+            .map(|r| SignRequest {
+                transaction_id: r.transaction_id,
+                mime_type: r.mime_type,
+                data: r.data,
+                language: r.language,
+                nonce: STANDARD.encode(&r.nonce),
+                to_be_signed: STANDARD.encode(&r.to_be_signed),
+                expires_at: r.expires_at,
+            })
+            .collect(),
+        receipts: inbox
+            .receipts
+            .into_iter()
+            .map(|r| ReceiptNotice { transaction_id: r.mssp_trans_id, message: r.message })
+            .collect(),
+    }
+}

@@ -1,0 +1,326 @@
+//! `mobileid`: the Mobile ID platform in one binary. `mobileid serve` runs it; the other
+//! subcommands are the operator's tools and work on the same database.
+
+mod config;
+mod device_api;
+mod listener;
+mod mss;
+mod routes;
+mod setup;
+mod tls;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mobileid_core::SignatureProfile;
+use mobileid_crypto::{pem_encode, sha256_fingerprint_hex};
+use mobileid_engine::admin::default_profiles;
+use mobileid_engine::{Ap, Engine, EngineConfig, Permission};
+use mobileid_store::Store;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::routes::AppState;
+use crate::setup::{DataDir, DEMO_AP_ID, DEMO_DTBD_PREFIX};
+
+#[derive(Parser)]
+#[command(name = "mobileid", version, about = "Self-hosted Mobile ID platform (MSS API, phones, CA)")]
+struct Cli {
+    /// TOML configuration file (default: <data_dir>/mobileid.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (same as data_dir / MOBILEID_DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform (HTTPS on 0.0.0.0:8443 by default).
+    Serve,
+    /// Application providers (relying parties).
+    #[command(subcommand)]
+    Ap(ApCommand),
+    /// Users and their activation codes.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The public test numbers (+41000092NNN fault numbers and the robot users).
+    #[command(subcommand)]
+    Testnumbers(TestNumbersCommand),
+}
+
+#[derive(Subcommand)]
+enum ApCommand {
+    /// Register an AP, or update it and add a client certificate.
+    Add {
+        /// The AP_ID, e.g. mid://bank.example.ch
+        #[arg(long)]
+        ap_id: String,
+        /// PEM file with the AP's TLS client certificate (EKU clientAuth).
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+        /// The text every DTBD of this AP must start with, e.g. "Bank ACME: ".
+        #[arg(long, default_value = "")]
+        dtbd_prefix: String,
+        /// Allowed signature profile URIs, comma-separated (default: AuthProfile1, Any, STK, Device LoA4).
+        #[arg(long, value_delimiter = ',')]
+        profiles: Vec<String>,
+        /// What MID/v1/AuthProfile1 stands for at this AP.
+        #[arg(long, default_value = "http://mid.swisscom.ch/Any-LoA4")]
+        auth_profile1: String,
+        /// Additional permissions, comma-separated: geofencing, app2app, subscriberInfo, robots.
+        #[arg(long, value_delimiter = ',')]
+        services: Vec<String>,
+    },
+    /// List the APs and their certificate fingerprints.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Enrol a user and print a one-time activation code for their phone.
+    Add {
+        #[arg(long)]
+        msisdn: String,
+    },
+    /// Show a user's state, serial number, methods and certificates.
+    Show {
+        #[arg(long)]
+        msisdn: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TestNumbersCommand {
+    /// Create the test numbers (done on first start).
+    Enable,
+    /// Remove them: they then answer like unknown numbers.
+    Disable,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    if let Some(dir) = &cli.data_dir {
+        env.push(("MOBILEID_DATA_DIR".into(), dir.display().to_string()));
+    }
+    let config = Config::load(cli.config.as_deref(), &env)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_default())
+        .with_writer(std::io::stderr)
+        .init();
+    tls::install_default_provider();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(run(cli.command, config))
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let master_key = data_dir.master_key(&config)?;
+    let store = Store::connect(&config.database_url).await.context("opening the database")?;
+    let engine = Engine::start(store, master_key.clone(), engine_config(&config)).await?;
+    if engine.first_start() {
+        data_dir.seed_demo_ap(&engine).await?;
+        engine.enable_test_numbers().await?;
+    }
+    data_dir.write_root_ca(&engine)?;
+    match command {
+        Command::Serve => serve(config, data_dir, engine, master_key).await,
+        Command::Ap(command) => ap_command(&engine, command).await,
+        Command::User(command) => user_command(&engine, &config, command).await,
+        Command::Testnumbers(TestNumbersCommand::Enable) => {
+            engine.enable_test_numbers().await?;
+            println!("Test numbers enabled.");
+            Ok(())
+        }
+        Command::Testnumbers(TestNumbersCommand::Disable) => {
+            let removed = engine.disable_test_numbers().await?;
+            println!("Test numbers disabled ({removed} removed).");
+            Ok(())
+        }
+    }
+}
+
+fn engine_config(config: &Config) -> EngineConfig {
+    EngineConfig {
+        instant_tolerance: chrono::Duration::seconds(config.instant_tolerance_seconds),
+        pin_attempts: config.pin_attempts,
+        activation_code_ttl: Duration::from_secs(config.activation_code_ttl_seconds),
+        certificate_validity_days: config.certificate_validity_days,
+        portal_url: config.portal_url.clone(),
+        organisation: config.organisation.clone(),
+        device_clock_window: Duration::from_secs(config.device_clock_window_seconds),
+    }
+}
+
+async fn serve(
+    config: Config,
+    data_dir: DataDir,
+    engine: Engine,
+    master_key: mobileid_crypto::MasterKey,
+) -> anyhow::Result<()> {
+    let (chain, key) = data_dir.tls_identity(&engine, &master_key, &config)?;
+    let tls = Arc::new(tls::server_config(chain, key)?);
+    let config = Arc::new(config);
+    let app = routes::router(AppState { engine: engine.clone(), config: config.clone() });
+
+    let https = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let https_addr = https.local_addr()?;
+    let sandbox = match config.sandbox_http_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?),
+        None => None,
+    };
+    print_banner(&config, &data_dir, https_addr, sandbox.as_ref().and_then(|l| l.local_addr().ok()));
+    purge_old_nonces(engine.clone(), Duration::from_secs(config.device_clock_window_seconds));
+    if let Some(sandbox) = sandbox {
+        tokio::spawn(listener::serve_plain(sandbox, app.clone()));
+    }
+    tokio::select! {
+        _ = listener::serve_tls(https, tls, app) => Ok(()),
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+/// Replays are refused by time past the window, so nonces older than it can go.
+fn purge_old_nonces(engine: Engine, window: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let before = chrono::Utc::now().timestamp_millis() - 2 * window.as_millis() as i64;
+            if let Err(e) = engine.store().purge_nonces(before).await {
+                tracing::warn!("purging device nonces: {e}");
+            }
+        }
+    });
+}
+
+fn print_banner(config: &Config, data_dir: &DataDir, https: std::net::SocketAddr, sandbox: Option<std::net::SocketAddr>) {
+    let base = if config.listen.port() == 0 {
+        format!("https://localhost:{}", https.port())
+    } else {
+        config.public_url.clone()
+    };
+    let ca = data_dir.root_ca_pem();
+    println!("Mobile ID platform listening on {https}");
+    println!("  MSS REST API : {base}/rest/service  (TLS client certificate + AP_ID)");
+    println!("  Device API   : {base}/device/v1/");
+    if let Some(addr) = sandbox {
+        println!("  Sandbox HTTP : http://{addr}/rest/service  (no client certificate: AP_ID alone)");
+    }
+    println!("  Root CA      : {}", ca.display());
+    println!("  Database     : {}", config.database_url);
+    println!();
+    println!("Try it with the demo AP and the EC robot test user:");
+    println!(
+        "curl -s --cacert {ca} --cert {cert} --key {key} -H 'Content-Type: application/json' \\\n  {base}/rest/service/sign --data-binary @- <<EOF",
+        ca = ca.display(),
+        cert = data_dir.demo_ap_cert().display(),
+        key = data_dir.demo_ap_key().display(),
+    );
+    println!(
+        r#"{{"MSS_SignatureReq":{{"MajorVersion":"1","MinorVersion":"1","MessagingMode":"synch","TimeOut":"80",
+ "AP_Info":{{"AP_ID":"{DEMO_AP_ID}","AP_PWD":"","AP_TransID":"ID-$(date +%s%N)","Instant":"$(date -u +%FT%TZ)"}},
+ "MSSP_Info":{{"MSSP_ID":{{"URI":"{uri}"}}}},"MobileUser":{{"MSISDN":"+41700092501"}},
+ "DataToBeSigned":{{"MimeType":"text/plain","Encoding":"UTF-8","Data":"{DEMO_DTBD_PREFIX}Log in?"}},
+ "SignatureProfile":"http://mid.swisscom.ch/Any-LoA4"}}}}
+EOF"#,
+        uri = config.mssp_id_uri,
+    );
+}
+
+async fn ap_command(engine: &Engine, command: ApCommand) -> anyhow::Result<()> {
+    match command {
+        ApCommand::Add { ap_id, cert, name, dtbd_prefix, profiles, auth_profile1, services } => {
+            let certificate = setup::read_certificate(&cert)?;
+            let allowed_profiles = if profiles.is_empty() {
+                default_profiles()
+            } else {
+                profiles
+                    .iter()
+                    .map(|p| SignatureProfile::parse_uri(p).map_err(|f| anyhow::anyhow!("{p}: {}", f.detail)))
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let permissions = services
+                .iter()
+                .map(|s| Permission::parse(s).with_context(|| format!("unknown service {s:?}")))
+                .collect::<anyhow::Result<_>>()?;
+            let ap = Ap {
+                name: name.unwrap_or_else(|| ap_id.clone()),
+                ap_id,
+                dtbd_prefix,
+                allowed_profiles,
+                auth_profile1_maps_to: SignatureProfile::parse_uri(&auth_profile1)
+                    .map_err(|f| anyhow::anyhow!("{auth_profile1}: {}", f.detail))?,
+                permissions,
+            };
+            let fingerprint = engine.add_ap(&ap, &certificate).await?;
+            println!("AP {} registered with client certificate SHA-256 {fingerprint}", ap.ap_id);
+        }
+        ApCommand::List => {
+            for (ap, fingerprints) in engine.list_aps().await? {
+                println!("{}  ({})", ap.ap_id, ap.name);
+                println!("  DTBD prefix     : {:?}", ap.dtbd_prefix);
+                println!("  profiles        : {}", ap.allowed_profiles);
+                println!("  AuthProfile1 -> : {}", ap.auth_profile1_maps_to);
+                println!("  services        : {}", if ap.services.is_empty() { "-" } else { &ap.services });
+                for fingerprint in fingerprints {
+                    println!("  certificate     : SHA-256 {fingerprint}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn user_command(engine: &Engine, config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add { msisdn } => {
+            let code = engine.add_user(&msisdn).await?;
+            println!("Activation code for {msisdn}: {}", code.code);
+            println!("It can be used once, until {} (UTC).", code.expires_at.format("%Y-%m-%d %H:%M:%S"));
+            println!(
+                "On the phone: mobileid-phone activate --server {} --ca {} --code {}",
+                config.public_url,
+                config.data_dir.join("ca.pem").display(),
+                code.code
+            );
+        }
+        UserCommand::Show { msisdn } => {
+            let Some(user) = engine.show_user(&msisdn).await? else {
+                anyhow::bail!("no user with MSISDN {msisdn}");
+            };
+            println!("MSISDN        : +{}", user.msisdn);
+            println!("serial number : {}", user.serial_number);
+            println!("state         : {}", user.state);
+            if let Some(code) = user.test_fault {
+                println!("test number   : always answers fault {code}");
+            }
+            if let Some(expiry) = user.pending_code_expires_at {
+                println!("activation    : a code is open until {} (UTC)", expiry.format("%Y-%m-%d %H:%M:%S"));
+            }
+            for device in &user.devices {
+                println!(
+                    "method {:<4}   : {} (device {}, wrong PINs {})",
+                    device.method, device.state, device.device_id, device.pin_failures
+                );
+                println!("  certificate SHA-256 {}", sha256_fingerprint_hex(&device.certificate));
+                print!("{}", pem_encode("CERTIFICATE", &device.certificate));
+            }
+            if user.devices.is_empty() {
+                println!("methods       : none (not activated)");
+            }
+        }
+    }
+    Ok(())
+}
