@@ -1,0 +1,329 @@
+//! Test harness: runs the real `mobileid` binary (HTTPS with client certificates) on an
+//! ephemeral port, on SQLite or on PostgreSQL, and drives it like an AP and a phone would.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use mobileid_phone::Phone;
+use serde_json::{json, Value};
+
+pub const DEMO_AP: &str = "mid://demo.mobileid.local";
+pub const PIN: &str = "123456";
+pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body on SQLite and on PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($(#[$meta:meta])* async fn $name:ident($server:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($server: &mut $crate::support::TestServer) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let mut server = $crate::support::TestServer::start($crate::support::Backend::Sqlite).await;
+                run(&mut server).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let mut server = $crate::support::TestServer::start($crate::support::Backend::Postgres).await;
+                run(&mut server).await;
+            }
+        }
+    };
+}
+
+pub struct TestServer {
+    pub backend: Backend,
+    pub data_dir: tempfile::TempDir,
+    pub database_url: String,
+    pub base: String,
+    pub ap: reqwest::Client,
+    pub ca_pem: String,
+    child: Option<Child>,
+    extra_env: Vec<(String, String)>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        TestServer::start_with(backend, &[]).await
+    }
+
+    /// Starts a server with extra `MOBILEID_*` settings.
+    pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}?mode=rwc", data_dir.path().join("mobileid.db").display()),
+            Backend::Postgres => fresh_postgres_schema(),
+        };
+        let mut server = TestServer {
+            backend,
+            data_dir,
+            database_url,
+            base: String::new(),
+            ap: reqwest::Client::new(),
+            ca_pem: String::new(),
+            child: None,
+            extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        server.launch().await;
+        server
+    }
+
+    async fn launch(&mut self) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mobileid"));
+        command
+            .arg("serve")
+            .env("MOBILEID_DATA_DIR", self.data_dir.path())
+            .env("MOBILEID_DATABASE_URL", &self.database_url)
+            .env("MOBILEID_LISTEN", "127.0.0.1:0")
+            .env("MOBILEID_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &self.extra_env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start mobileid");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let (false, Some(addr)) = (sent, line.strip_prefix("Mobile ID platform listening on ")) {
+                    let _ = tx.send(addr.to_string());
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(120)).expect("server did not start");
+        let port = addr.rsplit(':').next().expect("port").to_string();
+        self.base = format!("https://localhost:{port}");
+        self.child = Some(child);
+        self.ca_pem = std::fs::read_to_string(self.data_dir.path().join("ca.pem")).expect("ca.pem");
+        self.ap = self.client_with_identity(&self.demo_ap_cert_path(), &self.demo_ap_key_path());
+    }
+
+    /// Stops the process (as a crash would) and starts it again on the same data.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.launch().await;
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn demo_ap_cert_path(&self) -> PathBuf {
+        self.data_dir.path().join("demo-ap/client.pem")
+    }
+
+    pub fn demo_ap_key_path(&self) -> PathBuf {
+        self.data_dir.path().join("demo-ap/client.key")
+    }
+
+    pub fn root_ca_path(&self) -> PathBuf {
+        self.data_dir.path().join("ca.pem")
+    }
+
+    /// An HTTPS client that trusts our CA and presents this client certificate.
+    pub fn client_with_identity(&self, cert: &Path, key: &Path) -> reqwest::Client {
+        let mut pem = std::fs::read(cert).expect("cert");
+        pem.extend(std::fs::read(key).expect("key"));
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("ca"))
+            .identity(reqwest::Identity::from_pem(&pem).expect("identity"))
+            .build()
+            .expect("client")
+    }
+
+    /// An HTTPS client without a client certificate.
+    pub fn anonymous_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("ca"))
+            .build()
+            .expect("client")
+    }
+
+    /// Runs the operator CLI against this server's database.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_mobileid"))
+            .args(args)
+            .env("MOBILEID_DATA_DIR", self.data_dir.path())
+            .env("MOBILEID_DATABASE_URL", &self.database_url)
+            .env("MOBILEID_LOG", "warn")
+            .output()
+            .expect("run mobileid");
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(output.status.success(), "mobileid {args:?} failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    }
+
+    /// Enrols a user with the CLI and activates a virtual phone for them.
+    pub async fn phone(&self, msisdn: &str) -> Phone {
+        let code = self.activation_code(msisdn);
+        Phone::activate(&self.base, Some(&self.ca_pem), &code, PIN).await.expect("activate phone")
+    }
+
+    pub fn activation_code(&self, msisdn: &str) -> String {
+        let out = self.cli(&["user", "add", "--msisdn", msisdn]);
+        out.lines().next().and_then(|l| l.rsplit(' ').next()).expect("code").to_string()
+    }
+
+    /// POSTs a JSON body as the demo AP; returns the HTTP status and the JSON answer.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        post_json(&self.ap, &format!("{}{path}", self.base), body).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    let response = client
+        .post(url)
+        .header("Content-Type", "application/json;charset=UTF-8")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, value)
+}
+
+/// A schema of its own in the `test` database, so tests never see each other's rows.
+fn fresh_postgres_schema() -> String {
+    let schema = format!("t_{}", uuid_like());
+    let status = Command::new("psql")
+        .args(["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c", &format!("CREATE SCHEMA {schema}")])
+        .status()
+        .expect("psql");
+    assert!(status.success(), "could not create schema {schema}");
+    format!("{POSTGRES_URL}?options=-c%20search_path%3D{schema}")
+}
+
+fn uuid_like() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub fn now_instant() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+pub fn fresh_trans_id() -> String {
+    format!("ID-{}", uuid_like())
+}
+
+pub fn ap_info() -> Value {
+    json!({"AP_ID": DEMO_AP, "AP_PWD": "", "AP_TransID": fresh_trans_id(), "Instant": now_instant()})
+}
+
+/// A signature request as the Java reference client writes it.
+pub fn signature_request(msisdn: &str, text: &str, mode: &str) -> Value {
+    json!({"MSS_SignatureReq": {
+        "AP_Info": ap_info(),
+        "AdditionalServices": [{"Description": "http://mss.ficom.fi/TS102204/v1.0.0#userLang", "UserLang": {"Value": "en"}}],
+        "DataToBeSigned": {"Data": text, "Encoding": "UTF-8", "MimeType": "text/plain"},
+        "MSSP_Info": {"MSSP_ID": {"URI": "http://mid.swisscom.ch/"}},
+        "MajorVersion": "1", "MessagingMode": mode, "MinorVersion": "2",
+        "MobileUser": {"MSISDN": msisdn},
+        "SignatureProfile": "http://mid.swisscom.ch/Any-LoA4", "TimeOut": "80"
+    }})
+}
+
+pub fn status_request(mssp_trans_id: &str) -> Value {
+    json!({"MSS_StatusReq": {
+        "AP_Info": ap_info(), "MSSP_Info": {"MSSP_ID": {"URI": "http://mid.swisscom.ch/"}},
+        "MSSP_TransID": mssp_trans_id, "MajorVersion": "1", "MinorVersion": "1"
+    }})
+}
+
+pub fn receipt_request(mssp_trans_id: &str, msisdn: &str, text: &str, user_ack: bool) -> Value {
+    let mut body = json!({"MSS_ReceiptReq": {
+        "AP_Info": ap_info(), "MSSP_Info": {"MSSP_ID": {"URI": "http://mid.swisscom.ch/"}},
+        "MSSP_TransID": mssp_trans_id, "MajorVersion": "1", "MinorVersion": "1",
+        "Message": {"Data": text, "Encoding": "UTF-8", "MimeType": "text/plain"},
+        "MobileUser": {"MSISDN": msisdn}
+    }});
+    if user_ack {
+        body["MSS_ReceiptReq"]["Status"] = json!({"StatusCode": {"Value": "100"}, "StatusDetail": {"ReceiptRequestExtension": {
+            "ReceiptMessagingMode": "synch", "UserAck": "true",
+            "ReceiptProfile": {"Language": "LANGUAGE", "ReceiptProfileURI": "http://mss.swisscom.ch/synch"}}}});
+    }
+    body
+}
+
+pub fn profile_request(msisdn: &str, params: Option<&str>) -> Value {
+    let mut body = json!({"MSS_ProfileReq": {
+        "AP_Info": ap_info(), "MSSP_Info": {"MSSP_ID": {"URI": "http://mid.swisscom.ch/"}},
+        "MajorVersion": "2", "MinorVersion": "0", "MobileUser": {"MSISDN": msisdn}
+    }});
+    if let Some(params) = params {
+        body["MSS_ProfileReq"]["Params"] = json!(params);
+    }
+    body
+}
+
+/// The fault code of a JSON fault body (HTTP 500), e.g. 105.
+pub fn fault_code(body: &Value) -> u16 {
+    body["Fault"]["Code"]["SubCode"]["Value"]
+        .as_str()
+        .and_then(|v| v.strip_prefix('_'))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("not a fault: {body}"))
+}
+
+/// Checks a Base64Signature with `openssl cms -verify -CAfile <root> -purpose sslclient`
+/// and returns the signed content openssl extracted.
+pub fn openssl_verify(base64_signature: &str, root_ca: &Path) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let der = dir.path().join("sig.der");
+    let out = dir.path().join("content.bin");
+    std::fs::write(&der, STANDARD.decode(base64_signature).expect("base64")).expect("write");
+    let result = Command::new("openssl")
+        .args(["cms", "-verify", "-inform", "DER", "-in"])
+        .arg(&der)
+        .arg("-CAfile")
+        .arg(root_ca)
+        .args(["-purpose", "sslclient", "-out"])
+        .arg(&out)
+        .output()
+        .expect("openssl");
+    assert!(result.status.success(), "openssl cms -verify failed: {}", String::from_utf8_lossy(&result.stderr));
+    std::fs::read(out).expect("content")
+}
+
+/// Answers the next request on the phone with the PIN, waiting up to 10 s for it.
+pub async fn approve_next(phone: &mut Phone) -> mobileid_core::device_api::SignRequest {
+    let request = next_request(phone).await;
+    phone.approve(&request, PIN).await.expect("approve");
+    request
+}
+
+pub async fn next_request(phone: &Phone) -> mobileid_core::device_api::SignRequest {
+    let inbox = phone.inbox(Duration::from_secs(10)).await.expect("inbox");
+    inbox.requests.into_iter().next().expect("a request in the inbox")
+}
