@@ -169,6 +169,12 @@ pub fn self_signed_client_certificate(
 
 /// Parses the CSR, checks its self-signature and that its key is one we certify, and
 /// returns the key in the form rcgen writes into certificates.
+/// Checks a CSR (its self-signature and key type) without issuing anything, so a caller
+/// can refuse a bad one before spending anything on it.
+pub fn check_csr(csr_der: &[u8]) -> Result<(), CryptoError> {
+    verified_csr_key(csr_der).map(drop)
+}
+
 fn verified_csr_key(csr_der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo, CryptoError> {
     let (rest, csr) = X509CertificationRequest::from_der(csr_der)
         .map_err(|e| CryptoError::BadCsr(format!("not a PKCS#10 request: {e}")))?;

@@ -20,7 +20,7 @@ mod pem;
 mod rfc2253;
 
 pub use at_rest::{open_with_pin, seal_with_pin, MasterKey};
-pub use ca::{self_signed_client_certificate, CaCertificate, CertificateAuthority};
+pub use ca::{check_csr, self_signed_client_certificate, CaCertificate, CertificateAuthority};
 pub use cert::{sha256_fingerprint_hex, verify_chain, CertificateInfo};
 pub use cms::{assemble_signed_data, signed_attributes, verify_signed_data, VerifiedSignature};
 pub use error::CryptoError;

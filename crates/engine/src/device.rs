@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mobileid_core::{Dtbd, FaultCode};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
-use mobileid_crypto::{assemble_signed_data, signed_attributes, verify_signature, SubjectKey};
+use mobileid_crypto::{assemble_signed_data, check_csr, signed_attributes, verify_signature, SubjectKey};
 use mobileid_store::{ChangeEvent, CodeOutcome, Completion, DeviceRecord, ReceiptRecord, TransactionRecord};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -105,11 +105,7 @@ impl Engine {
             DeviceError::Unauthorized("the request signature does not verify with device_key".into())
         })?;
         // Check the CSR before spending the code, so a broken phone can try again.
-        let serial_probe = "MIDCHE0000000000";
-        self.inner
-            .ca
-            .issue_user_certificate(csr_der, serial_probe, 1)
-            .map_err(|e| DeviceError::BadRequest(format!("the CSR was refused: {e}")))?;
+        check_csr(csr_der).map_err(|e| DeviceError::BadRequest(format!("the CSR was refused: {e}")))?;
 
         let msisdn = match self.inner.store.take_activation_code(&activation_code_hash(code), now_ms()).await {
             Ok(CodeOutcome::Taken(msisdn)) => msisdn,

@@ -190,7 +190,7 @@ impl Engine {
             msisdn: user.msisdn.clone(),
             msisdn_raw: request.msisdn.raw().to_string(),
             device_id: Some(device.device_id.clone()),
-            method: method_token(method).to_string(),
+            method: method.as_db().to_string(),
             profile: method.resolved_profile().uri().to_string(),
             mime_type,
             dtbd: data,
@@ -236,15 +236,15 @@ impl Engine {
             }),
             MessagingMode::Synch => {
                 let done = self.await_outcome(&id, record.expires_at).await?;
-                let (status, signature, service_responses) = self.final_answer(&done, &request.ap)?;
+                let answer = self.final_answer(&done, &request.ap)?;
                 Ok(SignatureOutcome {
                     echo: request.echo,
                     mssp_trans_id: id,
                     msisdn_raw: record.msisdn_raw,
-                    status,
-                    signature,
+                    status: answer.status,
+                    signature: answer.signature,
                     profile,
-                    service_responses,
+                    service_responses: answer.service_responses,
                 })
             }
         }
@@ -337,11 +337,7 @@ impl Engine {
     }
 
     /// The answer for a final transaction: the signature, or its fault.
-    pub(crate) fn final_answer(
-        &self,
-        record: &TransactionRecord,
-        ap: &Ap,
-    ) -> Result<(StatusCode, Option<Vec<u8>>, Vec<ServiceResponse>), Fault> {
+    pub(crate) fn final_answer(&self, record: &TransactionRecord, ap: &Ap) -> Result<FinalAnswer, Fault> {
         if record.state != "signed" {
             let code = record
                 .fault_code
@@ -371,7 +367,7 @@ impl Engine {
                 ServiceResponse::GeofencingError { code: 122, message: "AP not allowed to use geofencing".into() }
             });
         }
-        Ok((status, Some(cms), responses))
+        Ok(FinalAnswer { status, signature: Some(cms), service_responses: responses })
     }
 
     /// Test numbers answer with their fault: at once, or for the late codes in async mode
@@ -422,6 +418,13 @@ impl Engine {
     }
 }
 
+/// A final transaction as the AP sees it.
+pub(crate) struct FinalAnswer {
+    pub status: StatusCode,
+    pub signature: Option<Vec<u8>>,
+    pub service_responses: Vec<ServiceResponse>,
+}
+
 /// A request past the syntax checks.
 struct Prepared {
     ap: Ap,
@@ -431,13 +434,6 @@ struct Prepared {
     timeout: Duration,
     services: RequestedServices,
     requested: SignatureProfile,
-}
-
-pub(crate) fn method_token(method: Method) -> &'static str {
-    match method {
-        Method::Sim => "sim",
-        Method::App => "app",
-    }
 }
 
 pub(crate) fn robot_key_context(device_id: &str) -> Vec<u8> {

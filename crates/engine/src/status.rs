@@ -27,8 +27,14 @@ impl Engine {
                 service_responses: Vec::new(),
             });
         }
-        let (status, signature, service_responses) = self.final_answer(&record, &ap)?;
-        Ok(StatusOutcome { echo, msisdn_raw: record.msisdn_raw, status, signature, service_responses })
+        let answer = self.final_answer(&record, &ap)?;
+        Ok(StatusOutcome {
+            echo,
+            msisdn_raw: record.msisdn_raw,
+            status: answer.status,
+            signature: answer.signature,
+            service_responses: answer.service_responses,
+        })
     }
 
     /// The transaction, if it exists and belongs to this AP; otherwise the same 101 as for

@@ -327,3 +327,67 @@ pub async fn next_request(phone: &Phone) -> mobileid_core::device_api::SignReque
     let inbox = phone.inbox(Duration::from_secs(10)).await.expect("inbox");
     inbox.requests.into_iter().next().expect("a request in the inbox")
 }
+
+impl TestServer {
+    /// Runs the operator CLI with this server's extra settings too, and returns its output
+    /// whether it succeeded or not (for refusals, and for settings such as code lifetimes
+    /// that the CLI itself applies).
+    pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_mobileid"))
+            .args(args)
+            .env("MOBILEID_DATA_DIR", self.data_dir.path())
+            .env("MOBILEID_DATABASE_URL", &self.database_url)
+            .env("MOBILEID_LOG", "warn")
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run mobileid")
+    }
+}
+
+// ---- Helpers for mss_faults.rs, mss_operations.rs and openapi.rs ----
+
+/// The `Detail` text of a JSON fault body.
+pub fn fault_detail(body: &Value) -> String {
+    body["Fault"]["Detail"].as_str().unwrap_or_else(|| panic!("no Detail: {body}")).to_string()
+}
+
+/// Sets `AP_Info.AP_ID` of a request body (any of the four messages).
+pub fn with_ap_id(mut body: Value, ap_id: &str) -> Value {
+    for message in body.as_object_mut().expect("object").values_mut() {
+        message["AP_Info"]["AP_ID"] = json!(ap_id);
+    }
+    body
+}
+
+impl TestServer {
+    /// Registers another AP (`mobileid ap add`) with a fresh self-signed client certificate
+    /// and returns an HTTPS client presenting that certificate.
+    pub fn other_ap(&self, ap_id: &str) -> reqwest::Client {
+        let (cert, key) = mobileid_crypto::self_signed_client_certificate(ap_id).expect("client certificate");
+        let dir = self.data_dir.path().join(format!("ap-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let (cert_path, key_path) = (dir.join("client.pem"), dir.join("client.key"));
+        std::fs::write(&cert_path, mobileid_crypto::pem_encode("CERTIFICATE", &cert)).expect("write cert");
+        std::fs::write(&key_path, mobileid_crypto::pem_encode("PRIVATE KEY", key.pkcs8_der())).expect("write key");
+        self.cli(&["ap", "add", "--ap-id", ap_id, "--cert", cert_path.to_str().expect("utf-8 path")]);
+        self.client_with_identity(&cert_path, &key_path)
+    }
+}
+
+/// POSTs raw bytes with extra headers; returns the HTTP status, the Content-Type and the body text.
+pub async fn post_raw(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> (u16, String, String) {
+    let mut request = client.post(url).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    (status, content_type, response.text().await.expect("body"))
+}

@@ -1,0 +1,909 @@
+//! Every query of the store, run against both engines: a fresh SQLite file in a temporary
+//! directory, and a fresh schema in the PostgreSQL database `test` on 127.0.0.1:5432.
+//!
+//! `both!(name, |db, store| { ... })` writes `mod name { sqlite(), postgres() }`. The body
+//! gets a connected `Store` and the `Db` it came from (to connect again, as a second node).
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use mobileid_store::*;
+use sqlx::Connection;
+
+const NOW: i64 = 1_700_000_000_000;
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Where one test's database lives.
+#[derive(Clone)]
+struct Db {
+    url: String,
+    backend: Backend,
+}
+
+impl Db {
+    async fn connect(&self) -> Store {
+        match Store::connect(&self.url).await {
+            Ok(store) => store,
+            Err(e) => panic!("connect to {}: {e}", self.url),
+        }
+    }
+}
+
+async fn on_sqlite<F, Fut>(body: F)
+where
+    F: FnOnce(Db, Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
+    let db = Db { url, backend: Backend::Sqlite };
+    let store = db.connect().await;
+    assert_eq!(store.backend(), Backend::Sqlite);
+    body(db, store).await;
+}
+
+async fn on_postgres<F, Fut>(name: &str, body: F)
+where
+    F: FnOnce(Db, Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    // Unique per process and call, so parallel runs (and other checkouts) never share a schema.
+    let schema = format!("st_{}_{}_{}", name, std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+    assert!(schema.len() <= 63, "schema name too long for PostgreSQL: {schema}");
+    let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {PG_ADMIN_URL} is needed for this test: {e}"));
+    sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(&mut admin).await.expect("create schema");
+    let url = format!("{PG_ADMIN_URL}?options=-c%20search_path%3D{schema}");
+    let db = Db { url, backend: Backend::Postgres };
+    let outcome = AssertUnwindSafe(async move {
+        let store = db.connect().await;
+        assert_eq!(store.backend(), Backend::Postgres);
+        body(db, store).await;
+    })
+    .catch_unwind()
+    .await;
+    // Give the dropped pools a moment to close, then clean up whatever the outcome.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _ = sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&mut admin).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+macro_rules! both {
+    ($name:ident, |$db:ident, $store:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[allow(unused_variables)]
+            async fn body($db: Db, $store: Store) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                on_sqlite(body).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                on_postgres(stringify!($name), body).await
+            }
+        }
+    };
+}
+
+// ---- records to store ----
+
+fn ap(ap_id: &str) -> ApRecord {
+    ApRecord {
+        ap_id: ap_id.into(),
+        name: format!("AP {ap_id}"),
+        dtbd_prefix: "Bank: ".into(),
+        allowed_profiles: "http://mid.swisscom.ch/MID/v1/AuthProfile1 http://mid.swisscom.ch/STK-LoA4".into(),
+        auth_profile1_maps_to: "http://mid.swisscom.ch/STK-LoA4".into(),
+        services: "geofencing app2app".into(),
+        created_at: NOW,
+    }
+}
+
+fn user(msisdn: &str) -> UserRecord {
+    UserRecord {
+        msisdn: msisdn.into(),
+        serial_number: format!("MIDCHE{msisdn:0>10}"),
+        state: "REGISTERED".into(),
+        test_fault: None,
+        created_at: NOW,
+    }
+}
+
+fn device(device_id: &str, msisdn: &str, method: &str, created_at: i64) -> DeviceRecord {
+    DeviceRecord {
+        device_id: device_id.into(),
+        msisdn: msisdn.into(),
+        method: method.into(),
+        state: "active".into(),
+        cert_der: vec![0x30, 0x82, 1, 2, 3, 0, 255],
+        auth_key: Some(vec![0x30, 0x59, 9, 8, 7]),
+        server_key: None,
+        pin_failures: 0,
+        created_at,
+    }
+}
+
+fn tx(mssp_trans_id: &str, msisdn: &str, device_id: Option<&str>, method: &str) -> TransactionRecord {
+    TransactionRecord {
+        mssp_trans_id: mssp_trans_id.into(),
+        ap_id: "mid://ap.example".into(),
+        ap_trans_id: format!("AP-{mssp_trans_id}"),
+        ap_instant: NOW,
+        msisdn: msisdn.into(),
+        msisdn_raw: format!("+{msisdn}"),
+        device_id: device_id.map(str::to_string),
+        method: method.into(),
+        profile: "http://mid.swisscom.ch/STK-LoA4".into(),
+        mime_type: "text/plain".into(),
+        dtbd: "Bank: log in? ✓ äöü".into(),
+        language: "en".into(),
+        nonce: vec![0, 1, 2, 254, 255, 0, 42],
+        services: String::new(),
+        state: "pending".into(),
+        fault_code: None,
+        fault_detail: None,
+        signature: None,
+        created_at: NOW,
+        expires_at: NOW + 80_000,
+        completed_at: None,
+    }
+}
+
+/// A user with one active app device `d1`, as most device and transaction tests need.
+async fn user_with_device(store: &Store, msisdn: &str, device_id: &str) {
+    assert!(store.insert_user(&user(msisdn)).await.unwrap());
+    store.activate_device(&device(device_id, msisdn, "app", NOW)).await.unwrap();
+}
+
+async fn state_of(store: &Store, mssp_trans_id: &str) -> String {
+    store.find_transaction(mssp_trans_id).await.unwrap().expect("transaction exists").state
+}
+
+fn sorted(ids: Vec<String>) -> Vec<String> {
+    let mut ids = ids;
+    ids.sort();
+    ids
+}
+
+// ---- connecting and migrations ----
+
+#[tokio::test]
+async fn connect_rejects_unsupported_url() {
+    for url in ["mysql://root@localhost/db", "", "store.db", "http://127.0.0.1:5432/test"] {
+        match Store::connect(url).await {
+            Ok(_) => panic!("{url:?} was accepted"),
+            Err(StoreError::UnsupportedUrl(got)) => {
+                assert_eq!(got, url);
+                let message = StoreError::UnsupportedUrl(got).to_string();
+                assert!(message.contains("unsupported database URL"), "{message}");
+                assert!(message.contains(&format!("{url:?}")), "names the URL: {message}");
+                assert!(message.contains("sqlite://") && message.contains("postgres://"), "{message}");
+            }
+            Err(other) => panic!("{url:?}: expected UnsupportedUrl, got {other:?}"),
+        }
+    }
+}
+
+both!(migrations_run_twice, |db, store| {
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    drop(store);
+    // A restart, and a second node on the same database: the migrations are already applied.
+    let again = db.connect().await;
+    let third = db.connect().await;
+    assert_eq!(again.find_user("41790000001").await.unwrap(), Some(user("41790000001")));
+    assert_eq!(third.find_user("41790000001").await.unwrap(), Some(user("41790000001")));
+});
+
+// ---- application providers ----
+
+both!(upsert_ap, |db, store| {
+    store.upsert_ap(&ap("mid://a")).await.unwrap();
+    assert_eq!(store.find_ap("mid://a").await.unwrap(), Some(ap("mid://a")));
+
+    let changed = ApRecord {
+        name: "Renamed".into(),
+        dtbd_prefix: String::new(),
+        allowed_profiles: "http://mid.swisscom.ch/MID/v1/AuthProfile1".into(),
+        auth_profile1_maps_to: "http://mid.swisscom.ch/MID/v1/AuthProfile1".into(),
+        services: String::new(),
+        created_at: NOW + 5,
+        ..ap("mid://a")
+    };
+    store.upsert_ap(&changed).await.unwrap();
+    // The settings are replaced; the AP keeps the time it was first created.
+    assert_eq!(store.find_ap("mid://a").await.unwrap(), Some(ApRecord { created_at: NOW, ..changed }));
+    assert_eq!(store.list_aps().await.unwrap().len(), 1);
+});
+
+both!(add_ap_certificate, |db, store| {
+    store.upsert_ap(&ap("mid://a")).await.unwrap();
+    store.upsert_ap(&ap("mid://b")).await.unwrap();
+    store.add_ap_certificate("mid://a", "fp1", &[1, 2, 3]).await.unwrap();
+    // Adding it again changes nothing and is no error.
+    store.add_ap_certificate("mid://a", "fp1", &[1, 2, 3]).await.unwrap();
+    // One certificate may serve several AP_IDs.
+    store.add_ap_certificate("mid://b", "fp1", &[1, 2, 3]).await.unwrap();
+    store.add_ap_certificate("mid://a", "fp0", &[4]).await.unwrap();
+    let listed = store.list_aps().await.unwrap();
+    assert_eq!(
+        listed,
+        vec![(ap("mid://a"), vec!["fp0".to_string(), "fp1".to_string()]), (ap("mid://b"), vec!["fp1".to_string()])]
+    );
+    // A certificate for an AP that does not exist is refused.
+    assert!(store.add_ap_certificate("mid://nobody", "fp9", &[9]).await.is_err());
+    assert!(store.find_ap_for_certificate("mid://nobody", "fp9").await.unwrap().is_none());
+});
+
+both!(find_ap_for_certificate, |db, store| {
+    store.upsert_ap(&ap("mid://a")).await.unwrap();
+    store.upsert_ap(&ap("mid://b")).await.unwrap();
+    store.add_ap_certificate("mid://a", "fp-a", b"der a").await.unwrap();
+    store.add_ap_certificate("mid://b", "fp-b", b"der b").await.unwrap();
+    assert_eq!(store.find_ap_for_certificate("mid://a", "fp-a").await.unwrap(), Some(ap("mid://a")));
+    assert_eq!(store.find_ap_for_certificate("mid://b", "fp-b").await.unwrap(), Some(ap("mid://b")));
+    // Another AP's certificate, an unknown certificate, an unknown AP: nothing.
+    assert_eq!(store.find_ap_for_certificate("mid://a", "fp-b").await.unwrap(), None);
+    assert_eq!(store.find_ap_for_certificate("mid://a", "fp-x").await.unwrap(), None);
+    assert_eq!(store.find_ap_for_certificate("mid://x", "fp-a").await.unwrap(), None);
+});
+
+both!(find_ap, |db, store| {
+    assert_eq!(store.find_ap("mid://a").await.unwrap(), None);
+    store.upsert_ap(&ap("mid://a")).await.unwrap();
+    store.upsert_ap(&ap("mid://b")).await.unwrap();
+    assert_eq!(store.find_ap("mid://a").await.unwrap(), Some(ap("mid://a")));
+    assert_eq!(store.find_ap("mid://b").await.unwrap(), Some(ap("mid://b")));
+    assert_eq!(store.find_ap("MID://A").await.unwrap(), None);
+});
+
+both!(list_aps, |db, store| {
+    assert_eq!(store.list_aps().await.unwrap(), vec![]);
+    for id in ["mid://c", "mid://a", "mid://b"] {
+        store.upsert_ap(&ap(id)).await.unwrap();
+    }
+    store.add_ap_certificate("mid://c", "fp-z", b"z").await.unwrap();
+    store.add_ap_certificate("mid://c", "fp-m", b"m").await.unwrap();
+    store.add_ap_certificate("mid://a", "fp-q", b"q").await.unwrap();
+    let listed = store.list_aps().await.unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            (ap("mid://a"), vec!["fp-q".to_string()]),
+            (ap("mid://b"), vec![]),
+            (ap("mid://c"), vec!["fp-m".to_string(), "fp-z".to_string()]),
+        ]
+    );
+});
+
+// ---- certificate authorities ----
+
+both!(find_and_insert_authority, |db, store| {
+    assert_eq!(store.find_authority("root").await.unwrap(), None);
+    let first = AuthorityRecord { name: "root".into(), cert_der: vec![0x30, 1, 0, 255], sealed_key: vec![7; 48] };
+    assert_eq!(store.insert_authority(&first).await.unwrap(), first);
+    assert_eq!(store.find_authority("root").await.unwrap(), Some(first.clone()));
+
+    // A second node starting with a CA of its own ends up with the first one.
+    let second = AuthorityRecord { name: "root".into(), cert_der: vec![9, 9], sealed_key: vec![8; 48] };
+    assert_eq!(store.insert_authority(&second).await.unwrap(), first);
+    assert_eq!(store.find_authority("root").await.unwrap(), Some(first.clone()));
+
+    let issuing = AuthorityRecord { name: "issuing".into(), cert_der: vec![1], sealed_key: vec![2] };
+    assert_eq!(store.insert_authority(&issuing).await.unwrap(), issuing);
+    assert_eq!(store.find_authority("issuing").await.unwrap(), Some(issuing));
+    assert_eq!(store.find_authority("root").await.unwrap(), Some(first));
+});
+
+// ---- users ----
+
+both!(insert_user, |db, store| {
+    let u = user("41790000001");
+    assert!(store.insert_user(&u).await.unwrap());
+    // The same MSISDN again: false, and the first user is kept.
+    let again = UserRecord { serial_number: "MIDCHE9999999999".into(), state: "ACTIVE".into(), ..u.clone() };
+    assert!(!store.insert_user(&again).await.unwrap());
+    assert_eq!(store.find_user("41790000001").await.unwrap(), Some(u.clone()));
+    // A serial number belongs to one user only.
+    let same_serial = UserRecord { msisdn: "41790000002".into(), ..u.clone() };
+    assert!(store.insert_user(&same_serial).await.is_err());
+    assert_eq!(store.find_user("41790000002").await.unwrap(), None);
+});
+
+both!(find_user, |db, store| {
+    assert_eq!(store.find_user("41790000001").await.unwrap(), None);
+    let plain = user("41790000001");
+    let test_number = UserRecord { test_fault: Some(401), state: "ACTIVE".into(), ..user("41000092401") };
+    assert!(store.insert_user(&plain).await.unwrap());
+    assert!(store.insert_user(&test_number).await.unwrap());
+    assert_eq!(store.find_user("41790000001").await.unwrap(), Some(plain));
+    assert_eq!(store.find_user("41000092401").await.unwrap(), Some(test_number));
+});
+
+both!(set_user_state, |db, store| {
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    assert!(store.insert_user(&user("41790000002")).await.unwrap());
+    store.set_user_state("41790000001", "INACTIVE").await.unwrap();
+    assert_eq!(store.find_user("41790000001").await.unwrap().unwrap().state, "INACTIVE");
+    assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, "REGISTERED");
+    // An unknown MSISDN: no error, and no user appears.
+    store.set_user_state("41790000009", "ACTIVE").await.unwrap();
+    assert_eq!(store.find_user("41790000009").await.unwrap(), None);
+});
+
+both!(delete_user, |db, store| {
+    user_with_device(&store, "41790000001", "d1").await;
+    user_with_device(&store, "41790000002", "d2").await;
+    store.insert_activation_code("code1", "41790000001", NOW + 1000).await.unwrap();
+    store.insert_activation_code("code2", "41790000002", NOW + 1000).await.unwrap();
+    assert_eq!(store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap(), InsertOutcome::Inserted);
+
+    assert!(store.delete_user("41790000001").await.unwrap());
+    assert_eq!(store.find_user("41790000001").await.unwrap(), None);
+    assert_eq!(store.find_device("d1").await.unwrap(), None);
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), None);
+    assert_eq!(store.take_activation_code("code1", NOW).await.unwrap(), CodeOutcome::Unknown);
+    // Transactions stay for audit.
+    assert_eq!(store.find_transaction("T1").await.unwrap(), Some(tx("T1", "41790000001", Some("d1"), "app")));
+    // The other user is untouched.
+    assert!(store.find_user("41790000002").await.unwrap().is_some());
+    assert!(store.find_device("d2").await.unwrap().is_some());
+    assert_eq!(store.latest_activation_code_expiry("41790000002").await.unwrap(), Some((NOW + 1000, None)));
+
+    assert!(!store.delete_user("41790000001").await.unwrap());
+    assert!(!store.delete_user("41799999999").await.unwrap());
+    // The MSISDN can enrol again.
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+});
+
+// ---- activation codes ----
+
+both!(take_activation_code, |db, store| {
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    store.insert_activation_code("fresh", "41790000001", NOW + 1000).await.unwrap();
+    store.insert_activation_code("stale", "41790000001", NOW - 1).await.unwrap();
+    store.insert_activation_code("edge", "41790000001", NOW).await.unwrap();
+
+    assert_eq!(store.take_activation_code("fresh", NOW).await.unwrap(), CodeOutcome::Taken("41790000001".into()));
+    assert_eq!(store.take_activation_code("fresh", NOW + 1).await.unwrap(), CodeOutcome::AlreadyUsed);
+    // Used stays used, also once it has expired.
+    assert_eq!(store.take_activation_code("fresh", NOW + 5000).await.unwrap(), CodeOutcome::AlreadyUsed);
+
+    assert_eq!(store.take_activation_code("nope", NOW).await.unwrap(), CodeOutcome::Unknown);
+    assert_eq!(store.take_activation_code("stale", NOW).await.unwrap(), CodeOutcome::Expired);
+    assert_eq!(store.take_activation_code("stale", NOW).await.unwrap(), CodeOutcome::Expired);
+    // A code is valid strictly before its expiry.
+    assert_eq!(store.take_activation_code("edge", NOW).await.unwrap(), CodeOutcome::Expired);
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((NOW + 1000, Some(NOW))));
+});
+
+both!(insert_activation_code, |db, store| {
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    store.insert_activation_code("h1", "41790000001", NOW + 1000).await.unwrap();
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((NOW + 1000, None)));
+    // A code hash is unique, and a code belongs to an existing user.
+    assert!(store.insert_activation_code("h1", "41790000001", NOW + 2000).await.is_err());
+    assert!(store.insert_activation_code("h2", "41799999999", NOW + 2000).await.is_err());
+    assert_eq!(store.take_activation_code("h2", NOW).await.unwrap(), CodeOutcome::Unknown);
+    assert_eq!(store.take_activation_code("h1", NOW + 1500).await.unwrap(), CodeOutcome::Expired);
+});
+
+both!(latest_activation_code_expiry, |db, store| {
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    assert!(store.insert_user(&user("41790000002")).await.unwrap());
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), None);
+    store.insert_activation_code("a", "41790000001", NOW + 100).await.unwrap();
+    store.insert_activation_code("b", "41790000001", NOW + 300).await.unwrap();
+    store.insert_activation_code("c", "41790000001", NOW + 200).await.unwrap();
+    store.insert_activation_code("other", "41790000002", NOW + 900).await.unwrap();
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((NOW + 300, None)));
+    assert_eq!(store.take_activation_code("b", NOW + 150).await.unwrap(), CodeOutcome::Taken("41790000001".into()));
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((NOW + 300, Some(NOW + 150))));
+    assert_eq!(store.latest_activation_code_expiry("41790000002").await.unwrap(), Some((NOW + 900, None)));
+    assert_eq!(store.latest_activation_code_expiry("41799999999").await.unwrap(), None);
+});
+
+both!(concurrent_take_activation_code, |db, store| {
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    store.insert_activation_code("race", "41790000001", NOW + 60_000).await.unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                store.take_activation_code("race", NOW + i).await.unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let taken = outcomes.iter().filter(|o| **o == CodeOutcome::Taken("41790000001".into())).count();
+    let used = outcomes.iter().filter(|o| **o == CodeOutcome::AlreadyUsed).count();
+    assert_eq!((taken, used), (1, 7), "{outcomes:?}");
+});
+
+// ---- devices ----
+
+both!(activate_device, |db, store| {
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    let d1 = device("d1", "41790000001", "app", NOW);
+    store.activate_device(&d1).await.unwrap();
+    // A REGISTERED user becomes ACTIVE.
+    assert_eq!(store.find_user("41790000001").await.unwrap().unwrap().state, "ACTIVE");
+    assert_eq!(store.find_device("d1").await.unwrap(), Some(d1.clone()));
+
+    // A robot key (another method) leaves the phone alone.
+    let s1 = DeviceRecord { auth_key: None, server_key: Some(vec![5; 32]), ..device("s1", "41790000001", "sim", NOW + 1) };
+    store.activate_device(&s1).await.unwrap();
+    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "active");
+
+    // A new phone retires the earlier one, blocked or not.
+    store.record_pin_failure("d1", 1).await.unwrap();
+    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "blocked");
+    let d2 = device("d2", "41790000001", "app", NOW + 2);
+    store.activate_device(&d2).await.unwrap();
+    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "retired");
+    assert_eq!(store.find_device("d2").await.unwrap(), Some(d2.clone()));
+    assert_eq!(store.find_device("s1").await.unwrap(), Some(s1.clone()));
+    let d3 = device("d3", "41790000001", "app", NOW + 3);
+    store.activate_device(&d3).await.unwrap();
+    assert_eq!(store.find_device("d2").await.unwrap().unwrap().state, "retired");
+    assert_eq!(store.devices_of_user("41790000001").await.unwrap(), vec![d3, s1]);
+
+    // Only REGISTERED becomes ACTIVE: an INACTIVE user stays INACTIVE.
+    let inactive = UserRecord { state: "INACTIVE".into(), ..user("41790000002") };
+    assert!(store.insert_user(&inactive).await.unwrap());
+    store.activate_device(&device("e1", "41790000002", "app", NOW)).await.unwrap();
+    assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, "INACTIVE");
+});
+
+both!(activate_device_is_atomic, |db, store| {
+    user_with_device(&store, "41790000001", "d1").await;
+    assert!(store.insert_user(&user("41790000002")).await.unwrap());
+    // The insert fails (the device ID is taken): the earlier phone must not be retired,
+    // and the REGISTERED user must not become ACTIVE.
+    let clash = device("d1", "41790000002", "app", NOW + 1);
+    assert!(store.activate_device(&clash).await.is_err());
+    assert_eq!(store.find_device("d1").await.unwrap(), Some(device("d1", "41790000001", "app", NOW)));
+    assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, "REGISTERED");
+    // A device for an unknown user is refused.
+    assert!(store.activate_device(&device("d9", "41799999999", "app", NOW)).await.is_err());
+    assert_eq!(store.find_device("d9").await.unwrap(), None);
+});
+
+both!(concurrent_activate_device, |db, store| {
+    // "A user holds one phone at a time": activations racing for the same user and method
+    // must leave exactly one device that is not retired.
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    let start = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                store.activate_device(&device(&format!("d{i}"), "41790000001", "app", NOW + i)).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        // An activation may lose the race with an error; none may leave two phones behind.
+        let _ = t.await.unwrap();
+    }
+    let devices = store.devices_of_user("41790000001").await.unwrap();
+    assert_eq!(devices.len(), 1, "devices not retired: {:?}", devices.iter().map(|d| &d.device_id).collect::<Vec<_>>());
+});
+
+both!(find_device, |db, store| {
+    assert_eq!(store.find_device("d1").await.unwrap(), None);
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    let phone = device("d1", "41790000001", "app", NOW);
+    let robot = DeviceRecord {
+        auth_key: None,
+        server_key: Some((0..=255).collect()),
+        cert_der: vec![],
+        pin_failures: 0,
+        ..device("r1", "41790000001", "sim", NOW + 1)
+    };
+    store.activate_device(&phone).await.unwrap();
+    store.activate_device(&robot).await.unwrap();
+    assert_eq!(store.find_device("d1").await.unwrap(), Some(phone));
+    assert_eq!(store.find_device("r1").await.unwrap(), Some(robot));
+    assert_eq!(store.find_device("D1").await.unwrap(), None);
+});
+
+both!(devices_of_user, |db, store| {
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    assert!(store.insert_user(&user("41790000002")).await.unwrap());
+    assert_eq!(store.devices_of_user("41790000001").await.unwrap(), vec![]);
+    store.activate_device(&device("old", "41790000001", "app", NOW)).await.unwrap();
+    store.activate_device(&device("phone", "41790000001", "app", NOW + 10)).await.unwrap(); // retires "old"
+    store.activate_device(&device("robot", "41790000001", "sim", NOW + 5)).await.unwrap();
+    store.activate_device(&device("theirs", "41790000002", "app", NOW + 20)).await.unwrap();
+    store.record_pin_failure("robot", 1).await.unwrap(); // blocked devices are still listed
+
+    let mine = store.devices_of_user("41790000001").await.unwrap();
+    let ids: Vec<_> = mine.iter().map(|d| (d.device_id.as_str(), d.state.as_str())).collect();
+    assert_eq!(ids, vec![("phone", "active"), ("robot", "blocked")], "newest first, no retired device");
+    assert_eq!(store.devices_of_user("41790000002").await.unwrap(), vec![device("theirs", "41790000002", "app", NOW + 20)]);
+    assert_eq!(store.devices_of_user("41799999999").await.unwrap(), vec![]);
+});
+
+both!(record_pin_failure, |db, store| {
+    user_with_device(&store, "41790000001", "d1").await;
+    user_with_device(&store, "41790000002", "d2").await;
+    assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 1);
+    assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 2);
+    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "active");
+    assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 3);
+    let d1 = store.find_device("d1").await.unwrap().unwrap();
+    assert_eq!((d1.state.as_str(), d1.pin_failures), ("blocked", 3));
+    assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 4);
+    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "blocked");
+    // Other devices are untouched; an unknown device counts nothing.
+    let d2 = store.find_device("d2").await.unwrap().unwrap();
+    assert_eq!((d2.state.as_str(), d2.pin_failures), ("active", 0));
+    assert_eq!(store.record_pin_failure("nope", 3).await.unwrap(), 0);
+    assert_eq!(store.find_device("nope").await.unwrap(), None);
+});
+
+both!(reset_pin_failures, |db, store| {
+    user_with_device(&store, "41790000001", "d1").await;
+    user_with_device(&store, "41790000002", "d2").await;
+    store.record_pin_failure("d1", 5).await.unwrap();
+    store.record_pin_failure("d1", 5).await.unwrap();
+    store.record_pin_failure("d2", 5).await.unwrap();
+    store.reset_pin_failures("d1").await.unwrap();
+    let d1 = store.find_device("d1").await.unwrap().unwrap();
+    assert_eq!((d1.state.as_str(), d1.pin_failures), ("active", 0));
+    assert_eq!(store.find_device("d2").await.unwrap().unwrap().pin_failures, 1);
+    // Counting starts again from zero; resetting twice or an unknown device is no error.
+    store.reset_pin_failures("d1").await.unwrap();
+    store.reset_pin_failures("nope").await.unwrap();
+    assert_eq!(store.record_pin_failure("d1", 5).await.unwrap(), 1);
+});
+
+// ---- device request nonces ----
+
+both!(remember_nonce, |db, store| {
+    assert!(store.remember_nonce("d1", "n1", NOW).await.unwrap());
+    assert!(!store.remember_nonce("d1", "n1", NOW + 1).await.unwrap(), "a replay");
+    assert!(store.remember_nonce("d1", "n2", NOW).await.unwrap());
+    assert!(store.remember_nonce("d2", "n1", NOW).await.unwrap(), "nonces are per device");
+    assert!(!store.remember_nonce("d2", "n1", NOW).await.unwrap());
+});
+
+both!(purge_nonces, |db, store| {
+    assert_eq!(store.purge_nonces(NOW).await.unwrap(), 0);
+    store.remember_nonce("d1", "old", NOW - 100).await.unwrap();
+    store.remember_nonce("d2", "older", NOW - 200).await.unwrap();
+    store.remember_nonce("d1", "edge", NOW).await.unwrap();
+    store.remember_nonce("d1", "new", NOW + 100).await.unwrap();
+    // Strictly older than `before` goes.
+    assert_eq!(store.purge_nonces(NOW).await.unwrap(), 2);
+    assert!(store.remember_nonce("d1", "old", NOW + 200).await.unwrap(), "forgotten");
+    assert!(store.remember_nonce("d2", "older", NOW + 200).await.unwrap(), "forgotten");
+    assert!(!store.remember_nonce("d1", "edge", NOW + 200).await.unwrap(), "kept");
+    assert!(!store.remember_nonce("d1", "new", NOW + 200).await.unwrap(), "kept");
+    assert_eq!(store.purge_nonces(NOW).await.unwrap(), 0);
+});
+
+// ---- transactions ----
+
+both!(insert_transaction, |db, store| {
+    let t1 = tx("T1", "41790000001", Some("d1"), "app");
+    assert_eq!(store.insert_transaction(&t1).await.unwrap(), InsertOutcome::Inserted);
+    // The same AP_ID + AP_TransID + Instant under a new MSSP_TransID is a duplicate.
+    let replay = TransactionRecord { mssp_trans_id: "T2".into(), dtbd: "other".into(), ..t1.clone() };
+    assert_eq!(store.insert_transaction(&replay).await.unwrap(), InsertOutcome::Duplicate);
+    assert_eq!(store.find_transaction("T2").await.unwrap(), None);
+    assert_eq!(store.find_transaction("T1").await.unwrap(), Some(t1.clone()));
+    // Change any one of the three and it is a new request.
+    let later = TransactionRecord { mssp_trans_id: "T3".into(), ap_instant: NOW + 1, ..t1.clone() };
+    let other_id = TransactionRecord { mssp_trans_id: "T4".into(), ap_trans_id: "AP-other".into(), ..t1.clone() };
+    let other_ap = TransactionRecord { mssp_trans_id: "T5".into(), ap_id: "mid://other".into(), ..t1.clone() };
+    for t in [&later, &other_id, &other_ap] {
+        assert_eq!(store.insert_transaction(t).await.unwrap(), InsertOutcome::Inserted, "{}", t.mssp_trans_id);
+        assert_eq!(store.find_transaction(&t.mssp_trans_id).await.unwrap().as_ref(), Some(t));
+    }
+});
+
+both!(find_transaction, |db, store| {
+    assert_eq!(store.find_transaction("T1").await.unwrap(), None);
+    let bare = tx("T1", "41790000001", None, "sim");
+    let full = TransactionRecord {
+        services: "geofencing subscriberInfo".into(),
+        state: "failed".into(),
+        fault_code: Some(401),
+        fault_detail: Some("user cancelled".into()),
+        signature: Some(vec![0x30, 0x80, 0, 0, 255]),
+        completed_at: Some(NOW + 10),
+        ..tx("T2", "41790000002", Some("d2"), "app")
+    };
+    store.insert_transaction(&bare).await.unwrap();
+    store.insert_transaction(&full).await.unwrap();
+    assert_eq!(store.find_transaction("T1").await.unwrap(), Some(bare));
+    assert_eq!(store.find_transaction("T2").await.unwrap(), Some(full));
+    assert_eq!(store.find_transaction("t1").await.unwrap(), None);
+});
+
+both!(pending_for_device, |db, store| {
+    let at = |id: &str, created_at: i64, expires_at: i64| TransactionRecord {
+        created_at,
+        expires_at,
+        ..tx(id, "41790000001", Some("d1"), "app")
+    };
+    store.insert_transaction(&at("second", NOW - 10, NOW + 1000)).await.unwrap();
+    store.insert_transaction(&at("first", NOW - 20, NOW + 1000)).await.unwrap();
+    store.insert_transaction(&at("expired", NOW - 30, NOW - 1)).await.unwrap();
+    store.insert_transaction(&at("edge", NOW - 30, NOW)).await.unwrap();
+    store.insert_transaction(&TransactionRecord { state: "signed".into(), ..at("signed", NOW - 40, NOW + 1000) }).await.unwrap();
+    store.insert_transaction(&TransactionRecord { state: "failed".into(), ..at("failed", NOW - 40, NOW + 1000) }).await.unwrap();
+    store.insert_transaction(&TransactionRecord { device_id: Some("d2".into()), ..at("theirs", NOW - 50, NOW + 1000) }).await.unwrap();
+    store.insert_transaction(&TransactionRecord { device_id: None, ..at("nodevice", NOW - 50, NOW + 1000) }).await.unwrap();
+
+    let pending = store.pending_for_device("d1", NOW).await.unwrap();
+    let ids: Vec<_> = pending.iter().map(|t| t.mssp_trans_id.as_str()).collect();
+    assert_eq!(ids, vec!["first", "second"], "oldest first; no expired, final or foreign request");
+    assert_eq!(pending[0], at("first", NOW - 20, NOW + 1000));
+    assert!(store.complete_transaction("first", &Completion::signed(vec![1]), NOW).await.unwrap());
+    let ids: Vec<_> = store.pending_for_device("d1", NOW).await.unwrap().into_iter().map(|t| t.mssp_trans_id).collect();
+    assert_eq!(ids, vec!["second"]);
+    assert_eq!(store.pending_for_device("d1", NOW + 1000).await.unwrap(), vec![]);
+    assert_eq!(store.pending_for_device("d9", NOW).await.unwrap(), vec![]);
+});
+
+both!(complete_transaction, |db, store| {
+    store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap();
+    store.insert_transaction(&tx("T2", "41790000001", Some("d1"), "app")).await.unwrap();
+    store.insert_transaction(&TransactionRecord { state: "failed".into(), ..tx("T3", "41790000001", None, "app") }).await.unwrap();
+
+    assert!(store.complete_transaction("T1", &Completion::signed(vec![0x30, 1, 2]), NOW + 5).await.unwrap());
+    let t1 = store.find_transaction("T1").await.unwrap().unwrap();
+    assert_eq!(
+        t1,
+        TransactionRecord {
+            state: "signed".into(),
+            signature: Some(vec![0x30, 1, 2]),
+            completed_at: Some(NOW + 5),
+            ..tx("T1", "41790000001", Some("d1"), "app")
+        }
+    );
+    // The first answer wins: a second completion changes nothing.
+    assert!(!store.complete_transaction("T1", &Completion::failed(208, "expired"), NOW + 9).await.unwrap());
+    assert!(!store.complete_transaction("T1", &Completion::signed(vec![9]), NOW + 9).await.unwrap());
+    assert_eq!(store.find_transaction("T1").await.unwrap(), Some(t1));
+
+    assert!(store.complete_transaction("T2", &Completion::failed(401, "cancelled"), NOW + 6).await.unwrap());
+    let t2 = store.find_transaction("T2").await.unwrap().unwrap();
+    assert_eq!(
+        (t2.state.as_str(), t2.fault_code, t2.fault_detail.as_deref(), t2.signature, t2.completed_at),
+        ("failed", Some(401), Some("cancelled"), None, Some(NOW + 6))
+    );
+    // Only from pending; an unknown transaction is not completed.
+    assert!(!store.complete_transaction("T3", &Completion::signed(vec![1]), NOW).await.unwrap());
+    assert_eq!(store.find_transaction("T3").await.unwrap().unwrap().signature, None);
+    assert!(!store.complete_transaction("nope", &Completion::signed(vec![1]), NOW).await.unwrap());
+    assert_eq!(store.find_transaction("nope").await.unwrap(), None);
+});
+
+both!(concurrent_complete_transaction, |db, store| {
+    store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = store.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                let won = store.complete_transaction("T1", &Completion::signed(vec![i]), NOW + i as i64).await.unwrap();
+                (i, won)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (i, won) = t.await.unwrap();
+        if won {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let t1 = store.find_transaction("T1").await.unwrap().unwrap();
+    assert_eq!(t1.state, "signed");
+    assert_eq!(t1.signature, Some(vec![winners[0]]), "the winner's answer is the one kept");
+    assert_eq!(t1.completed_at, Some(NOW + winners[0] as i64));
+});
+
+both!(fail_pending_of_user, |db, store| {
+    let me = "41790000001";
+    store.insert_transaction(&tx("keep", me, Some("d1"), "app")).await.unwrap();
+    store.insert_transaction(&tx("old1", me, Some("d1"), "app")).await.unwrap();
+    store.insert_transaction(&tx("old2", me, Some("d0"), "app")).await.unwrap();
+    store.insert_transaction(&tx("robot", me, Some("r1"), "sim")).await.unwrap();
+    store.insert_transaction(&TransactionRecord { state: "signed".into(), ..tx("done", me, Some("d1"), "app") }).await.unwrap();
+    store.insert_transaction(&tx("theirs", "41790000002", Some("d2"), "app")).await.unwrap();
+
+    let failed = store.fail_pending_of_user(me, "app", "keep", 402, "replaced by a new request", NOW + 7).await.unwrap();
+    assert_eq!(sorted(failed), vec!["old1", "old2"]);
+    for id in ["old1", "old2"] {
+        let t = store.find_transaction(id).await.unwrap().unwrap();
+        assert_eq!(
+            (t.state.as_str(), t.fault_code, t.fault_detail.as_deref(), t.completed_at),
+            ("failed", Some(402), Some("replaced by a new request"), Some(NOW + 7)),
+            "{id}"
+        );
+    }
+    assert_eq!(state_of(&store, "keep").await, "pending");
+    assert_eq!(state_of(&store, "robot").await, "pending", "only that method");
+    assert_eq!(store.find_transaction("done").await.unwrap().unwrap().fault_code, None);
+    assert_eq!(state_of(&store, "done").await, "signed");
+    assert_eq!(state_of(&store, "theirs").await, "pending");
+    // Nothing left to fail.
+    assert_eq!(store.fail_pending_of_user(me, "app", "keep", 402, "again", NOW + 8).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.find_transaction("old1").await.unwrap().unwrap().completed_at, Some(NOW + 7));
+});
+
+both!(fail_pending_of_device, |db, store| {
+    store.insert_transaction(&tx("p1", "41790000001", Some("d1"), "app")).await.unwrap();
+    store.insert_transaction(&tx("p2", "41790000001", Some("d1"), "app")).await.unwrap();
+    store.insert_transaction(&TransactionRecord { state: "signed".into(), ..tx("s1", "41790000001", Some("d1"), "app") }).await.unwrap();
+    store.insert_transaction(&tx("q1", "41790000001", Some("d2"), "app")).await.unwrap();
+    store.insert_transaction(&tx("n1", "41790000001", None, "app")).await.unwrap();
+
+    let failed = store.fail_pending_of_device("d1", 404, "device blocked", NOW + 3).await.unwrap();
+    assert_eq!(sorted(failed), vec!["p1", "p2"]);
+    let p1 = store.find_transaction("p1").await.unwrap().unwrap();
+    assert_eq!(
+        (p1.state.as_str(), p1.fault_code, p1.fault_detail.as_deref(), p1.completed_at),
+        ("failed", Some(404), Some("device blocked"), Some(NOW + 3))
+    );
+    assert_eq!(state_of(&store, "s1").await, "signed");
+    assert_eq!(state_of(&store, "q1").await, "pending");
+    assert_eq!(state_of(&store, "n1").await, "pending");
+    assert_eq!(store.fail_pending_of_device("d1", 404, "again", NOW + 4).await.unwrap(), Vec::<String>::new());
+});
+
+// ---- receipts ----
+
+both!(insert_receipt, |db, store| {
+    store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap();
+    store.insert_transaction(&tx("T2", "41790000001", None, "app")).await.unwrap();
+    assert!(store.insert_receipt("T1", Some("d1"), "Thank you", NOW).await.unwrap());
+    // One receipt per transaction: the second is refused and the first kept.
+    assert!(!store.insert_receipt("T1", Some("d1"), "Second", NOW + 1).await.unwrap());
+    assert!(store.insert_receipt("T2", None, "No device", NOW).await.unwrap());
+    assert!(!store.insert_receipt("T2", None, "No device", NOW).await.unwrap());
+    assert_eq!(
+        store.take_receipts("d1", NOW + 2).await.unwrap(),
+        vec![ReceiptRecord { mssp_trans_id: "T1".into(), message: "Thank you".into() }]
+    );
+    // A receipt belongs to a transaction that exists.
+    assert!(store.insert_receipt("nope", Some("d1"), "x", NOW).await.is_err());
+    assert_eq!(store.take_receipts("d1", NOW + 3).await.unwrap(), vec![]);
+});
+
+both!(take_receipts, |db, store| {
+    for (id, device) in [("T1", Some("d1")), ("T2", Some("d1")), ("T3", Some("d2")), ("T4", None)] {
+        store.insert_transaction(&tx(id, "41790000001", device, "app")).await.unwrap();
+        assert!(store.insert_receipt(id, device, &format!("receipt {id}"), NOW).await.unwrap());
+    }
+    assert_eq!(store.take_receipts("d9", NOW).await.unwrap(), vec![]);
+    let mut mine = store.take_receipts("d1", NOW + 1).await.unwrap();
+    mine.sort_by(|a, b| a.mssp_trans_id.cmp(&b.mssp_trans_id));
+    assert_eq!(
+        mine,
+        vec![
+            ReceiptRecord { mssp_trans_id: "T1".into(), message: "receipt T1".into() },
+            ReceiptRecord { mssp_trans_id: "T2".into(), message: "receipt T2".into() },
+        ]
+    );
+    // Each receipt is handed out once.
+    assert_eq!(store.take_receipts("d1", NOW + 2).await.unwrap(), vec![]);
+    store.insert_transaction(&tx("T5", "41790000001", Some("d1"), "app")).await.unwrap();
+    assert!(store.insert_receipt("T5", Some("d1"), "receipt T5", NOW + 3).await.unwrap());
+    assert_eq!(
+        store.take_receipts("d1", NOW + 4).await.unwrap(),
+        vec![ReceiptRecord { mssp_trans_id: "T5".into(), message: "receipt T5".into() }]
+    );
+    assert_eq!(
+        store.take_receipts("d2", NOW + 4).await.unwrap(),
+        vec![ReceiptRecord { mssp_trans_id: "T3".into(), message: "receipt T3".into() }]
+    );
+    assert_eq!(store.take_receipts("d2", NOW + 5).await.unwrap(), vec![]);
+});
+
+both!(concurrent_take_receipts, |db, store| {
+    for i in 0..6 {
+        let id = format!("T{i}");
+        store.insert_transaction(&tx(&id, "41790000001", Some("d1"), "app")).await.unwrap();
+        assert!(store.insert_receipt(&id, Some("d1"), "ok", NOW).await.unwrap());
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                store.take_receipts("d1", NOW + i).await.unwrap()
+            })
+        })
+        .collect();
+    let mut handed_out = Vec::new();
+    for t in tasks {
+        handed_out.extend(t.await.unwrap().into_iter().map(|r| r.mssp_trans_id));
+    }
+    assert_eq!(sorted(handed_out), vec!["T0", "T1", "T2", "T3", "T4", "T5"], "each receipt exactly once");
+});
+
+// ---- test numbers ----
+
+both!(delete_test_users, |db, store| {
+    user_with_device(&store, "41000092401", "robot1").await;
+    assert!(store.insert_user(&UserRecord { test_fault: Some(402), ..user("41000092402") }).await.unwrap());
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    assert_eq!(store.delete_test_users(&[]).await.unwrap(), 0);
+    assert_eq!(store.delete_test_users(&["41000092401", "41000092402", "41000092403"]).await.unwrap(), 2);
+    assert_eq!(store.find_user("41000092401").await.unwrap(), None);
+    assert_eq!(store.find_user("41000092402").await.unwrap(), None);
+    assert_eq!(store.find_device("robot1").await.unwrap(), None);
+    assert!(store.find_user("41790000001").await.unwrap().is_some());
+    assert_eq!(store.delete_test_users(&["41000092401", "41000092402"]).await.unwrap(), 0);
+});
+
+// ---- change notifications ----
+
+both!(publish_listen, |db, store| {
+    match db.backend {
+        Backend::Sqlite => {
+            assert!(store.listen().await.unwrap().is_none());
+            // One SQLite node needs no fan-out: publishing is a no-op, not an error.
+            store.publish(&ChangeEvent::TransactionDone("T1".into())).await.unwrap();
+            store.publish(&ChangeEvent::DeviceInbox("d1".into())).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut listener = store.listen().await.unwrap().expect("PostgreSQL listens");
+            // The channel is database-wide: tag our events so other tests' events are skipped.
+            let tag = format!("{}-{}", std::process::id(), NOW);
+            let other_node = db.connect().await;
+            let sent = vec![
+                ChangeEvent::TransactionDone(format!("T-{tag}")),
+                ChangeEvent::DeviceInbox(format!("d-{tag}")),
+            ];
+            store.publish(&sent[0]).await.unwrap();
+            other_node.publish(&sent[1]).await.unwrap();
+            let mut received = Vec::new();
+            tokio::time::timeout(Duration::from_secs(10), async {
+                while received.len() < sent.len() {
+                    let event = listener.next().await.unwrap();
+                    let ours = match &event {
+                        ChangeEvent::TransactionDone(id) | ChangeEvent::DeviceInbox(id) => id.ends_with(&tag),
+                    };
+                    if ours {
+                        received.push(event);
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("events not received in time; got {received:?}"));
+            assert_eq!(received, sent);
+        }
+    }
+});
