@@ -25,10 +25,13 @@ pub(crate) struct RequestedServices {
     pub geofencing: bool,
     pub app2app: Option<String>,
     pub validate: bool,
+    /// Service URIs we do not offer (Kiuru's #noSpam and the like).
+    pub unoffered: Vec<String>,
 }
 
 impl RequestedServices {
-    fn parse(inputs: &[ServiceInput], ap: &Ap) -> Result<RequestedServices, Fault> {
+    /// Step 4 of §11.1: the services' syntax. Permissions are checked later (step 6).
+    fn parse(inputs: &[ServiceInput]) -> Result<RequestedServices, Fault> {
         let mut requested = RequestedServices::default();
         for service in inputs {
             let uri = service
@@ -42,9 +45,6 @@ impl RequestedServices {
                 }
                 GEOFENCING_URI => requested.geofencing = true,
                 APP2APP_URI => {
-                    if !ap.has(Permission::App2App) {
-                        return Err(not_subscribed(uri));
-                    }
                     let redirect = service
                         .redirect_uri
                         .clone()
@@ -54,10 +54,21 @@ impl RequestedServices {
                 // Deprecated, still sent by old clients: ignored quietly so they keep working.
                 SUBSCRIBER_INFO_URI => {}
                 VALIDATE_URI => requested.validate = true,
-                other => return Err(not_subscribed(other)),
+                other => requested.unoffered.push(other.to_string()),
             }
         }
         Ok(requested)
+    }
+
+    /// Step 6: 104 for a service this AP has not subscribed to, or that we do not offer.
+    fn check_permissions(&self, ap: &Ap) -> Result<(), Fault> {
+        if let Some(uri) = self.unoffered.first() {
+            return Err(not_subscribed(uri));
+        }
+        if self.app2app.is_some() && !ap.has(Permission::App2App) {
+            return Err(not_subscribed(APP2APP_URI));
+        }
+        Ok(())
     }
 
     /// Tokens kept with the transaction, so a later status query answers the same way.
@@ -92,7 +103,7 @@ impl Engine {
         let mode = MessagingMode::parse(mode)?;
         let timeout = parse_timeout(input.timeout.as_deref())?;
         let msisdn = Msisdn::parse(msisdn)?;
-        let services = RequestedServices::parse(&input.services, &ap)?;
+        let services = RequestedServices::parse(&input.services)?;
         if services.app2app.is_some() && mode == MessagingMode::Synch {
             return Err(Fault::wrong_param("App2App is only supported with MessagingMode asynch"));
         }
@@ -108,6 +119,7 @@ impl Engine {
         }
 
         request.ap.check_profile(request.requested)?;
+        request.services.check_permissions(&request.ap)?;
         let dtbd = Dtbd::parse(data.mime_type.as_deref(), data.encoding.as_deref(), text)?;
         dtbd.check_prefix(&request.ap.dtbd_prefix)?;
 

@@ -91,7 +91,8 @@ impl Config {
         }
         for (name, value) in env {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
-            if key == "CONFIG" {
+            // MOBILEID_CONFIG names the file; MOBILEID_PHONE_* belong to the virtual phone.
+            if key == "CONFIG" || key.starts_with("PHONE_") {
                 continue;
             }
             let key = key.to_ascii_lowercase();
@@ -183,6 +184,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors_not_silence() {
         assert!(Config::load(None, &env(&[("MOBILEID_LISTN", "1")])).is_err());
+        assert!(Config::load(None, &env(&[("MOBILEID_PHONE_STATE", "p.json")])).is_ok());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "lisen = 1\n").unwrap();

@@ -305,6 +305,15 @@ impl Store {
     /// device of the same method is retired, since a user holds one phone at a time.
     pub async fn activate_device(&self, device: &DeviceRecord) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // Touching the user row first takes its row lock: concurrent activations of one
+        // user queue here, so each one's retire step sees the device the one before added
+        // (PostgreSQL's READ COMMITTED would otherwise let them all insert).
+        sqlx::query(
+            "UPDATE users SET state = CASE WHEN state = 'REGISTERED' THEN 'ACTIVE' ELSE state END WHERE msisdn = $1",
+        )
+        .bind(&device.msisdn)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE devices SET state = 'retired' WHERE msisdn = $1 AND method = $2 AND state <> 'retired'")
             .bind(&device.msisdn)
             .bind(&device.method)
@@ -325,10 +334,6 @@ impl Store {
         .bind(device.created_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE users SET state = 'ACTIVE' WHERE msisdn = $1 AND state = 'REGISTERED'")
-            .bind(&device.msisdn)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -502,12 +502,16 @@ both!(concurrent_activate_device, |db, store| {
             })
         })
         .collect();
+    let mut errors = Vec::new();
     for t in tasks {
         // An activation may lose the race with an error; none may leave two phones behind.
-        let _ = t.await.unwrap();
+        if let Err(e) = t.await.unwrap() {
+            errors.push(e.to_string());
+        }
     }
     let devices = store.devices_of_user("41790000001").await.unwrap();
-    assert_eq!(devices.len(), 1, "devices not retired: {:?}", devices.iter().map(|d| &d.device_id).collect::<Vec<_>>());
+    let ids: Vec<_> = devices.iter().map(|d| d.device_id.as_str()).collect();
+    assert_eq!(devices.len(), 1, "devices not retired: {ids:?}; activations that failed: {errors:?}");
 });
 
 both!(find_device, |db, store| {

@@ -52,6 +52,8 @@ CREATE TABLE devices (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX devices_by_msisdn ON devices(msisdn, state);
+-- One live device per user and method: activation retires the earlier one.
+CREATE UNIQUE INDEX devices_one_live_per_method ON devices(msisdn, method) WHERE state <> 'retired';
 
 -- Nonces of authenticated device requests, kept for the clock window to refuse replays.
 CREATE TABLE device_nonces (
