@@ -101,6 +101,27 @@ pub struct SignatureOutcome {
     pub service_responses: Vec<ServiceResponse>,
 }
 
+impl SignatureOutcome {
+    /// The async acknowledgement: 100 REQUEST_OK, the AP polls for the rest.
+    pub fn accepted(
+        echo: Echo,
+        mssp_trans_id: String,
+        msisdn_raw: String,
+        profile: SignatureProfile,
+        service_responses: Vec<ServiceResponse>,
+    ) -> SignatureOutcome {
+        SignatureOutcome {
+            echo,
+            mssp_trans_id,
+            msisdn_raw,
+            status: StatusCode::RequestOk,
+            signature: None,
+            profile,
+            service_responses,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StatusOutcome {
     pub echo: Echo,

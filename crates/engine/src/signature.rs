@@ -224,9 +224,7 @@ impl Engine {
             record.signature = Some(cms);
             record.completed_at = Some(now);
         }
-        if self.inner.store.insert_transaction(&record).await.map_err(internal)? == InsertOutcome::Duplicate {
-            return Err(Fault::wrong_param("The combination of AP_ID, AP_TransID and Instant was used before"));
-        }
+        self.insert_new(&record).await?;
         if record.state == "pending" {
             self.replace_running_requests(&record).await?;
             self.announce(ChangeEvent::DeviceInbox(device.device_id.clone())).await;
@@ -237,15 +235,9 @@ impl Engine {
         };
         let profile = method.resolved_profile();
         match request.mode {
-            MessagingMode::Asynch => Ok(SignatureOutcome {
-                echo: request.echo,
-                mssp_trans_id: id,
-                msisdn_raw: record.msisdn_raw,
-                status: StatusCode::RequestOk,
-                signature: None,
-                profile,
-                service_responses,
-            }),
+            MessagingMode::Asynch => {
+                Ok(SignatureOutcome::accepted(request.echo, id, record.msisdn_raw, profile, service_responses))
+            }
             MessagingMode::Synch => {
                 let done = self.await_outcome(&id, record.expires_at).await?;
                 let answer = self.final_answer(&done, &request.ap)?;
@@ -258,6 +250,16 @@ impl Engine {
                     profile,
                     service_responses: answer.service_responses,
                 })
+            }
+        }
+    }
+
+    /// Stores a new transaction; 101 if (AP_ID, AP_TransID, Instant) was used before.
+    async fn insert_new(&self, record: &TransactionRecord) -> Result<(), Fault> {
+        match self.inner.store.insert_transaction(record).await.map_err(internal)? {
+            InsertOutcome::Inserted => Ok(()),
+            InsertOutcome::Duplicate => {
+                Err(Fault::wrong_param("The combination of AP_ID, AP_TransID and Instant was used before"))
             }
         }
     }
@@ -415,18 +417,8 @@ impl Engine {
             expires_at: now + request.timeout.as_millis() as i64,
             completed_at: Some(now),
         };
-        if self.inner.store.insert_transaction(&record).await.map_err(internal)? == InsertOutcome::Duplicate {
-            return Err(Fault::wrong_param("The combination of AP_ID, AP_TransID and Instant was used before"));
-        }
-        Ok(SignatureOutcome {
-            echo: request.echo,
-            mssp_trans_id: id,
-            msisdn_raw: record.msisdn_raw,
-            status: StatusCode::RequestOk,
-            signature: None,
-            profile,
-            service_responses: Vec::new(),
-        })
+        self.insert_new(&record).await?;
+        Ok(SignatureOutcome::accepted(request.echo, id, record.msisdn_raw, profile, Vec::new()))
     }
 }
 

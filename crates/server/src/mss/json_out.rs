@@ -29,39 +29,66 @@ pub fn fault(fault: &Fault) -> Value {
 }
 
 pub fn signature(outcome: &SignatureOutcome, mssp_uri: &str) -> Value {
-    let mut m = Map::new();
-    m.insert("AP_Info".into(), ap_info(&outcome.echo));
-    m.insert("MSSP_Info".into(), mssp_info(mssp_uri));
-    m.insert("MSSP_TransID".into(), json!(outcome.mssp_trans_id));
-    if let Some(cms) = &outcome.signature {
-        m.insert("MSS_Signature".into(), json!({"Base64Signature": STANDARD.encode(cms)}));
-    }
-    m.insert("MajorVersion".into(), json!("1"));
-    m.insert("MinorVersion".into(), json!("1"));
-    m.insert("MobileUser".into(), json!({"MSISDN": outcome.msisdn_raw}));
-    if !outcome.service_responses.is_empty() {
-        m.insert("ServiceResponses".into(), service_responses(&outcome.service_responses));
-    }
-    m.insert("SignatureProfile".into(), json!(outcome.profile.uri()));
-    m.insert("Status".into(), status(outcome.status, None));
-    json!({"MSS_SignatureResp": m})
+    let result = SignedResult {
+        echo: &outcome.echo,
+        mssp_trans_id: Some(&outcome.mssp_trans_id),
+        signature: outcome.signature.as_deref(),
+        msisdn_raw: &outcome.msisdn_raw,
+        service_responses: &outcome.service_responses,
+        // The resolved profile goes in the signature response only, never the status one.
+        profile: Some(outcome.profile.uri()),
+        status: outcome.status,
+    };
+    json!({"MSS_SignatureResp": result.to_json(mssp_uri)})
 }
 
 pub fn status_response(outcome: &StatusOutcome, mssp_uri: &str) -> Value {
-    let mut m = Map::new();
-    m.insert("AP_Info".into(), ap_info(&outcome.echo));
-    m.insert("MSSP_Info".into(), mssp_info(mssp_uri));
-    if let Some(cms) = &outcome.signature {
-        m.insert("MSS_Signature".into(), json!({"Base64Signature": STANDARD.encode(cms)}));
+    let result = SignedResult {
+        echo: &outcome.echo,
+        mssp_trans_id: None,
+        signature: outcome.signature.as_deref(),
+        msisdn_raw: &outcome.msisdn_raw,
+        service_responses: &outcome.service_responses,
+        profile: None,
+        status: outcome.status,
+    };
+    json!({"MSS_StatusResp": result.to_json(mssp_uri)})
+}
+
+/// What signature and status responses share.
+struct SignedResult<'a> {
+    echo: &'a Echo,
+    mssp_trans_id: Option<&'a str>,
+    signature: Option<&'a [u8]>,
+    msisdn_raw: &'a str,
+    service_responses: &'a [ServiceResponse],
+    profile: Option<&'a str>,
+    status: StatusCode,
+}
+
+impl SignedResult<'_> {
+    fn to_json(&self, mssp_uri: &str) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("AP_Info".into(), ap_info(self.echo));
+        m.insert("MSSP_Info".into(), mssp_info(mssp_uri));
+        if let Some(id) = self.mssp_trans_id {
+            m.insert("MSSP_TransID".into(), json!(id));
+        }
+        if let Some(cms) = self.signature {
+            m.insert("MSS_Signature".into(), json!({"Base64Signature": STANDARD.encode(cms)}));
+        }
+        m.insert("MajorVersion".into(), json!("1"));
+        m.insert("MinorVersion".into(), json!("1"));
+        m.insert("MobileUser".into(), json!({"MSISDN": self.msisdn_raw}));
+        if !self.service_responses.is_empty() {
+            m.insert("ServiceResponses".into(), service_responses(self.service_responses));
+        }
+        if let Some(profile) = self.profile {
+            m.insert("SignatureProfile".into(), json!(profile));
+        }
+        m.insert("Status".into(), status(self.status, None));
+        m
     }
-    m.insert("MajorVersion".into(), json!("1"));
-    m.insert("MinorVersion".into(), json!("1"));
-    m.insert("MobileUser".into(), json!({"MSISDN": outcome.msisdn_raw}));
-    if !outcome.service_responses.is_empty() {
-        m.insert("ServiceResponses".into(), service_responses(&outcome.service_responses));
-    }
-    m.insert("Status".into(), status(outcome.status, None));
-    json!({"MSS_StatusResp": m})
 }
 
 pub fn receipt(outcome: &ReceiptOutcome, mssp_uri: &str) -> Value {
