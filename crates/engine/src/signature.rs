@@ -137,6 +137,11 @@ impl Engine {
     ) -> Result<(Method, DeviceRecord), Fault> {
         self.check_user_state(user)?;
         let devices = self.inner.store.devices_of_user(&user.msisdn).await.map_err(internal)?;
+        // Before anything else about the devices: an AP without the permission must not
+        // learn which methods a robot has.
+        if devices.iter().any(|d| d.server_key.is_some()) && !request.ap.has(Permission::Robots) {
+            return Err(Fault::new(FaultCode::UnknownClient, "This AP may not use the robot test users"));
+        }
         let active = |method: &str| devices.iter().find(|d| d.method == method && d.state == "active");
         let methods = UserMethods { sim_active: active("sim").is_some(), app_active: active("app").is_some() };
         if !methods.sim_active && !methods.app_active {
@@ -159,9 +164,6 @@ impl Engine {
         }
         .cloned()
         .ok_or_else(|| Fault::internal("resolved method has no device"))?;
-        if device.server_key.is_some() && !request.ap.has(Permission::Robots) {
-            return Err(Fault::new(FaultCode::UnknownClient, "This AP may not use the robot test users"));
-        }
         Ok((method, device))
     }
 

@@ -27,7 +27,14 @@ fn fresh_nonce() -> String {
 }
 
 /// An `Authorization` value for `device_id`, signed by `key`, at `timestamp_ms`.
-fn authorization(key: &PrivateKey, device_id: &str, method: &str, path: &str, body: &[u8], timestamp_ms: i64) -> String {
+fn authorization(
+    key: &PrivateKey,
+    device_id: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timestamp_ms: i64,
+) -> String {
     let nonce = fresh_nonce();
     let signature = key.sign(&canonical_request(method, path, timestamp_ms, &nonce, body)).expect("sign");
     DeviceAuthorization { device_id: device_id.to_string(), timestamp_ms, nonce, signature }.to_header()
