@@ -169,8 +169,24 @@ pub struct ProfileExtension {
 #[derive(Debug, Clone, Default)]
 pub struct SscdInfo {
     pub state: Option<String>,
+    /// SIM only: the card's network.
+    pub card_details: Option<CardDetails>,
     pub pin_blocked: Option<bool>,
     pub certificates: Vec<CertificateInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardDetails {
+    pub mcc: String,
+    pub mnc: String,
+    pub network: String,
+}
+
+impl CardDetails {
+    /// What the contract answers for a card whose network is not known (§5.4).
+    pub fn unknown() -> CardDetails {
+        CardDetails { mcc: "000".into(), mnc: "00".into(), network: "Unknown network".into() }
+    }
 }
 
 #[derive(Debug, Clone)]

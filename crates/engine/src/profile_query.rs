@@ -8,7 +8,7 @@ use mobileid_store::DeviceRecord;
 
 use crate::ap::{ClientIdentity, Permission};
 use crate::frame::internal;
-use crate::messages::{CertificateInfo, ProfileExtension, ProfileInput, ProfileOutcome, SscdInfo};
+use crate::messages::{CardDetails, CertificateInfo, ProfileExtension, ProfileInput, ProfileOutcome, SscdInfo};
 use crate::Engine;
 
 /// Which parts of the extension the AP asked for.
@@ -19,6 +19,7 @@ struct Wanted {
     pin_status: bool,
     recovery_code: bool,
     auto_activation: bool,
+    card_details: bool,
 }
 
 impl Wanted {
@@ -33,13 +34,15 @@ impl Wanted {
             pin_status: has("pinstatus"),
             recovery_code: has("rcstatus") || input.legacy_recovery_code,
             auto_activation: has("aastatus") || input.legacy_auto_activation,
+            card_details: has("carddetails"),
         };
         let any = wanted.sscds
             || wanted.state
             || wanted.certs
             || wanted.pin_status
             || wanted.recovery_code
-            || wanted.auto_activation;
+            || wanted.auto_activation
+            || wanted.card_details;
         any.then_some(wanted)
     }
 }
@@ -92,7 +95,7 @@ impl Engine {
             }
             return Ok(extension);
         }
-        if !(wanted.sscds || wanted.state || wanted.certs || wanted.pin_status) {
+        if !(wanted.sscds || wanted.state || wanted.certs || wanted.pin_status || wanted.card_details) {
             return Ok(extension);
         }
         for device in devices {
@@ -100,6 +103,8 @@ impl Engine {
                 state: wanted.state.then(|| "ACTIVE".to_string()),
                 pin_blocked: wanted.pin_status.then_some(device.state == "blocked"),
                 certificates: if wanted.certs { vec![self.certificate_info(device)?] } else { Vec::new() },
+                // Our SIM users are robots on no real network.
+                card_details: (wanted.card_details && device.method == "sim").then(CardDetails::unknown),
             };
             match device.method.as_str() {
                 "sim" => extension.sim = Some(sscd),

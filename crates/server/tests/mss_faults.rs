@@ -349,6 +349,18 @@ on_both_databases! {
         let (status, body) = post_json(&other, &url, &with_ap_id(status_request(&id), "mid://other")).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(status_code(&body, "MSS_StatusResp"), "500");
+        // The robots need a per-AP permission that mid://other was not given (§12).
+        let robot = with_ap_id(signature_request(ROBOT_EC, "Robot?", "synch"), "mid://other");
+        let (status, body) = post_json(&other, &url, &robot).await;
+        assert_fault(status, &body, 105, "");
+
+        // One certificate may serve several AP_IDs (§1.6).
+        let demo_cert = server.demo_ap_cert_path();
+        server.cli(&["ap", "add", "--ap-id", "mid://shared", "--cert", demo_cert.to_str().unwrap()]);
+        let (status, body) = server.post("/rest/service", &with_ap_id(profile_request(USER, None), "mid://shared")).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = server.post("/rest/service", &profile_request(USER, None)).await;
+        assert_eq!(status, 200, "{body}");
         assert_still_signs(server, &mut phone, USER).await;
     }
 }
@@ -372,6 +384,34 @@ on_both_databases! {
         let to_robot = signature_with(ROBOT_EC, "DataToBeSigned", approval);
         let detail = expect_fault(server, &to_robot, 109, "").await;
         assert!(detail.starts_with("The user does not support this Mobile Signature Profile"), "{detail}");
+        // Device-LoA4 forced on a SIM-only user (§6 scenario table).
+        let device = signature_with(ROBOT_EC, "SignatureProfile", json!("http://mid.swisscom.ch/Device-LoA4"));
+        expect_fault(server, &device, 109, "Device-LoA4").await;
+        assert_still_signs(server, &mut phone, USER).await;
+    }
+}
+
+on_both_databases! {
+    /// Transaction-approval payloads: not the documented JSON is 101 INVALID_TXNAPPROVAL_PAYLOAD,
+    /// too many rows is 103, and the AP prefix must start the first value (107).
+    async fn invalid_transaction_approvals(server) {
+        let mut phone = server.phone(USER).await;
+        let approval = |data: String| {
+            let mut body = signature_with(USER, "DataToBeSigned",
+                json!({"Data": data, "Encoding": "UTF-8", "MimeType": "application/vnd.mobileid.txn-approval"}));
+            body["MSS_SignatureReq"]["SignatureProfile"] = json!("http://mid.swisscom.ch/Device-LoA4");
+            body
+        };
+        for data in ["not json", r#"{"type":"Login","dtbd":[]}"#, r#"{"type":"Login","dtbd":[{"key":"Company"}]}"#] {
+            let detail = expect_fault(server, &approval(data.to_string()), 101, "").await;
+            assert_eq!(detail, "INVALID_TXNAPPROVAL_PAYLOAD", "{data}");
+        }
+        let rows: Vec<Value> = (0..21).map(|n| json!({"key": format!("Row {n}"), "value": "Demo: x"})).collect();
+        let data = json!({"type": "Login", "dtbd": rows}).to_string();
+        expect_fault(server, &approval(data), 103, "").await;
+        let data = r#"{"type":"Login","dtbd":[{"key":"Company","value":"Test"},{"key":"Note","value":"Demo: x"}]}"#;
+        expect_fault(server, &approval(data.to_string()), 107, "DTBD matching failed").await;
+        assert_inbox_empty(&phone).await;
         assert_still_signs(server, &mut phone, USER).await;
     }
 }
@@ -434,25 +474,67 @@ on_both_databases! {
     }
 }
 
-on_both_databases! {
-    /// A 1 MB body is refused at once with 101, and the server stays healthy.
-    async fn oversized_body(server) {
-        let mut phone = server.phone(USER).await;
-        let mut body = signature_request(USER, "Demo: Log in?", "synch");
-        body["MSS_SignatureReq"]["DataToBeSigned"]["Data"] = json!(format!("Demo: {}", "a".repeat(1024 * 1024)));
-        let started = Instant::now();
-        let url = format!("{}/rest/service", server.base);
-        let headers = [("Content-Type", "application/json;charset=UTF-8")];
-        let (status, content_type, text) = post_raw(&server.ap, &url, &headers, body.to_string()).await;
-        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
-        assert_eq!(content_type, "application/json;charset=UTF-8");
-        let answer: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-        assert_fault(status, &answer, 101, "limit");
+/// A signature request of about 1 MB.
+fn oversized_request() -> Value {
+    let mut body = signature_request(USER, "Demo: Log in?", "synch");
+    body["MSS_SignatureReq"]["DataToBeSigned"]["Data"] = json!(format!("Demo: {}", "a".repeat(1024 * 1024)));
+    body
+}
 
+/// POSTs the 1 MB request; the answer, or the transport error that kept the client from it.
+async fn post_oversized(server: &TestServer, client: &reqwest::Client) -> Result<(u16, Value), reqwest::Error> {
+    let response = client
+        .post(format!("{}/rest/service", server.base))
+        .header("Content-Type", "application/json;charset=UTF-8")
+        .body(oversized_request().to_string())
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    assert_eq!(response.headers()["content-type"], "application/json;charset=UTF-8");
+    let text = response.text().await?;
+    Ok((status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))))
+}
+
+on_both_databases! {
+    /// A 1 MB body is refused at once (never processed), and the server stays healthy.
+    async fn oversized_body_is_refused_quickly(server) {
+        let mut phone = server.phone(USER).await;
+        // A client of its own, so that the checks below use fresh connections.
+        let client = server.client_with_identity(&server.demo_ap_cert_path(), &server.demo_ap_key_path());
+        let started = Instant::now();
+        let (status, answer) = post_oversized(server, &client).await.expect("the 101 fault, not a transport error");
+        assert_fault(status, &answer, 101, "limit");
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
         let health = server.ap.get(format!("{}/health", server.base)).send().await.expect("health");
         assert_eq!(health.status().as_u16(), 200);
         assert_inbox_empty(&phone).await;
         assert_still_signs(server, &mut phone, USER).await;
+    }
+}
+
+/// The AP gets HTTP 500 with Fault 101 for a 1 MB body, and its next request on the same
+/// client (the same pooled connection) works: the server reads the whole body before it
+/// answers, so the client is not cut off mid-upload.
+mod oversized_body_answers_101 {
+    use super::*;
+
+    async fn run(server: &TestServer) {
+        let started = Instant::now();
+        let (status, answer) = post_oversized(server, &server.ap).await.expect("the 101 fault, not a transport error");
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        assert_fault(status, &answer, 101, "limit");
+        let (status, body) = server.post("/rest/service", &signature_request(ROBOT_EC, "Demo: Next?", "synch")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(&TestServer::start(Backend::Sqlite).await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(&TestServer::start(Backend::Postgres).await).await;
     }
 }
 

@@ -167,6 +167,9 @@ fn profile_extension(ext: &ProfileExtension) -> Value {
 
 fn sscd(info: &SscdInfo) -> Value {
     let mut m = Map::new();
+    if let Some(card) = &info.card_details {
+        m.insert("CardDetails".into(), json!({"Mcc": card.mcc, "Mnc": card.mnc, "Network": card.network}));
+    }
     if !info.certificates.is_empty() {
         m.insert("MobileUserCertificate".into(), info.certificates.iter().map(certificate).collect());
     }

@@ -1,6 +1,7 @@
 //! The MSS API front ends (ETSI TS 102 204). Each decodes its wire format into the
 //! engine's inputs and encodes the outcome; the rules live in the engine.
 
+mod body;
 pub mod json_in;
 pub mod json_out;
 pub mod rest;
