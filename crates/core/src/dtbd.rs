@@ -67,11 +67,7 @@ impl TxnApprovalJson {
         let parsed: TxnApprovalJson = serde_json::from_str(data).ok()?;
         Some(TxnApproval {
             title: parsed.title,
-            rows: parsed
-                .dtbd
-                .into_iter()
-                .map(|row| (row.key, row.value))
-                .collect(),
+            rows: parsed.dtbd.into_iter().map(|row| (row.key, row.value)).collect(),
         })
     }
 }
@@ -79,11 +75,7 @@ impl TxnApprovalJson {
 impl Dtbd {
     /// Reads `DataToBeSigned` from a signature request, applying every rule
     /// of §8 except the AP prefix (see [`Dtbd::check_prefix`]).
-    pub fn parse(
-        mime_type: Option<&str>,
-        encoding: Option<&str>,
-        data: &str,
-    ) -> Result<Dtbd, Fault> {
+    pub fn parse(mime_type: Option<&str>, encoding: Option<&str>, data: &str) -> Result<Dtbd, Fault> {
         // Empty attributes are treated as absent: some JSON serialisers
         // write "" for a field the caller never set.
         if let Some(encoding) = encoding.filter(|e| !e.is_empty()) {
@@ -133,9 +125,7 @@ impl Dtbd {
                 .map(Dtbd::TxnApproval)
                 .ok_or_else(|| Fault::internal("Stored transaction approval is not valid JSON"))
         } else {
-            Err(Fault::internal(format!(
-                "Stored DTBD has unknown MimeType '{mime_type}'"
-            )))
+            Err(Fault::internal(format!("Stored DTBD has unknown MimeType '{mime_type}'")))
         }
     }
 
@@ -145,11 +135,7 @@ impl Dtbd {
             Dtbd::Text(text) => (TEXT_PLAIN.to_owned(), text.clone()),
             Dtbd::TxnApproval(approval) => (
                 TXN_APPROVAL.to_owned(),
-                format!(
-                    "{{\"type\":{},\"dtbd\":{}}}",
-                    json_string(&approval.title),
-                    rows_json(&approval.rows)
-                ),
+                format!("{{\"type\":{},\"dtbd\":{}}}", json_string(&approval.title), rows_json(&approval.rows)),
             ),
         }
     }
@@ -170,11 +156,10 @@ impl Dtbd {
     pub fn signed_bytes(&self) -> Vec<u8> {
         match self {
             Dtbd::Text(text) => text.as_bytes().to_vec(),
-            Dtbd::TxnApproval(approval) => format!(
-                "{{\"format_version\":1,\"content_string\":{}}}",
-                json_string(&rows_json(&approval.rows))
-            )
-            .into_bytes(),
+            Dtbd::TxnApproval(approval) => {
+                format!("{{\"format_version\":1,\"content_string\":{}}}", json_string(&rows_json(&approval.rows)))
+                    .into_bytes()
+            }
         }
     }
 
@@ -184,10 +169,9 @@ impl Dtbd {
         let matches = prefix.is_empty()
             || match self {
                 Dtbd::Text(text) => text.starts_with(prefix),
-                Dtbd::TxnApproval(approval) => approval
-                    .rows
-                    .first()
-                    .is_some_and(|(_, value)| value.starts_with(prefix)),
+                Dtbd::TxnApproval(approval) => {
+                    approval.rows.first().is_some_and(|(_, value)| value.starts_with(prefix))
+                }
             };
         if matches {
             Ok(())
@@ -217,22 +201,13 @@ impl Dtbd {
 impl TxnApproval {
     fn check_limits(&self) -> Result<(), Fault> {
         let too_large = |what: String| {
-            Err(Fault::new(
-                FaultCode::WrongDataLength,
-                format!("Transaction approval too large: {what}"),
-            ))
+            Err(Fault::new(FaultCode::WrongDataLength, format!("Transaction approval too large: {what}")))
         };
         if self.title.len() > MAX_TITLE_BYTES {
-            return too_large(format!(
-                "type has {} bytes, at most {MAX_TITLE_BYTES} allowed",
-                self.title.len()
-            ));
+            return too_large(format!("type has {} bytes, at most {MAX_TITLE_BYTES} allowed", self.title.len()));
         }
         if self.rows.len() > MAX_ROWS {
-            return too_large(format!(
-                "{} key/value pairs, at most {MAX_ROWS} allowed",
-                self.rows.len()
-            ));
+            return too_large(format!("{} key/value pairs, at most {MAX_ROWS} allowed", self.rows.len()));
         }
         for (n, (key, value)) in self.rows.iter().enumerate() {
             if key.len() > MAX_KEY_BYTES {
@@ -329,10 +304,7 @@ mod tests {
     fn approval(title: &str, rows: &[(&str, &str)]) -> Dtbd {
         Dtbd::TxnApproval(TxnApproval {
             title: title.to_owned(),
-            rows: rows
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            rows: rows.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         })
     }
 
@@ -357,19 +329,10 @@ mod tests {
     #[test]
     fn text_is_parsed_with_or_without_attributes() {
         let expected = Dtbd::Text("Bank ACME: Login?".into());
-        assert_eq!(
-            Dtbd::parse(None, None, "Bank ACME: Login?").unwrap(),
-            expected
-        );
+        assert_eq!(Dtbd::parse(None, None, "Bank ACME: Login?").unwrap(), expected);
         assert_eq!(text("Bank ACME: Login?").unwrap(), expected);
-        assert_eq!(
-            Dtbd::parse(Some("TEXT/PLAIN"), Some("utf-8"), "Bank ACME: Login?").unwrap(),
-            expected
-        );
-        assert_eq!(
-            Dtbd::parse(Some(""), Some(""), "Bank ACME: Login?").unwrap(),
-            expected
-        );
+        assert_eq!(Dtbd::parse(Some("TEXT/PLAIN"), Some("utf-8"), "Bank ACME: Login?").unwrap(), expected);
+        assert_eq!(Dtbd::parse(Some(""), Some(""), "Bank ACME: Login?").unwrap(), expected);
     }
 
     #[test]
@@ -393,11 +356,7 @@ mod tests {
         assert_eq!(fault.code, FaultCode::WrongParam);
         let fault = Dtbd::parse(Some("application/octet-stream"), None, "x").unwrap_err();
         assert_eq!(fault.code, FaultCode::WrongParam);
-        assert!(
-            fault.detail.contains("application/octet-stream"),
-            "{}",
-            fault.detail
-        );
+        assert!(fault.detail.contains("application/octet-stream"), "{}", fault.detail);
     }
 
     #[test]
@@ -430,10 +389,7 @@ mod tests {
     #[test]
     fn check_text_length_is_public_for_receipts() {
         assert!(check_text_length("Login OK").is_ok());
-        assert_eq!(
-            check_text_length(&"x".repeat(300)).unwrap_err().code,
-            FaultCode::WrongDataLength
-        );
+        assert_eq!(check_text_length(&"x".repeat(300)).unwrap_err().code, FaultCode::WrongDataLength);
     }
 
     #[test]
@@ -458,8 +414,7 @@ mod tests {
         );
         // A verifier can decode it back to the same rows.
         let outer: serde_json::Value = serde_json::from_str(&signed).unwrap();
-        let inner: serde_json::Value =
-            serde_json::from_str(outer["content_string"].as_str().unwrap()).unwrap();
+        let inner: serde_json::Value = serde_json::from_str(outer["content_string"].as_str().unwrap()).unwrap();
         assert_eq!(inner[0]["value"], "Zürich \"HQ\"");
         assert_eq!(inner[1]["key"], "Betrag");
     }
@@ -490,18 +445,12 @@ mod tests {
 
     #[test]
     fn unknown_txn_approval_members_are_ignored() {
-        let dtbd =
-            txn(r#"{"type":"T","extra":true,"dtbd":[{"key":"k","value":"v","x":1}]}"#).unwrap();
+        let dtbd = txn(r#"{"type":"T","extra":true,"dtbd":[{"key":"k","value":"v","x":1}]}"#).unwrap();
         assert_eq!(dtbd, approval("T", &[("k", "v")]));
     }
 
     fn payload(title: &str, rows: &[(String, String)]) -> String {
-        Dtbd::TxnApproval(TxnApproval {
-            title: title.to_owned(),
-            rows: rows.to_vec(),
-        })
-        .to_wire()
-        .1
+        Dtbd::TxnApproval(TxnApproval { title: title.to_owned(), rows: rows.to_vec() }).to_wire().1
     }
 
     fn assert_txn_too_large(data: &str, needle: &str) {
@@ -522,10 +471,7 @@ mod tests {
         assert_txn_too_large(&payload("t", &vec![row(1, 1); 21]), "21 key/value pairs");
         assert_txn_too_large(&payload("t", &[row(1, 1), row(101, 1)]), "key of pair 2");
         assert_txn_too_large(&payload("t", &[row(1, 2001)]), "value of pair 1");
-        assert_txn_too_large(
-            &payload("t", &[row(100, 1000), row(100, 801)]),
-            "2001 bytes together",
-        );
+        assert_txn_too_large(&payload("t", &[row(100, 1000), row(100, 801)]), "2001 bytes together");
     }
 
     #[test]
@@ -537,16 +483,10 @@ mod tests {
         assert_eq!(fault.code, FaultCode::InappropriateData);
         assert_eq!(fault.detail, "DTBD matching failed");
 
-        let rows = approval(
-            "Login",
-            &[("Company", "Bank ACME: yes"), ("User", "Bank ACME")],
-        );
+        let rows = approval("Login", &[("Company", "Bank ACME: yes"), ("User", "Bank ACME")]);
         assert!(rows.check_prefix("Bank ACME").is_ok());
         assert!(rows.check_prefix("").is_ok());
-        assert_eq!(
-            rows.check_prefix("Login").unwrap_err().code,
-            FaultCode::InappropriateData
-        );
+        assert_eq!(rows.check_prefix("Login").unwrap_err().code, FaultCode::InappropriateData);
         let no_rows = approval("Login", &[]);
         assert!(no_rows.check_prefix("").is_ok());
         assert!(no_rows.check_prefix("x").is_err());
@@ -566,10 +506,9 @@ mod tests {
 
     #[test]
     fn wire_round_trip() {
-        for dtbd in [
-            Dtbd::Text("Bank: \"quoted\" ü\n".into()),
-            approval("Lögin \"x\"", &[("a\\b", "c\u{1}d"), ("€", "")]),
-        ] {
+        for dtbd in
+            [Dtbd::Text("Bank: \"quoted\" ü\n".into()), approval("Lögin \"x\"", &[("a\\b", "c\u{1}d"), ("€", "")])]
+        {
             let (mime, data) = dtbd.to_wire();
             assert_eq!(Dtbd::from_wire(&mime, &data).unwrap(), dtbd);
             assert_eq!(Dtbd::parse(Some(&mime), None, &data).unwrap(), dtbd);
@@ -582,14 +521,8 @@ mod tests {
 
     #[test]
     fn from_wire_never_panics_on_garbage() {
-        assert_eq!(
-            Dtbd::from_wire(TXN_APPROVAL, "{").unwrap_err().code,
-            FaultCode::InternalError
-        );
-        assert_eq!(
-            Dtbd::from_wire("image/png", "x").unwrap_err().code,
-            FaultCode::InternalError
-        );
+        assert_eq!(Dtbd::from_wire(TXN_APPROVAL, "{").unwrap_err().code, FaultCode::InternalError);
+        assert_eq!(Dtbd::from_wire("image/png", "x").unwrap_err().code, FaultCode::InternalError);
         // No limits apply on the way back from storage.
         assert!(Dtbd::from_wire(TEXT_PLAIN, &"ç".repeat(500)).is_ok());
     }

@@ -146,11 +146,7 @@ pub struct Fault {
 
 impl Fault {
     pub fn new(code: FaultCode, detail: impl Into<String>) -> Fault {
-        Fault {
-            code,
-            detail: detail.into(),
-            portal_url: None,
-        }
+        Fault { code, detail: detail.into(), portal_url: None }
     }
 
     /// The fault with its documented default detail.
@@ -187,10 +183,7 @@ impl Fault {
 
     /// A synchronous signature ran out of time.
     pub fn expired_sync() -> Fault {
-        Fault::new(
-            FaultCode::ExpiredTransaction,
-            "Timed out waiting for an answer from user.",
-        )
+        Fault::new(FaultCode::ExpiredTransaction, "Timed out waiting for an answer from user.")
     }
 
     /// A status query found the asynchronous signature expired.
@@ -273,14 +266,8 @@ mod tests {
     fn reasons_match_contract() {
         assert_eq!(FaultCode::WrongParam.reason(), "WRONG_PARAM");
         assert_eq!(FaultCode::UnknownClient.reason(), "UNKNOWN_CLIENT");
-        assert_eq!(
-            FaultCode::PbSignatureProcess.reason(),
-            "PB_SIGNATURE_PROCESS"
-        );
-        assert_eq!(
-            FaultCode::GeofencingPolicyViolation.reason(),
-            "GEOFENCING_POLICY_VIOLATION"
-        );
+        assert_eq!(FaultCode::PbSignatureProcess.reason(), "PB_SIGNATURE_PROCESS");
+        assert_eq!(FaultCode::GeofencingPolicyViolation.reason(), "GEOFENCING_POLICY_VIOLATION");
         assert_eq!(FaultCode::InternalError.reason(), "INTERNAL_ERROR");
     }
 
@@ -296,30 +283,18 @@ mod tests {
 
     #[test]
     fn default_details_match_contract() {
-        assert_eq!(
-            FaultCode::WrongParam.default_detail(),
-            "Error among the arguments of the request"
-        );
+        assert_eq!(FaultCode::WrongParam.default_detail(), "Error among the arguments of the request");
         assert_eq!(
             FaultCode::UnauthorizedAccess.default_detail(),
             "The AP is unknown, or the client authentication failed, or the AP asks for an additional service for which it has not subscribed."
         );
-        assert_eq!(
-            FaultCode::UnknownClient.default_detail(),
-            "MSISDN is unknown"
-        );
+        assert_eq!(FaultCode::UnknownClient.default_detail(), "MSISDN is unknown");
         assert_eq!(
             FaultCode::ExpiredTransaction.default_detail(),
             "Transaction Expiry date has been reached or Time out has lapsed."
         );
-        assert_eq!(
-            FaultCode::UserCancel.default_detail(),
-            "User cancelled the request"
-        );
-        assert_eq!(
-            FaultCode::PinNrBlocked.default_detail(),
-            "PIN of the mobile user is blocked"
-        );
+        assert_eq!(FaultCode::UserCancel.default_detail(), "User cancelled the request");
+        assert_eq!(FaultCode::PinNrBlocked.default_detail(), "PIN of the mobile user is blocked");
         assert_eq!(FaultCode::InternalError.default_detail(), "Unknown Error");
         for code in FaultCode::ALL {
             assert!(!code.default_detail().is_empty());
@@ -329,18 +304,10 @@ mod tests {
     #[test]
     fn shortcuts_carry_the_seen_texts() {
         let cases = [
-            (
-                Fault::no_such_transaction(),
-                101,
-                "There is no such transaction.",
-            ),
+            (Fault::no_such_transaction(), 101, "There is no such transaction."),
             (Fault::wrong_ssl_credentials(), 104, "Wrong SSL credentials"),
             (Fault::illegal_msisdn(), 101, "Illegal msisdn"),
-            (
-                Fault::expired_sync(),
-                208,
-                "Timed out waiting for an answer from user.",
-            ),
+            (Fault::expired_sync(), 208, "Timed out waiting for an answer from user."),
             (Fault::expired_async(), 208, "Original request timed out."),
             (Fault::wrong_param("x"), 101, "x"),
             (Fault::missing_param("y"), 102, "y"),
@@ -357,18 +324,12 @@ mod tests {
     fn of_uses_default_detail_and_portal_url_is_kept() {
         let fault = Fault::of(FaultCode::NoKeyFound).with_portal_url("http://mobileid.ch?msisdn=1");
         assert_eq!(fault.detail, "Mobile user account needs to be activated");
-        assert_eq!(
-            fault.portal_url.as_deref(),
-            Some("http://mobileid.ch?msisdn=1")
-        );
+        assert_eq!(fault.portal_url.as_deref(), Some("http://mobileid.ch?msisdn=1"));
     }
 
     #[test]
     fn fault_displays_code_reason_and_detail() {
-        assert_eq!(
-            Fault::illegal_msisdn().to_string(),
-            "101 WRONG_PARAM: Illegal msisdn"
-        );
+        assert_eq!(Fault::illegal_msisdn().to_string(), "101 WRONG_PARAM: Illegal msisdn");
         let as_error: &dyn std::error::Error = &Fault::of(FaultCode::InternalError);
         assert_eq!(as_error.to_string(), "900 INTERNAL_ERROR: Unknown Error");
     }
@@ -381,11 +342,7 @@ mod tests {
             (StatusCode::RevokedCertificate, 501, "REVOKED_CERTIFICATE"),
             (StatusCode::ValidSignature, 502, "VALID_SIGNATURE"),
             (StatusCode::InvalidSignature, 503, "INVALID_SIGNATURE"),
-            (
-                StatusCode::OutstandingTransaction,
-                504,
-                "OUTSTANDING_TRANSACTION",
-            ),
+            (StatusCode::OutstandingTransaction, 504, "OUTSTANDING_TRANSACTION"),
         ];
         for (status, number, message) in cases {
             assert_eq!(status.number(), number);

@@ -32,9 +32,7 @@ fn is_ascii_ncname(s: &str) -> bool {
 /// Draws `len` characters from `alphabet` with the OS's CSPRNG, because
 /// transaction IDs and serial numbers must not be guessable.
 fn random_from(alphabet: &[u8], len: usize) -> String {
-    (0..len)
-        .map(|_| char::from(alphabet[OsRng.gen_range(0..alphabet.len())]))
-        .collect()
+    (0..len).map(|_| char::from(alphabet[OsRng.gen_range(0..alphabet.len())])).collect()
 }
 
 /// The AP's own reference for one request (`AP_Info/@AP_TransID`), echoed verbatim.
@@ -47,9 +45,7 @@ impl ApTransId {
             return Err(Fault::wrong_param("AP_TransID is empty"));
         }
         if raw.len() > AP_TRANS_ID_MAX {
-            return Err(Fault::wrong_param(format!(
-                "AP_TransID is longer than {AP_TRANS_ID_MAX} characters"
-            )));
+            return Err(Fault::wrong_param(format!("AP_TransID is longer than {AP_TRANS_ID_MAX} characters")));
         }
         if !is_ascii_ncname(raw) {
             return Err(Fault::wrong_param(
@@ -125,10 +121,7 @@ impl SerialNumber {
 
     pub fn generate() -> SerialNumber {
         let mut serial = String::from(SerialNumber::PREFIX);
-        serial.push_str(&random_from(
-            UPPER_AND_DIGITS,
-            SerialNumber::LEN - SerialNumber::PREFIX.len(),
-        ));
+        serial.push_str(&random_from(UPPER_AND_DIGITS, SerialNumber::LEN - SerialNumber::PREFIX.len()));
         SerialNumber(serial)
     }
 
@@ -137,13 +130,8 @@ impl SerialNumber {
         if count != SerialNumber::LEN {
             return Err(ParseSerialError::WrongLength(count));
         }
-        let rest = raw
-            .strip_prefix(SerialNumber::PREFIX)
-            .ok_or(ParseSerialError::WrongPrefix)?;
-        if let Some(bad) = rest
-            .chars()
-            .find(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
-        {
+        let rest = raw.strip_prefix(SerialNumber::PREFIX).ok_or(ParseSerialError::WrongPrefix)?;
+        if let Some(bad) = rest.chars().find(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit())) {
             return Err(ParseSerialError::BadCharacter(bad));
         }
         Ok(SerialNumber(raw.to_owned()))
@@ -172,9 +160,7 @@ impl ApId {
             return Err(Fault::wrong_param("AP_ID is empty"));
         }
         if raw.chars().count() > AP_ID_MAX {
-            return Err(Fault::wrong_param(format!(
-                "AP_ID is longer than {AP_ID_MAX} characters"
-            )));
+            return Err(Fault::wrong_param(format!("AP_ID is longer than {AP_ID_MAX} characters")));
         }
         if raw.chars().any(char::is_whitespace) {
             return Err(Fault::wrong_param("AP_ID must not contain whitespace"));
@@ -279,38 +265,17 @@ mod tests {
         for raw in ["MIDCHE97FQPL3SL3", "MIDCHEO16P1O6E92", "MIDCHEYUD1YE4QB1"] {
             assert_eq!(SerialNumber::parse(raw).unwrap().as_str(), raw);
         }
-        assert_eq!(
-            SerialNumber::parse("MIDCHE97FQPL3SL"),
-            Err(ParseSerialError::WrongLength(15))
-        );
-        assert_eq!(
-            SerialNumber::parse("MIDCHE97FQPL3SL3X"),
-            Err(ParseSerialError::WrongLength(17))
-        );
-        assert_eq!(
-            SerialNumber::parse("MIDDEU97FQPL3SL3"),
-            Err(ParseSerialError::WrongPrefix)
-        );
-        assert_eq!(
-            SerialNumber::parse("midcheo16p1o6e92"),
-            Err(ParseSerialError::WrongPrefix)
-        );
-        assert_eq!(
-            SerialNumber::parse("MIDCHE97fQPL3SL3"),
-            Err(ParseSerialError::BadCharacter('f'))
-        );
-        assert_eq!(
-            SerialNumber::parse("MIDCHE97FQPL3SLÄ"),
-            Err(ParseSerialError::BadCharacter('Ä'))
-        );
+        assert_eq!(SerialNumber::parse("MIDCHE97FQPL3SL"), Err(ParseSerialError::WrongLength(15)));
+        assert_eq!(SerialNumber::parse("MIDCHE97FQPL3SL3X"), Err(ParseSerialError::WrongLength(17)));
+        assert_eq!(SerialNumber::parse("MIDDEU97FQPL3SL3"), Err(ParseSerialError::WrongPrefix));
+        assert_eq!(SerialNumber::parse("midcheo16p1o6e92"), Err(ParseSerialError::WrongPrefix));
+        assert_eq!(SerialNumber::parse("MIDCHE97fQPL3SL3"), Err(ParseSerialError::BadCharacter('f')));
+        assert_eq!(SerialNumber::parse("MIDCHE97FQPL3SLÄ"), Err(ParseSerialError::BadCharacter('Ä')));
     }
 
     #[test]
     fn ap_id_parse() {
-        assert_eq!(
-            ApId::parse("mid://dev.swisscom.ch").unwrap().as_str(),
-            "mid://dev.swisscom.ch"
-        );
+        assert_eq!(ApId::parse("mid://dev.swisscom.ch").unwrap().as_str(), "mid://dev.swisscom.ch");
         assert_eq!(ApId::parse("").unwrap_err().detail, "AP_ID is empty");
         let spaced = ApId::parse("mid://a b").unwrap_err();
         assert_eq!(spaced.code, FaultCode::WrongParam);

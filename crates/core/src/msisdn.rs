@@ -24,26 +24,19 @@ impl Msisdn {
     /// it is a dialling prefix, not part of the number.
     pub fn parse(raw: &str) -> Result<Msisdn, Fault> {
         let digits = raw.strip_prefix('+').unwrap_or(raw);
-        let well_formed = (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
+        let well_formed =
+            (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         if !well_formed || digits == HEALTH_CHECK_NUMBER {
             return Err(Fault::illegal_msisdn());
         }
-        Ok(Msisdn {
-            raw: raw.to_owned(),
-            normalized: digits.to_owned(),
-        })
+        Ok(Msisdn { raw: raw.to_owned(), normalized: digits.to_owned() })
     }
 
     /// For numbers read back from our own database, which only ever stores
     /// normalised numbers that once passed `parse`.
     pub fn from_normalized(digits: impl Into<String>) -> Msisdn {
         let normalized = digits.into();
-        Msisdn {
-            raw: normalized.clone(),
-            normalized,
-        }
+        Msisdn { raw: normalized.clone(), normalized }
     }
 
     /// Exactly as the client sent it, for echoing.

@@ -64,9 +64,7 @@ impl SignatureProfile {
     fn is_auth_profile1(self) -> bool {
         matches!(
             self,
-            SignatureProfile::AuthProfile1
-                | SignatureProfile::AuthProfile1Ecc
-                | SignatureProfile::AuthProfile1Rsa
+            SignatureProfile::AuthProfile1 | SignatureProfile::AuthProfile1Ecc | SignatureProfile::AuthProfile1Rsa
         )
     }
 }
@@ -128,10 +126,7 @@ pub fn resolve(
     methods: UserMethods,
 ) -> Result<Method, Fault> {
     if !methods.sim_active && !methods.app_active {
-        return Err(Fault::new(
-            FaultCode::UnknownClient,
-            "Unknown or inactive user",
-        ));
+        return Err(Fault::new(FaultCode::UnknownClient, "Unknown or inactive user"));
     }
     let effective = if requested.is_auth_profile1() {
         if auth_profile1_maps_to.is_auth_profile1() {
@@ -171,10 +166,7 @@ pub fn resolve(
 /// request could be served with now, sorted by URI as Swisscom lists them.
 /// The geofencing profile and AuthProfile1.RSA are left out, as in every
 /// observed answer.
-pub fn available_profiles(
-    methods: UserMethods,
-    auth_profile1_maps_to: SignatureProfile,
-) -> Vec<SignatureProfile> {
+pub fn available_profiles(methods: UserMethods, auth_profile1_maps_to: SignatureProfile) -> Vec<SignatureProfile> {
     let mut candidates = vec![
         SignatureProfile::AnyLoA4,
         SignatureProfile::StkLoA4,
@@ -185,10 +177,8 @@ pub fn available_profiles(
     if methods.sim_active {
         candidates.push(SignatureProfile::AuthProfile1Ecc);
     }
-    let mut available: Vec<SignatureProfile> = candidates
-        .into_iter()
-        .filter(|profile| resolve(*profile, auth_profile1_maps_to, methods).is_ok())
-        .collect();
+    let mut available: Vec<SignatureProfile> =
+        candidates.into_iter().filter(|profile| resolve(*profile, auth_profile1_maps_to, methods).is_ok()).collect();
     available.sort_by_key(|profile| profile.uri());
     available
 }
@@ -198,57 +188,28 @@ mod tests {
     use super::*;
     use SignatureProfile::*;
 
-    const NONE: UserMethods = UserMethods {
-        sim_active: false,
-        app_active: false,
-    };
-    const SIM: UserMethods = UserMethods {
-        sim_active: true,
-        app_active: false,
-    };
-    const APP: UserMethods = UserMethods {
-        sim_active: false,
-        app_active: true,
-    };
-    const BOTH: UserMethods = UserMethods {
-        sim_active: true,
-        app_active: true,
-    };
+    const NONE: UserMethods = UserMethods { sim_active: false, app_active: false };
+    const SIM: UserMethods = UserMethods { sim_active: true, app_active: false };
+    const APP: UserMethods = UserMethods { sim_active: false, app_active: true };
+    const BOTH: UserMethods = UserMethods { sim_active: true, app_active: true };
 
     #[test]
     fn uris_round_trip() {
         for profile in SignatureProfile::ALL {
             assert_eq!(SignatureProfile::parse_uri(profile.uri()).unwrap(), profile);
         }
-        assert_eq!(
-            AuthProfile1.uri(),
-            "http://mid.swisscom.ch/MID/v1/AuthProfile1"
-        );
+        assert_eq!(AuthProfile1.uri(), "http://mid.swisscom.ch/MID/v1/AuthProfile1");
         assert_eq!(StkLoA4.uri(), "http://mid.swisscom.ch/STK-LoA4");
-        assert_eq!(
-            SignatureProfile::parse_uri("\n  http://mid.swisscom.ch/Any-LoA4 \n").unwrap(),
-            AnyLoA4
-        );
+        assert_eq!(SignatureProfile::parse_uri("\n  http://mid.swisscom.ch/Any-LoA4 \n").unwrap(), AnyLoA4);
     }
 
     #[test]
     fn unknown_uri_is_109() {
-        for uri in [
-            "",
-            "http://mid.swisscom.ch/any-loa4",
-            "http://mid.swisscom.ch/MID/v1/OtpProfileText",
-            "urn:x",
-        ] {
+        for uri in ["", "http://mid.swisscom.ch/any-loa4", "http://mid.swisscom.ch/MID/v1/OtpProfileText", "urn:x"] {
             let fault = SignatureProfile::parse_uri(uri).expect_err(uri);
             assert_eq!(fault.code, FaultCode::UnsupportedProfile);
-            assert!(fault
-                .detail
-                .starts_with("The user does not support this Mobile Signature Profile"));
-            assert!(
-                fault.detail.contains(&format!("'{uri}'")),
-                "{}",
-                fault.detail
-            );
+            assert!(fault.detail.starts_with("The user does not support this Mobile Signature Profile"));
+            assert!(fault.detail.contains(&format!("'{uri}'")), "{}", fault.detail);
         }
     }
 
@@ -302,14 +263,8 @@ mod tests {
 
     #[test]
     fn geofencing_prefers_sim() {
-        assert_eq!(
-            resolve(AnyGeofencingLoA4, StkLoA4, BOTH).unwrap(),
-            Method::Sim
-        );
-        assert_eq!(
-            resolve(AnyGeofencingLoA4, StkLoA4, APP).unwrap(),
-            Method::App
-        );
+        assert_eq!(resolve(AnyGeofencingLoA4, StkLoA4, BOTH).unwrap(), Method::Sim);
+        assert_eq!(resolve(AnyGeofencingLoA4, StkLoA4, APP).unwrap(), Method::App);
     }
 
     #[test]
@@ -319,13 +274,7 @@ mod tests {
             assert_eq!(resolve(p, StkLoA4, BOTH).unwrap(), Method::Sim);
             let fault = resolve(p, StkLoA4, APP).unwrap_err();
             assert_eq!(fault.code, FaultCode::UnsupportedProfile);
-            assert!(
-                fault
-                    .detail
-                    .contains("mapped to http://mid.swisscom.ch/STK-LoA4"),
-                "{}",
-                fault.detail
-            );
+            assert!(fault.detail.contains("mapped to http://mid.swisscom.ch/STK-LoA4"), "{}", fault.detail);
             assert!(fault.detail.contains("SIM"));
         }
     }
@@ -333,43 +282,22 @@ mod tests {
     #[test]
     fn nonsense_mapping_falls_back_to_stk() {
         assert_eq!(code(resolve(AuthProfile1, AuthProfile1Ecc, APP)), 109);
-        assert_eq!(
-            resolve(AuthProfile1, AuthProfile1, SIM).unwrap(),
-            Method::Sim
-        );
+        assert_eq!(resolve(AuthProfile1, AuthProfile1, SIM).unwrap(), Method::Sim);
     }
 
     #[test]
     fn forced_method_details_name_what_is_missing() {
         let stk = resolve(StkLoA4, AnyLoA4, APP).unwrap_err();
-        assert!(stk
-            .detail
-            .starts_with("The user does not support this Mobile Signature Profile"));
-        assert!(
-            stk.detail.contains("STK-LoA4 needs an active SIM"),
-            "{}",
-            stk.detail
-        );
+        assert!(stk.detail.starts_with("The user does not support this Mobile Signature Profile"));
+        assert!(stk.detail.contains("STK-LoA4 needs an active SIM"), "{}", stk.detail);
         let device = resolve(DeviceLoA4, AnyLoA4, SIM).unwrap_err();
-        assert!(
-            device
-                .detail
-                .contains("Device-LoA4 needs an active Mobile ID App"),
-            "{}",
-            device.detail
-        );
+        assert!(device.detail.contains("Device-LoA4 needs an active Mobile ID App"), "{}", device.detail);
     }
 
     #[test]
     fn profile_lists() {
-        assert_eq!(
-            available_profiles(SIM, StkLoA4),
-            vec![AnyLoA4, AuthProfile1, AuthProfile1Ecc, StkLoA4]
-        );
-        assert_eq!(
-            available_profiles(APP, AnyLoA4),
-            vec![AnyLoA4, DeviceLoA4, AuthProfile1]
-        );
+        assert_eq!(available_profiles(SIM, StkLoA4), vec![AnyLoA4, AuthProfile1, AuthProfile1Ecc, StkLoA4]);
+        assert_eq!(available_profiles(APP, AnyLoA4), vec![AnyLoA4, DeviceLoA4, AuthProfile1]);
         assert_eq!(available_profiles(APP, StkLoA4), vec![AnyLoA4, DeviceLoA4]);
         assert_eq!(
             available_profiles(BOTH, AnyLoA4),

@@ -28,9 +28,7 @@ impl MessagingMode {
             "asynchServerServer" => Err(Fault::wrong_param(
                 "MessagingMode asynchServerServer (call-back to the AP) is not supported; use synch or asynch",
             )),
-            other => Err(Fault::wrong_param(format!(
-                "Unknown MessagingMode '{other}'; use synch or asynch"
-            ))),
+            other => Err(Fault::wrong_param(format!("Unknown MessagingMode '{other}'; use synch or asynch"))),
         }
     }
 }
@@ -64,10 +62,8 @@ pub fn check_versions(op: Operation, major: &str, minor: &str) -> Result<(), Fau
     let pair = (major.trim().parse::<u32>(), minor.trim().parse::<u32>());
     let accepted = matches!(
         (op, pair),
-        (
-            Operation::Signature | Operation::Status | Operation::Receipt,
-            (Ok(1), Ok(1 | 2))
-        ) | (Operation::Profile, (Ok(2), Ok(0)) | (Ok(1), Ok(1)))
+        (Operation::Signature | Operation::Status | Operation::Receipt, (Ok(1), Ok(1 | 2)))
+            | (Operation::Profile, (Ok(2), Ok(0)) | (Ok(1), Ok(1)))
     );
     if accepted {
         Ok(())
@@ -81,21 +77,13 @@ pub fn check_versions(op: Operation, major: &str, minor: &str) -> Result<(), Fau
 /// The timestamp is part of the AP's replay protection, so a value too far
 /// from `now` is refused. A value without a zone is read as UTC, which is
 /// what every zone-less client observed meant.
-pub fn parse_instant(
-    raw: &str,
-    now: DateTime<Utc>,
-    tolerance: chrono::Duration,
-) -> Result<DateTime<Utc>, Fault> {
+pub fn parse_instant(raw: &str, now: DateTime<Utc>, tolerance: chrono::Duration) -> Result<DateTime<Utc>, Fault> {
     let text = raw.trim();
     let instant = DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| {
-            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
-        })
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()))
         .map_err(|_| {
-            Fault::wrong_param(format!(
-                "Instant '{raw}' is not an xs:dateTime such as 2024-07-02T06:53:09.542Z"
-            ))
+            Fault::wrong_param(format!("Instant '{raw}' is not an xs:dateTime such as 2024-07-02T06:53:09.542Z"))
         })?;
     if (instant - now).abs() > tolerance {
         return Err(Fault::wrong_param(format!(
@@ -115,9 +103,7 @@ pub fn format_instant_json(t: DateTime<Utc>) -> String {
 /// The SOAP rendering: the server's zone, milliseconds and the offset,
 /// e.g. `2015-02-11T10:17:21.000+01:00`.
 pub fn format_instant_with_offset(t: DateTime<Utc>, offset: FixedOffset) -> String {
-    t.with_timezone(&offset)
-        .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
-        .to_string()
+    t.with_timezone(&offset).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
 }
 
 #[cfg(test)]
@@ -128,29 +114,15 @@ mod tests {
     #[test]
     fn messaging_modes() {
         assert_eq!(MessagingMode::parse("synch").unwrap(), MessagingMode::Synch);
-        assert_eq!(
-            MessagingMode::parse("asynch").unwrap(),
-            MessagingMode::Asynch
-        );
-        assert_eq!(
-            MessagingMode::parse("asynchClientServer").unwrap(),
-            MessagingMode::Asynch
-        );
+        assert_eq!(MessagingMode::parse("asynch").unwrap(), MessagingMode::Asynch);
+        assert_eq!(MessagingMode::parse("asynchClientServer").unwrap(), MessagingMode::Asynch);
         let callback = MessagingMode::parse("asynchServerServer").unwrap_err();
         assert_eq!(callback.code, FaultCode::WrongParam);
-        assert!(
-            callback.detail.contains("not supported"),
-            "{}",
-            callback.detail
-        );
+        assert!(callback.detail.contains("not supported"), "{}", callback.detail);
         for raw in ["", "SYNCH", "sync", "async"] {
             let fault = MessagingMode::parse(raw).unwrap_err();
             assert_eq!(fault.code, FaultCode::WrongParam);
-            assert!(
-                fault.detail.contains("Unknown MessagingMode"),
-                "{}",
-                fault.detail
-            );
+            assert!(fault.detail.contains("Unknown MessagingMode"), "{}", fault.detail);
         }
     }
 
@@ -160,10 +132,7 @@ mod tests {
         assert_eq!(parse_timeout(Some("")).unwrap(), Duration::from_secs(80));
         assert_eq!(parse_timeout(Some("1")).unwrap(), Duration::from_secs(1));
         assert_eq!(parse_timeout(Some("60")).unwrap(), Duration::from_secs(60));
-        assert_eq!(
-            parse_timeout(Some(" 300 ")).unwrap(),
-            Duration::from_secs(300)
-        );
+        assert_eq!(parse_timeout(Some(" 300 ")).unwrap(), Duration::from_secs(300));
         for raw in ["0", "301", "-5", "80.5", "abc", "99999999999999999999999"] {
             let fault = parse_timeout(Some(raw)).expect_err(raw);
             assert_eq!(fault.code, FaultCode::WrongParam);
@@ -185,9 +154,7 @@ mod tests {
         assert!(check_versions(Operation::Profile, "1", "1").is_ok());
         for (major, minor) in [("1", "2"), ("2", "1"), ("3", "0"), ("two", "0")] {
             assert_eq!(
-                check_versions(Operation::Profile, major, minor)
-                    .unwrap_err()
-                    .code,
+                check_versions(Operation::Profile, major, minor).unwrap_err().code,
                 FaultCode::IncompatibleInterface
             );
         }
@@ -205,39 +172,20 @@ mod tests {
     fn instants_in_all_observed_forms() {
         let cases = [
             ("2024-07-02T06:53:09Z", now()),
-            (
-                "2024-07-02T06:53:09.542Z",
-                now() + chrono::Duration::milliseconds(542),
-            ),
-            (
-                "2024-07-02T08:53:09.616+02:00",
-                now() + chrono::Duration::milliseconds(616),
-            ),
+            ("2024-07-02T06:53:09.542Z", now() + chrono::Duration::milliseconds(542)),
+            ("2024-07-02T08:53:09.616+02:00", now() + chrono::Duration::milliseconds(616)),
             ("2024-07-02T06:53:09", now()),
-            (
-                "2024-07-02T06:53:09.5",
-                now() + chrono::Duration::milliseconds(500),
-            ),
+            ("2024-07-02T06:53:09.5", now() + chrono::Duration::milliseconds(500)),
             (" 2024-07-02T06:53:09Z ", now()),
         ];
         for (raw, expected) in cases {
-            assert_eq!(
-                parse_instant(raw, now(), ten_minutes()).unwrap(),
-                expected,
-                "{raw}"
-            );
+            assert_eq!(parse_instant(raw, now(), ten_minutes()).unwrap(), expected, "{raw}");
         }
     }
 
     #[test]
     fn unparsable_instants() {
-        for raw in [
-            "",
-            "yesterday",
-            "2024-07-02",
-            "2024-13-02T06:53:09Z",
-            "1720000000",
-        ] {
+        for raw in ["", "yesterday", "2024-07-02", "2024-13-02T06:53:09Z", "1720000000"] {
             let fault = parse_instant(raw, now(), ten_minutes()).expect_err(raw);
             assert_eq!(fault.code, FaultCode::WrongParam);
             assert!(fault.detail.contains("xs:dateTime"), "{}", fault.detail);
@@ -248,11 +196,7 @@ mod tests {
     fn skewed_instants() {
         assert!(parse_instant("2024-07-02T07:03:09Z", now(), ten_minutes()).is_ok());
         assert!(parse_instant("2024-07-02T06:43:09Z", now(), ten_minutes()).is_ok());
-        for raw in [
-            "2024-07-02T07:03:10Z",
-            "2024-07-02T06:43:08Z",
-            "2015-02-11T09:17:21Z",
-        ] {
+        for raw in ["2024-07-02T07:03:10Z", "2024-07-02T06:43:08Z", "2015-02-11T09:17:21Z"] {
             let fault = parse_instant(raw, now(), ten_minutes()).expect_err(raw);
             assert_eq!(fault.code, FaultCode::WrongParam);
             assert!(fault.detail.contains("clock"), "{}", fault.detail);
@@ -264,13 +208,9 @@ mod tests {
     fn instant_formats() {
         let t = Utc.with_ymd_and_hms(2015, 1, 1, 11, 0, 0).unwrap();
         assert_eq!(format_instant_json(t), "2015-01-01T11:00:00.000Z");
-        let t = Utc.with_ymd_and_hms(2015, 2, 11, 9, 17, 21).unwrap()
-            + chrono::Duration::milliseconds(42);
+        let t = Utc.with_ymd_and_hms(2015, 2, 11, 9, 17, 21).unwrap() + chrono::Duration::milliseconds(42);
         assert_eq!(format_instant_json(t), "2015-02-11T09:17:21.042Z");
         let cet = FixedOffset::east_opt(3600).unwrap();
-        assert_eq!(
-            format_instant_with_offset(t, cet),
-            "2015-02-11T10:17:21.042+01:00"
-        );
+        assert_eq!(format_instant_with_offset(t, cet), "2015-02-11T10:17:21.042+01:00");
     }
 }

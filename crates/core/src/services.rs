@@ -101,28 +101,15 @@ mod tests {
             AdditionalService::UserLang(Language::En).service_uri(),
             "http://mss.ficom.fi/TS102204/v1.0.0#userLang"
         );
+        assert_eq!(AdditionalService::Geofencing.service_uri(), "http://mid.swisscom.ch/as#geofencing");
         assert_eq!(
-            AdditionalService::Geofencing.service_uri(),
-            "http://mid.swisscom.ch/as#geofencing"
-        );
-        assert_eq!(
-            AdditionalService::App2App {
-                redirect_uri: "myapp://x".into()
-            }
-            .service_uri(),
+            AdditionalService::App2App { redirect_uri: "myapp://x".into() }.service_uri(),
             "http://mid.swisscom.ch/as#app2app"
         );
+        assert_eq!(AdditionalService::SubscriberInfo.service_uri(), "http://mid.swisscom.ch/as#subscriberInfo");
+        assert_eq!(AdditionalService::Validate.service_uri(), "http://uri.etsi.org/TS102204/v1.1.2#validate");
         assert_eq!(
-            AdditionalService::SubscriberInfo.service_uri(),
-            "http://mid.swisscom.ch/as#subscriberInfo"
-        );
-        assert_eq!(
-            AdditionalService::Validate.service_uri(),
-            "http://uri.etsi.org/TS102204/v1.1.2#validate"
-        );
-        assert_eq!(
-            AdditionalService::Other("http://mss.ficom.fi/TS102204/v1.0.0#noSpam".into())
-                .service_uri(),
+            AdditionalService::Other("http://mss.ficom.fi/TS102204/v1.0.0#noSpam".into()).service_uri(),
             "http://mss.ficom.fi/TS102204/v1.0.0#noSpam"
         );
     }

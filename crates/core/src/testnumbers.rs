@@ -66,31 +66,17 @@ mod tests {
 
     #[test]
     fn fault_numbers() {
-        for n in [
-            101, 102, 103, 104, 105, 107, 108, 109, 208, 209, 401, 402, 403, 404, 406, 422, 900,
-        ] {
+        for n in [101, 102, 103, 104, 105, 107, 108, 109, 208, 209, 401, 402, 403, 404, 406, 422, 900] {
             let code = FaultCode::from_number(n).unwrap();
-            assert_eq!(
-                classify_raw(&format!("+41000092{n}")),
-                Some(TestBehaviour::Fault(code))
-            );
-            assert_eq!(
-                classify_raw(&format!("41000092{n}")),
-                Some(TestBehaviour::Fault(code))
-            );
+            assert_eq!(classify_raw(&format!("+41000092{n}")), Some(TestBehaviour::Fault(code)));
+            assert_eq!(classify_raw(&format!("41000092{n}")), Some(TestBehaviour::Fault(code)));
         }
     }
 
     #[test]
     fn robots() {
-        assert_eq!(
-            classify_raw("+41700092501"),
-            Some(TestBehaviour::Robot(RobotKey::Ec))
-        );
-        assert_eq!(
-            classify_raw("41700092502"),
-            Some(TestBehaviour::Robot(RobotKey::Rsa))
-        );
+        assert_eq!(classify_raw("+41700092501"), Some(TestBehaviour::Robot(RobotKey::Ec)));
+        assert_eq!(classify_raw("41700092502"), Some(TestBehaviour::Robot(RobotKey::Rsa)));
     }
 
     #[test]
@@ -112,11 +98,7 @@ mod tests {
 
     #[test]
     fn late_faults() {
-        let late: Vec<u16> = FaultCode::ALL
-            .into_iter()
-            .filter(|c| fires_late(*c))
-            .map(FaultCode::number)
-            .collect();
+        let late: Vec<u16> = FaultCode::ALL.into_iter().filter(|c| fires_late(*c)).map(FaultCode::number).collect();
         assert_eq!(late, vec![208, 209, 401, 402, 406]);
     }
 }

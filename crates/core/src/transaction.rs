@@ -31,13 +31,10 @@ impl TxState {
         match (state, fault_code) {
             (PENDING, None) => Ok(TxState::Pending),
             (SIGNED, None) => Ok(TxState::Signed),
-            (FAILED, Some(n)) => FaultCode::from_number(n)
-                .map(TxState::Failed)
-                .ok_or(StoredStateError::UnknownFaultCode(n)),
-            (state, fault_code) => Err(StoredStateError::Inconsistent {
-                state: state.to_owned(),
-                fault_code,
-            }),
+            (FAILED, Some(n)) => {
+                FaultCode::from_number(n).map(TxState::Failed).ok_or(StoredStateError::UnknownFaultCode(n))
+            }
+            (state, fault_code) => Err(StoredStateError::Inconsistent { state: state.to_owned(), fault_code }),
         }
     }
 
@@ -61,13 +58,8 @@ impl fmt::Display for TxState {
 pub enum StoredStateError {
     #[error("stored transaction state has unknown fault code {0}")]
     UnknownFaultCode(u16),
-    #[error(
-        "stored transaction state {state:?} with fault code {fault_code:?} is not a valid state"
-    )]
-    Inconsistent {
-        state: String,
-        fault_code: Option<u16>,
-    },
+    #[error("stored transaction state {state:?} with fault code {fault_code:?} is not a valid state")]
+    Inconsistent { state: String, fault_code: Option<u16> },
 }
 
 /// A state change the life cycle does not allow.
@@ -82,10 +74,7 @@ pub struct IllegalTransition {
 pub fn transition(from: &TxState, to: &TxState) -> Result<(), IllegalTransition> {
     match (from, to) {
         (TxState::Pending, TxState::Signed | TxState::Failed(_)) => Ok(()),
-        _ => Err(IllegalTransition {
-            from: *from,
-            to: *to,
-        }),
+        _ => Err(IllegalTransition { from: *from, to: *to }),
     }
 }
 
@@ -107,21 +96,10 @@ mod tests {
 
     #[test]
     fn bad_db_values() {
-        assert_eq!(
-            TxState::from_db("failed", Some(999)),
-            Err(StoredStateError::UnknownFaultCode(999))
-        );
-        for (state, code) in [
-            ("failed", None),
-            ("signed", Some(401)),
-            ("done", None),
-            ("PENDING", None),
-        ] {
+        assert_eq!(TxState::from_db("failed", Some(999)), Err(StoredStateError::UnknownFaultCode(999)));
+        for (state, code) in [("failed", None), ("signed", Some(401)), ("done", None), ("PENDING", None)] {
             assert!(
-                matches!(
-                    TxState::from_db(state, code),
-                    Err(StoredStateError::Inconsistent { .. })
-                ),
+                matches!(TxState::from_db(state, code), Err(StoredStateError::Inconsistent { .. })),
                 "{state} {code:?}"
             );
         }
@@ -138,12 +116,7 @@ mod tests {
     fn transitions() {
         assert!(transition(&TxState::Pending, &TxState::Signed).is_ok());
         assert!(transition(&TxState::Pending, &CANCELLED).is_ok());
-        let all = [
-            TxState::Pending,
-            TxState::Signed,
-            CANCELLED,
-            TxState::Failed(FaultCode::ExpiredTransaction),
-        ];
+        let all = [TxState::Pending, TxState::Signed, CANCELLED, TxState::Failed(FaultCode::ExpiredTransaction)];
         for from in all {
             for to in all {
                 let allowed = from == TxState::Pending && to != TxState::Pending;
@@ -151,9 +124,6 @@ mod tests {
             }
         }
         let err = transition(&TxState::Signed, &CANCELLED).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "a transaction cannot go from signed to failed (401 USER_CANCEL)"
-        );
+        assert_eq!(err.to_string(), "a transaction cannot go from signed to failed (401 USER_CANCEL)");
     }
 }

@@ -85,13 +85,7 @@ pub fn open_with_pin(pin: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
 
 fn pin_key(pin: &str, salt: &[u8]) -> [u8; 32] {
     let mut key = [0u8; 32];
-    pbkdf2::derive(
-        pbkdf2::PBKDF2_HMAC_SHA256,
-        PIN_ITERATIONS,
-        salt,
-        pin.as_bytes(),
-        &mut key,
-    );
+    pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, PIN_ITERATIONS, salt, pin.as_bytes(), &mut key);
     key
 }
 
@@ -99,9 +93,7 @@ fn pin_key(pin: &str, salt: &[u8]) -> [u8; 32] {
 fn strip_version(sealed: &[u8]) -> Result<&[u8], CryptoError> {
     match sealed.split_first() {
         Some((&VERSION, body)) => Ok(body),
-        Some((other, _)) => Err(CryptoError::MalformedSealedData(format!(
-            "unknown version {other}"
-        ))),
+        Some((other, _)) => Err(CryptoError::MalformedSealedData(format!("unknown version {other}"))),
         None => Err(CryptoError::MalformedSealedData("empty".into())),
     }
 }
@@ -146,9 +138,7 @@ fn open(key: &[u8; 32], header: &[u8], body: &[u8], context: &[u8]) -> Option<Ve
     let (nonce, ciphertext) = body.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
     let mut in_out = ciphertext.to_vec();
-    let plaintext = aead_key(key)
-        .open_in_place(nonce, Aad::from(aad_bytes(header, context)), &mut in_out)
-        .ok()?;
+    let plaintext = aead_key(key).open_in_place(nonce, Aad::from(aad_bytes(header, context)), &mut in_out).ok()?;
     Some(plaintext.to_vec())
 }
 
@@ -176,10 +166,7 @@ mod tests {
     fn another_context_is_rejected() {
         let key = MasterKey::generate();
         let sealed = key.seal(b"secret", b"robot:1");
-        assert!(matches!(
-            key.open(&sealed, b"robot:2"),
-            Err(CryptoError::SealedDataRejected)
-        ));
+        assert!(matches!(key.open(&sealed, b"robot:2"), Err(CryptoError::SealedDataRejected)));
     }
 
     #[test]
@@ -192,26 +179,14 @@ mod tests {
         assert!(key.open(&sealed, b"c").is_err());
         assert!(key.open(&[], b"c").is_err());
         assert!(key.open(&[VERSION, 1, 2], b"c").is_err());
-        assert!(matches!(
-            key.open(&[9; 40], b"c"),
-            Err(CryptoError::MalformedSealedData(_))
-        ));
+        assert!(matches!(key.open(&[9; 40], b"c"), Err(CryptoError::MalformedSealedData(_))));
     }
 
     #[test]
     fn pin_round_trip_and_wrong_pin() {
         let sealed = seal_with_pin("123456", b"pkcs8 bytes");
-        assert_eq!(
-            open_with_pin("123456", &sealed).expect("opens"),
-            b"pkcs8 bytes"
-        );
-        assert!(matches!(
-            open_with_pin("654321", &sealed),
-            Err(CryptoError::WrongPin)
-        ));
-        assert!(matches!(
-            open_with_pin("123456", &sealed[..10]),
-            Err(CryptoError::MalformedSealedData(_))
-        ));
+        assert_eq!(open_with_pin("123456", &sealed).expect("opens"), b"pkcs8 bytes");
+        assert!(matches!(open_with_pin("654321", &sealed), Err(CryptoError::WrongPin)));
+        assert!(matches!(open_with_pin("123456", &sealed[..10]), Err(CryptoError::MalformedSealedData(_))));
     }
 }

@@ -5,8 +5,8 @@
 //! (contract §9.3) so that existing clients find the serial number where they look for it.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa,
+    KeyUsagePurpose, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 use x509_parser::certification_request::X509CertificationRequest;
@@ -43,34 +43,22 @@ impl CertificateAuthority {
     pub fn create(organisation: &str) -> Result<Self, CryptoError> {
         let root_key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
         let root_rcgen_key = root_key.rcgen_key_pair()?;
-        let mut root_params =
-            ca_params(organisation, &format!("{organisation} Root CA"), ROOT_YEARS)?;
+        let mut root_params = ca_params(organisation, &format!("{organisation} Root CA"), ROOT_YEARS)?;
         root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let root_cert = root_params.self_signed(&root_rcgen_key).map_err(issuance)?;
 
         let issuing_key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
         let issuing_rcgen_key = issuing_key.rcgen_key_pair()?;
-        let mut issuing_params = ca_params(
-            organisation,
-            &format!("{organisation} Issuing CA"),
-            ISSUING_YEARS,
-        )?;
+        let mut issuing_params = ca_params(organisation, &format!("{organisation} Issuing CA"), ISSUING_YEARS)?;
         // The issuing CA signs end entities only, never another CA.
         issuing_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         issuing_params.use_authority_key_identifier_extension = true;
-        let issuing_cert = issuing_params
-            .signed_by(&issuing_rcgen_key, &root_cert, &root_rcgen_key)
-            .map_err(issuance)?;
+        let issuing_cert =
+            issuing_params.signed_by(&issuing_rcgen_key, &root_cert, &root_rcgen_key).map_err(issuance)?;
 
         Ok(CertificateAuthority {
-            root: CaCertificate {
-                cert_der: root_cert.der().to_vec(),
-                key: root_key,
-            },
-            issuing: CaCertificate {
-                cert_der: issuing_cert.der().to_vec(),
-                key: issuing_key,
-            },
+            root: CaCertificate { cert_der: root_cert.der().to_vec(), key: root_key },
+            issuing: CaCertificate { cert_der: issuing_cert.der().to_vec(), key: issuing_key },
         })
     }
 
@@ -93,20 +81,11 @@ impl CertificateAuthority {
     ) -> Result<Vec<u8>, CryptoError> {
         let public_key = verified_csr_key(csr_der)?;
 
-        let serial_value = rcgen::PrintableString::try_from(serial_number).map_err(|_| {
-            CryptoError::Issuance(format!(
-                "serial number {serial_number:?} is not a PrintableString"
-            ))
-        })?;
+        let serial_value = rcgen::PrintableString::try_from(serial_number)
+            .map_err(|_| CryptoError::Issuance(format!("serial number {serial_number:?} is not a PrintableString")))?;
         let mut subject = DistinguishedName::new();
-        subject.push(
-            DnType::CustomDnType(SERIAL_NUMBER_ATTRIBUTE.to_vec()),
-            DnValue::PrintableString(serial_value),
-        );
-        subject.push(
-            DnType::CommonName,
-            DnValue::Utf8String(format!("{serial_number}:PN")),
-        );
+        subject.push(DnType::CustomDnType(SERIAL_NUMBER_ATTRIBUTE.to_vec()), DnValue::PrintableString(serial_value));
+        subject.push(DnType::CommonName, DnValue::Utf8String(format!("{serial_number}:PN")));
 
         let mut params = CertificateParams::default();
         params.distinguished_name = subject;
@@ -123,16 +102,11 @@ impl CertificateAuthority {
 
     /// A TLS server certificate for `hostnames` (names become DNS SANs, addresses IP
     /// SANs), signed by the root so that clients trusting the root trust the server.
-    pub fn issue_tls_server_certificate(
-        &self,
-        hostnames: &[&str],
-    ) -> Result<(Vec<u8>, PrivateKey), CryptoError> {
-        let first = hostnames
-            .first()
-            .ok_or_else(|| CryptoError::Issuance("no hostname given".into()))?;
+    pub fn issue_tls_server_certificate(&self, hostnames: &[&str]) -> Result<(Vec<u8>, PrivateKey), CryptoError> {
+        let first = hostnames.first().ok_or_else(|| CryptoError::Issuance("no hostname given".into()))?;
         let names: Vec<String> = hostnames.iter().map(|h| (*h).to_owned()).collect();
-        let mut params = CertificateParams::new(names)
-            .map_err(|e| CryptoError::Issuance(format!("bad hostname: {e}")))?;
+        let mut params =
+            CertificateParams::new(names).map_err(|e| CryptoError::Issuance(format!("bad hostname: {e}")))?;
         params.distinguished_name = common_name_only(first);
         params.serial_number = Some(random_serial());
         (params.not_before, params.not_after) = validity(years(TLS_SERVER_YEARS));
@@ -150,9 +124,7 @@ impl CertificateAuthority {
 
 /// A self-signed client certificate (EKU clientAuth), the kind an AP registers to call
 /// the MSS API with mutual TLS. Used by tests and the demo AP.
-pub fn self_signed_client_certificate(
-    common_name: &str,
-) -> Result<(Vec<u8>, PrivateKey), CryptoError> {
+pub fn self_signed_client_certificate(common_name: &str) -> Result<(Vec<u8>, PrivateKey), CryptoError> {
     let key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = common_name_only(common_name);
@@ -161,9 +133,7 @@ pub fn self_signed_client_certificate(
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let cert = params
-        .self_signed(&key.rcgen_key_pair()?)
-        .map_err(issuance)?;
+    let cert = params.self_signed(&key.rcgen_key_pair()?).map_err(issuance)?;
     Ok((cert.der().to_vec(), key))
 }
 
@@ -179,13 +149,10 @@ fn verified_csr_key(csr_der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo, Crypt
     let (rest, csr) = X509CertificationRequest::from_der(csr_der)
         .map_err(|e| CryptoError::BadCsr(format!("not a PKCS#10 request: {e}")))?;
     if !rest.is_empty() {
-        return Err(CryptoError::BadCsr(
-            "trailing bytes after the request".into(),
-        ));
+        return Err(CryptoError::BadCsr("trailing bytes after the request".into()));
     }
-    csr.verify_signature().map_err(|_| {
-        CryptoError::BadCsr("the request's signature does not verify with its own key".into())
-    })?;
+    csr.verify_signature()
+        .map_err(|_| CryptoError::BadCsr("the request's signature does not verify with its own key".into()))?;
     let spki = &csr.certification_request_info.subject_pki;
     SubjectKey::from_spki(spki).map_err(|e| CryptoError::BadCsr(e.to_string()))?;
     rcgen::SubjectPublicKeyInfo::from_der(spki.raw)
@@ -207,20 +174,13 @@ fn sign_with(
         .map_err(|e| CryptoError::MalformedCertificate(format!("CA certificate: {e}")))?
         .self_signed(&issuer_key)
         .map_err(issuance)?;
-    let cert = params
-        .signed_by(public_key, &issuer, &issuer_key)
-        .map_err(issuance)?;
+    let cert = params.signed_by(public_key, &issuer, &issuer_key).map_err(issuance)?;
     Ok(cert.der().to_vec())
 }
 
 /// Subject `C=CH, O=<organisation>, CN=<common name>`, CA key usages, validity from now.
-fn ca_params(
-    organisation: &str,
-    common_name: &str,
-    years_valid: i64,
-) -> Result<CertificateParams, CryptoError> {
-    let country =
-        rcgen::PrintableString::try_from("CH").map_err(|e| CryptoError::Issuance(e.to_string()))?;
+fn ca_params(organisation: &str, common_name: &str, years_valid: i64) -> Result<CertificateParams, CryptoError> {
+    let country = rcgen::PrintableString::try_from("CH").map_err(|e| CryptoError::Issuance(e.to_string()))?;
     let mut subject = DistinguishedName::new();
     subject.push(DnType::CountryName, DnValue::PrintableString(country));
     subject.push(DnType::OrganizationName, organisation);
@@ -273,8 +233,7 @@ mod tests {
     fn issue(ca: &CertificateAuthority, algorithm: KeyAlgorithm) -> Vec<u8> {
         let key = PrivateKey::generate(algorithm).expect("key");
         let csr = key.csr_der("ignored subject").expect("csr");
-        ca.issue_user_certificate(&csr, SERIAL, 1095)
-            .expect("issued")
+        ca.issue_user_certificate(&csr, SERIAL, 1095).expect("issued")
     }
 
     #[test]
@@ -283,14 +242,8 @@ mod tests {
         for algorithm in [KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048] {
             let der = issue(&ca, algorithm);
             let info = CertificateInfo::parse(&der).expect("parses");
-            assert_eq!(
-                info.subject_rfc2253,
-                format!("CN={SERIAL}:PN,serialNumber={SERIAL}")
-            );
-            assert_eq!(
-                info.subject_rfc2253_lower,
-                "cn=midcheo16p1o6e92:pn,serialnumber=midcheo16p1o6e92"
-            );
+            assert_eq!(info.subject_rfc2253, format!("CN={SERIAL}:PN,serialNumber={SERIAL}"));
+            assert_eq!(info.subject_rfc2253_lower, "cn=midcheo16p1o6e92:pn,serialnumber=midcheo16p1o6e92");
             assert_eq!(info.subject_serial_number.as_deref(), Some(SERIAL));
             assert_eq!(info.algorithm, algorithm);
             let days = (info.not_after - info.not_before).num_days();
@@ -310,19 +263,10 @@ mod tests {
             assert_eq!(key_usage.value.flags, 1);
             let eku = cert.extended_key_usage().expect("ok").expect("present");
             assert!(eku.value.client_auth && !eku.value.server_auth);
-            let has = |wanted: fn(&ParsedExtension) -> bool| {
-                cert.extensions()
-                    .iter()
-                    .any(|e| wanted(e.parsed_extension()))
-            };
-            assert!(has(|e| matches!(
-                e,
-                ParsedExtension::AuthorityKeyIdentifier(_)
-            )));
-            assert!(has(|e| matches!(
-                e,
-                ParsedExtension::SubjectKeyIdentifier(_)
-            )));
+            let has =
+                |wanted: fn(&ParsedExtension) -> bool| cert.extensions().iter().any(|e| wanted(e.parsed_extension()));
+            assert!(has(|e| matches!(e, ParsedExtension::AuthorityKeyIdentifier(_))));
+            assert!(has(|e| matches!(e, ParsedExtension::SubjectKeyIdentifier(_))));
             assert!(cert.serial.bits() > 64);
 
             verify_chain(&der, &ca.issuing.cert_der, &ca.root.cert_der).expect("chain");
@@ -334,24 +278,15 @@ mod tests {
         let ca = CertificateAuthority::create("Test").expect("ca");
         let der = issue(&ca, KeyAlgorithm::EcP256);
         let (_, user) = x509_parser::parse_x509_certificate(&der).expect("user");
-        let (_, issuing) =
-            x509_parser::parse_x509_certificate(&ca.issuing.cert_der).expect("issuing");
-        let aki = user
-            .extensions()
-            .iter()
-            .find_map(|e| match e.parsed_extension() {
-                ParsedExtension::AuthorityKeyIdentifier(a) => {
-                    a.key_identifier.as_ref().map(|k| k.0.to_vec())
-                }
-                _ => None,
-            });
-        let ski = issuing
-            .extensions()
-            .iter()
-            .find_map(|e| match e.parsed_extension() {
-                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
-                _ => None,
-            });
+        let (_, issuing) = x509_parser::parse_x509_certificate(&ca.issuing.cert_der).expect("issuing");
+        let aki = user.extensions().iter().find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.as_ref().map(|k| k.0.to_vec()),
+            _ => None,
+        });
+        let ski = issuing.extensions().iter().find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+            _ => None,
+        });
         assert!(aki.is_some());
         assert_eq!(aki, ski);
         assert_eq!(user.issuer().as_raw(), issuing.subject().as_raw());
@@ -363,10 +298,7 @@ mod tests {
         let root = CertificateInfo::parse(&ca.root.cert_der).expect("root");
         assert_eq!(root.subject_rfc2253, "CN=Acme Root CA,O=Acme,C=CH");
         let issuing = CertificateInfo::parse(&ca.issuing.cert_der).expect("issuing");
-        assert_eq!(
-            issuing.subject_rfc2253_lower,
-            "cn=acme issuing ca,o=acme,c=ch"
-        );
+        assert_eq!(issuing.subject_rfc2253_lower, "cn=acme issuing ca,o=acme,c=ch");
         for (der, path_len) in [(&ca.root.cert_der, None), (&ca.issuing.cert_der, Some(0))] {
             let (_, cert) = x509_parser::parse_x509_certificate(der).expect("parses");
             let bc = cert.basic_constraints().expect("ok").expect("present");
@@ -376,10 +308,7 @@ mod tests {
             assert!(ku.critical && ku.value.key_cert_sign() && ku.value.crl_sign());
             assert!(cert.extended_key_usage().expect("ok").is_none());
         }
-        assert_eq!(
-            ca.chain(),
-            vec![ca.issuing.cert_der.clone(), ca.root.cert_der.clone()]
-        );
+        assert_eq!(ca.chain(), vec![ca.issuing.cert_der.clone(), ca.root.cert_der.clone()]);
     }
 
     #[test]
@@ -413,10 +342,7 @@ mod tests {
             }
             other => panic!("expected BadCsr, got {other:?}"),
         }
-        assert!(matches!(
-            ca.issue_user_certificate(b"junk", SERIAL, 10),
-            Err(CryptoError::BadCsr(_))
-        ));
+        assert!(matches!(ca.issue_user_certificate(b"junk", SERIAL, 10), Err(CryptoError::BadCsr(_))));
     }
 
     #[test]
@@ -443,49 +369,18 @@ mod tests {
     #[test]
     fn tls_server_certificate_has_dns_and_ip_names() {
         let ca = CertificateAuthority::create("Test").expect("ca");
-        let (der, key) = ca
-            .issue_tls_server_certificate(&["localhost", "127.0.0.1"])
-            .expect("issued");
+        let (der, key) = ca.issue_tls_server_certificate(&["localhost", "127.0.0.1"]).expect("issued");
         let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("parses");
-        let san = cert
-            .subject_alternative_name()
-            .expect("ok")
-            .expect("present");
-        let names: Vec<String> = san
-            .value
-            .general_names
-            .iter()
-            .map(|n| format!("{n:?}"))
-            .collect();
-        assert!(
-            names.iter().any(|n| n.contains("DNSName(\"localhost\")")),
-            "{names:?}"
-        );
-        assert!(
-            names
-                .iter()
-                .any(|n| n.contains("IPAddress([127, 0, 0, 1])")),
-            "{names:?}"
-        );
-        assert!(
-            cert.extended_key_usage()
-                .expect("ok")
-                .expect("present")
-                .value
-                .server_auth
-        );
+        let san = cert.subject_alternative_name().expect("ok").expect("present");
+        let names: Vec<String> = san.value.general_names.iter().map(|n| format!("{n:?}")).collect();
+        assert!(names.iter().any(|n| n.contains("DNSName(\"localhost\")")), "{names:?}");
+        assert!(names.iter().any(|n| n.contains("IPAddress([127, 0, 0, 1])")), "{names:?}");
+        assert!(cert.extended_key_usage().expect("ok").expect("present").value.server_auth);
         assert_eq!(
             cert.issuer().as_raw(),
-            x509_parser::parse_x509_certificate(&ca.root.cert_der)
-                .expect("root")
-                .1
-                .subject()
-                .as_raw()
+            x509_parser::parse_x509_certificate(&ca.root.cert_der).expect("root").1.subject().as_raw()
         );
-        assert_eq!(
-            SubjectKey::from_certificate_der(&der).expect("key"),
-            key.subject_key()
-        );
+        assert_eq!(SubjectKey::from_certificate_der(&der).expect("key"), key.subject_key());
         assert!(ca.issue_tls_server_certificate(&[]).is_err());
     }
 
@@ -493,18 +388,9 @@ mod tests {
     fn self_signed_client_certificate_is_for_client_auth() {
         let (der, key) = self_signed_client_certificate("Demo AP").expect("issued");
         let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("parses");
-        assert!(
-            cert.extended_key_usage()
-                .expect("ok")
-                .expect("present")
-                .value
-                .client_auth
-        );
+        assert!(cert.extended_key_usage().expect("ok").expect("present").value.client_auth);
         cert.verify_signature(None).expect("self-signed");
-        assert_eq!(
-            SubjectKey::from_certificate_der(&der).expect("key"),
-            key.subject_key()
-        );
+        assert_eq!(SubjectKey::from_certificate_der(&der).expect("key"), key.subject_key());
         let info = CertificateInfo::parse(&der).expect("info");
         assert_eq!(info.subject_rfc2253, "CN=Demo AP");
         assert!((info.not_after - info.not_before).num_days() >= 3 * 365);

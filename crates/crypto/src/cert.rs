@@ -61,11 +61,7 @@ pub fn sha256_fingerprint_hex(cert_der: &[u8]) -> String {
 /// the two CA certificates are CAs, and that all three are valid now.
 ///
 /// Revocation is not checked: Mobile ID certificates are never revoked individually.
-pub fn verify_chain(
-    cert_der: &[u8],
-    issuing_der: &[u8],
-    root_der: &[u8],
-) -> Result<(), CryptoError> {
+pub fn verify_chain(cert_der: &[u8], issuing_der: &[u8], root_der: &[u8]) -> Result<(), CryptoError> {
     let cert = parse(cert_der)?;
     let issuing = parse(issuing_der)?;
     let root = parse(root_der)?;
@@ -77,15 +73,11 @@ pub fn verify_chain(
     ];
     for (name, child, parent_name, parent) in links {
         if child.issuer().as_raw() != parent.subject().as_raw() {
-            return Err(CryptoError::BadChain(format!(
-                "the {name}'s issuer is not the {parent_name}"
-            )));
+            return Err(CryptoError::BadChain(format!("the {name}'s issuer is not the {parent_name}")));
         }
         child
             .verify_signature(Some(parent.public_key()))
-            .map_err(|e| {
-                CryptoError::BadChain(format!("the {parent_name} did not sign the {name}: {e}"))
-            })?;
+            .map_err(|e| CryptoError::BadChain(format!("the {parent_name} did not sign the {name}: {e}")))?;
     }
     for (name, ca) in [("issuing CA", &issuing), ("root CA", &root)] {
         let is_ca = matches!(ca.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
@@ -93,27 +85,19 @@ pub fn verify_chain(
             return Err(CryptoError::BadChain(format!("the {name} is not a CA")));
         }
     }
-    for (name, c) in [
-        ("certificate", &cert),
-        ("issuing CA", &issuing),
-        ("root CA", &root),
-    ] {
+    for (name, c) in [("certificate", &cert), ("issuing CA", &issuing), ("root CA", &root)] {
         if !c.validity().is_valid() {
-            return Err(CryptoError::BadChain(format!(
-                "the {name} is expired or not yet valid"
-            )));
+            return Err(CryptoError::BadChain(format!("the {name} is expired or not yet valid")));
         }
     }
     Ok(())
 }
 
 pub(crate) fn parse(cert_der: &[u8]) -> Result<X509Certificate<'_>, CryptoError> {
-    let (rest, cert) = x509_parser::parse_x509_certificate(cert_der)
-        .map_err(|e| CryptoError::MalformedCertificate(e.to_string()))?;
+    let (rest, cert) =
+        x509_parser::parse_x509_certificate(cert_der).map_err(|e| CryptoError::MalformedCertificate(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(CryptoError::MalformedCertificate(
-            "trailing bytes after the certificate".into(),
-        ));
+        return Err(CryptoError::MalformedCertificate("trailing bytes after the certificate".into()));
     }
     Ok(cert)
 }
@@ -129,18 +113,12 @@ mod tests {
 
     #[test]
     fn fingerprint_is_sha256_hex() {
-        assert_eq!(
-            sha256_fingerprint_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_fingerprint_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
     fn garbage_is_not_a_certificate() {
-        assert!(matches!(
-            CertificateInfo::parse(b"junk"),
-            Err(CryptoError::MalformedCertificate(_))
-        ));
+        assert!(matches!(CertificateInfo::parse(b"junk"), Err(CryptoError::MalformedCertificate(_))));
         assert!(verify_chain(b"a", b"b", b"c").is_err());
     }
 }

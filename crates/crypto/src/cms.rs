@@ -44,10 +44,7 @@ pub fn signed_attributes(content: &[u8], nonce: &[u8; 8]) -> Vec<u8> {
 }
 
 fn attribute(attribute_type: &[u8], value: &[u8]) -> Vec<u8> {
-    der::sequence(&[
-        &der::oid(attribute_type),
-        &der::set_of(vec![value.to_vec()]),
-    ])
+    der::sequence(&[&der::oid(attribute_type), &der::set_of(vec![value.to_vec()])])
 }
 
 /// Builds the DER `ContentInfo` around a signature over `signed_attrs_der`.
@@ -64,8 +61,7 @@ pub fn assemble_signed_data(
     chain: &[Vec<u8>],
     algorithm: KeyAlgorithm,
 ) -> Result<Vec<u8>, CryptoError> {
-    let attrs = Reader::new(signed_attrs_der)
-        .expect_last(tag::SET, "signed attributes must be one DER SET")?;
+    let attrs = Reader::new(signed_attrs_der).expect_last(tag::SET, "signed attributes must be one DER SET")?;
     let signer = cert::parse(signer_cert_der)?;
     let key_algorithm = SubjectKey::from_spki(signer.public_key())?.algorithm();
     if key_algorithm != algorithm {
@@ -85,10 +81,7 @@ pub fn assemble_signed_data(
         // every verifier accepts, including old ones that reject the combined OID.
         KeyAlgorithm::Rsa2048 => der::sequence(&[&der::oid(oid::RSA_ENCRYPTION), &der::null()]),
     };
-    let issuer_and_serial = der::sequence(&[
-        signer.issuer().as_raw(),
-        &der::tlv(tag::INTEGER, signer.raw_serial()),
-    ]);
+    let issuer_and_serial = der::sequence(&[signer.issuer().as_raw(), &der::tlv(tag::INTEGER, signer.raw_serial())]);
     // signedAttrs is `[0] IMPLICIT SET OF`: the same bytes with the tag replaced.
     let mut implicit_attrs = attrs.raw.to_vec();
     implicit_attrs[0] = tag::CONTEXT_0;
@@ -103,10 +96,8 @@ pub fn assemble_signed_data(
     ]);
     let mut certificates: Vec<&[u8]> = vec![signer_cert_der];
     certificates.extend(chain.iter().map(Vec::as_slice));
-    let encapsulated = der::sequence(&[
-        &der::oid(oid::DATA),
-        &der::constructed(tag::CONTEXT_0, &[&der::octet_string(content)]),
-    ]);
+    let encapsulated =
+        der::sequence(&[&der::oid(oid::DATA), &der::constructed(tag::CONTEXT_0, &[&der::octet_string(content)])]);
     let signed_data = der::sequence(&[
         &der::small_integer(1),
         &der::set_of(vec![sha256]),
@@ -114,10 +105,7 @@ pub fn assemble_signed_data(
         &der::constructed(tag::CONTEXT_0, &certificates),
         &der::set_of(vec![signer_info]),
     ]);
-    Ok(der::sequence(&[
-        &der::oid(oid::SIGNED_DATA),
-        &der::constructed(tag::CONTEXT_0, &[&signed_data]),
-    ]))
+    Ok(der::sequence(&[&der::oid(oid::SIGNED_DATA), &der::constructed(tag::CONTEXT_0, &[&signed_data])]))
 }
 
 /// Checks a DER SignedData with attached content and one signer: the messageDigest
@@ -133,22 +121,16 @@ pub fn verify_signed_data(cms_der: &[u8]) -> Result<VerifiedSignature, CryptoErr
         .certificates
         .iter()
         .find(|der| {
-            cert::parse(der).is_ok_and(|c| {
-                c.issuer().as_raw() == parsed.signer_issuer
-                    && c.raw_serial() == parsed.signer_serial
-            })
+            cert::parse(der)
+                .is_ok_and(|c| c.issuer().as_raw() == parsed.signer_issuer && c.raw_serial() == parsed.signer_serial)
         })
-        .ok_or_else(|| {
-            CryptoError::MalformedCms("the signer's certificate is not in the container".into())
-        })?;
+        .ok_or_else(|| CryptoError::MalformedCms("the signer's certificate is not in the container".into()))?;
     let key = SubjectKey::from_certificate_der(signer_certificate)?;
     check_signature_algorithm(key.algorithm(), parsed.signature_algorithm)?;
 
     let attributes = SignedAttributes::read(parsed.signed_attrs)?;
     if attributes.content_type != oid::DATA {
-        return Err(CryptoError::MalformedCms(
-            "the contentType attribute is not id-data".into(),
-        ));
+        return Err(CryptoError::MalformedCms("the contentType attribute is not id-data".into()));
     }
     if attributes.message_digest != Sha256::digest(parsed.content).as_slice() {
         return Err(CryptoError::ContentDigestMismatch);
@@ -167,23 +149,15 @@ pub fn verify_signed_data(cms_der: &[u8]) -> Result<VerifiedSignature, CryptoErr
 }
 
 fn check_signature_algorithm(key: KeyAlgorithm, algorithm: Element<'_>) -> Result<(), CryptoError> {
-    let algorithm_oid = algorithm
-        .children()
-        .expect(tag::OID, "signatureAlgorithm")?
-        .content;
+    let algorithm_oid = algorithm.children().expect(tag::OID, "signatureAlgorithm")?.content;
     let acceptable = match key {
         KeyAlgorithm::EcP256 => algorithm_oid == oid::ECDSA_WITH_SHA256,
-        KeyAlgorithm::Rsa2048 => {
-            algorithm_oid == oid::RSA_ENCRYPTION || algorithm_oid == oid::SHA256_WITH_RSA
-        }
+        KeyAlgorithm::Rsa2048 => algorithm_oid == oid::RSA_ENCRYPTION || algorithm_oid == oid::SHA256_WITH_RSA,
     };
     if acceptable {
         Ok(())
     } else {
-        Err(CryptoError::MalformedCms(format!(
-            "unsupported signature algorithm for an {} key",
-            key.name()
-        )))
+        Err(CryptoError::MalformedCms(format!("unsupported signature algorithm for an {} key", key.name())))
     }
 }
 
@@ -217,14 +191,10 @@ impl<'a> ParsedSignedData<'a> {
 
         let mut encapsulated = fields.expect(tag::SEQUENCE, "encapContentInfo")?.children();
         if encapsulated.expect(tag::OID, "eContentType")?.content != oid::DATA {
-            return Err(CryptoError::MalformedCms(
-                "eContentType is not id-data".into(),
-            ));
+            return Err(CryptoError::MalformedCms("eContentType is not id-data".into()));
         }
         if encapsulated.is_empty() {
-            return Err(CryptoError::MalformedCms(
-                "detached signatures are not supported".into(),
-            ));
+            return Err(CryptoError::MalformedCms("detached signatures are not supported".into()));
         }
         let content = encapsulated
             .expect_last(tag::CONTEXT_0, "eContent")?
@@ -252,25 +222,14 @@ impl<'a> ParsedSignedData<'a> {
                 "only SignerInfo version 1 (issuerAndSerialNumber) is supported".into(),
             ));
         }
-        let mut sid = fields
-            .expect(tag::SEQUENCE, "issuerAndSerialNumber")?
-            .children();
+        let mut sid = fields.expect(tag::SEQUENCE, "issuerAndSerialNumber")?.children();
         let signer_issuer = sid.expect(tag::SEQUENCE, "issuer")?.raw;
         let signer_serial = sid.expect_last(tag::INTEGER, "serialNumber")?.content;
         let digest_algorithm = fields.expect(tag::SEQUENCE, "SignerInfo.digestAlgorithm")?;
-        if digest_algorithm
-            .children()
-            .expect(tag::OID, "digestAlgorithm")?
-            .content
-            != oid::SHA256
-        {
-            return Err(CryptoError::MalformedCms(
-                "only SHA-256 is supported".into(),
-            ));
+        if digest_algorithm.children().expect(tag::OID, "digestAlgorithm")?.content != oid::SHA256 {
+            return Err(CryptoError::MalformedCms("only SHA-256 is supported".into()));
         }
-        let signed_attrs = fields
-            .expect(tag::CONTEXT_0, "signedAttrs are required")
-            .map_err(CryptoError::from)?;
+        let signed_attrs = fields.expect(tag::CONTEXT_0, "signedAttrs are required").map_err(CryptoError::from)?;
         let signature_algorithm = fields.expect(tag::SEQUENCE, "signatureAlgorithm")?;
         let signature = fields.expect(tag::OCTET_STRING, "signature")?.content;
         // Whatever follows is unsignedAttrs, which do not affect validity.
@@ -291,15 +250,8 @@ fn check_digest_algorithms(set: Element<'_>) -> Result<(), CryptoError> {
     let mut algorithms = set.children();
     while !algorithms.is_empty() {
         let algorithm = algorithms.expect(tag::SEQUENCE, "digestAlgorithms entry")?;
-        if algorithm
-            .children()
-            .expect(tag::OID, "digestAlgorithm")?
-            .content
-            != oid::SHA256
-        {
-            return Err(CryptoError::MalformedCms(
-                "only SHA-256 is supported".into(),
-            ));
+        if algorithm.children().expect(tag::OID, "digestAlgorithm")?.content != oid::SHA256 {
+            return Err(CryptoError::MalformedCms("only SHA-256 is supported".into()));
         }
     }
     Ok(())
@@ -319,32 +271,17 @@ impl<'a> SignedAttributes<'a> {
         while !list.is_empty() {
             let mut attribute = list.expect(tag::SEQUENCE, "Attribute")?.children();
             let attribute_type = attribute.expect(tag::OID, "Attribute.attrType")?.content;
-            let mut values = attribute
-                .expect_last(tag::SET, "Attribute.attrValues")?
-                .children();
+            let mut values = attribute.expect_last(tag::SET, "Attribute.attrValues")?.children();
             if attribute_type == oid::CONTENT_TYPE {
-                content_type = Some(
-                    values
-                        .expect_last(tag::OID, "one contentType value")?
-                        .content,
-                );
+                content_type = Some(values.expect_last(tag::OID, "one contentType value")?.content);
             } else if attribute_type == oid::MESSAGE_DIGEST {
-                message_digest = Some(
-                    values
-                        .expect_last(tag::OCTET_STRING, "one messageDigest value")?
-                        .content,
-                );
+                message_digest = Some(values.expect_last(tag::OCTET_STRING, "one messageDigest value")?.content);
             }
         }
         // RFC 5652 5.3: both are required whenever signed attributes are present.
         match (content_type, message_digest) {
-            (Some(content_type), Some(message_digest)) => Ok(SignedAttributes {
-                content_type,
-                message_digest,
-            }),
-            _ => Err(CryptoError::MalformedCms(
-                "signed attributes lack contentType or messageDigest".into(),
-            )),
+            (Some(content_type), Some(message_digest)) => Ok(SignedAttributes { content_type, message_digest }),
+            _ => Err(CryptoError::MalformedCms("signed attributes lack contentType or messageDigest".into())),
         }
     }
 }
@@ -366,24 +303,14 @@ mod tests {
         let ca = CertificateAuthority::create("Test").expect("ca");
         let key = PrivateKey::generate(algorithm).expect("key");
         let csr = key.csr_der("phone").expect("csr");
-        let cert = ca
-            .issue_user_certificate(&csr, "MIDCHE0123456789", 30)
-            .expect("cert");
+        let cert = ca.issue_user_certificate(&csr, "MIDCHE0123456789", 30).expect("cert");
         Signer { ca, key, cert }
     }
 
     fn sign(s: &Signer, content: &[u8]) -> Vec<u8> {
         let attrs = signed_attributes(content, &[1, 2, 3, 4, 5, 6, 7, 8]);
         let signature = s.key.sign(&attrs).expect("sign");
-        assemble_signed_data(
-            content,
-            &attrs,
-            &signature,
-            &s.cert,
-            &s.ca.chain(),
-            s.key.algorithm(),
-        )
-        .expect("assemble")
+        assemble_signed_data(content, &attrs, &signature, &s.cert, &s.ca.chain(), s.key.algorithm()).expect("assemble")
     }
 
     #[test]
@@ -393,24 +320,14 @@ mod tests {
         assert_eq!(a, signed_attributes(TEXT.as_bytes(), &nonce));
         assert_ne!(a, signed_attributes(TEXT.as_bytes(), &[8u8; 8]));
         assert_eq!(a[0], tag::SET);
-        let mut list = Reader::new(&a)
-            .expect_last(tag::SET, "set")
-            .expect("set")
-            .children();
+        let mut list = Reader::new(&a).expect_last(tag::SET, "set").expect("set").children();
         let mut types = Vec::new();
         while !list.is_empty() {
             let element = list.read().expect("attribute");
             types.push(element.children().read().expect("oid").content.to_vec());
         }
         // Sorted by encoding: contentType (shortest), randomNonce, messageDigest.
-        assert_eq!(
-            types,
-            vec![
-                oid::CONTENT_TYPE.to_vec(),
-                oid::RANDOM_NONCE.to_vec(),
-                oid::MESSAGE_DIGEST.to_vec()
-            ]
-        );
+        assert_eq!(types, vec![oid::CONTENT_TYPE.to_vec(), oid::RANDOM_NONCE.to_vec(), oid::MESSAGE_DIGEST.to_vec()]);
     }
 
     #[test]
@@ -430,16 +347,10 @@ mod tests {
     fn tampered_content_is_rejected() {
         let s = signer(KeyAlgorithm::EcP256);
         let cms = sign(&s, b"approve 100 CHF");
-        let at = cms
-            .windows(3)
-            .position(|w| w == b"100")
-            .expect("content inside");
+        let at = cms.windows(3).position(|w| w == b"100").expect("content inside");
         let mut tampered = cms.clone();
         tampered[at] = b'9';
-        assert!(matches!(
-            verify_signed_data(&tampered),
-            Err(CryptoError::ContentDigestMismatch)
-        ));
+        assert!(matches!(verify_signed_data(&tampered), Err(CryptoError::ContentDigestMismatch)));
     }
 
     #[test]
@@ -448,19 +359,9 @@ mod tests {
         let attrs = signed_attributes(b"x", &[0; 8]);
         let intruder = PrivateKey::generate(KeyAlgorithm::EcP256).expect("key");
         let signature = intruder.sign(&attrs).expect("sign");
-        let cms = assemble_signed_data(
-            b"x",
-            &attrs,
-            &signature,
-            &s.cert,
-            &s.ca.chain(),
-            KeyAlgorithm::EcP256,
-        )
-        .expect("assembles");
-        assert!(matches!(
-            verify_signed_data(&cms),
-            Err(CryptoError::BadSignature)
-        ));
+        let cms = assemble_signed_data(b"x", &attrs, &signature, &s.cert, &s.ca.chain(), KeyAlgorithm::EcP256)
+            .expect("assembles");
+        assert!(matches!(verify_signed_data(&cms), Err(CryptoError::BadSignature)));
     }
 
     #[test]
@@ -469,33 +370,9 @@ mod tests {
         let attrs = signed_attributes(b"x", &[0; 8]);
         let signature = s.key.sign(&attrs).expect("sign");
         let chain = s.ca.chain();
-        assert!(assemble_signed_data(
-            b"x",
-            &attrs,
-            &signature,
-            &s.cert,
-            &chain,
-            KeyAlgorithm::Rsa2048
-        )
-        .is_err());
-        assert!(assemble_signed_data(
-            b"x",
-            &attrs[1..],
-            &signature,
-            &s.cert,
-            &chain,
-            KeyAlgorithm::EcP256
-        )
-        .is_err());
-        assert!(assemble_signed_data(
-            b"x",
-            &attrs,
-            &signature,
-            b"not a cert",
-            &chain,
-            KeyAlgorithm::EcP256
-        )
-        .is_err());
+        assert!(assemble_signed_data(b"x", &attrs, &signature, &s.cert, &chain, KeyAlgorithm::Rsa2048).is_err());
+        assert!(assemble_signed_data(b"x", &attrs[1..], &signature, &s.cert, &chain, KeyAlgorithm::EcP256).is_err());
+        assert!(assemble_signed_data(b"x", &attrs, &signature, b"not a cert", &chain, KeyAlgorithm::EcP256).is_err());
     }
 
     #[test]

@@ -58,10 +58,7 @@ fn push_length(out: &mut Vec<u8>, len: usize) {
         return;
     }
     let bytes = len.to_be_bytes();
-    let first = bytes
-        .iter()
-        .position(|&b| b != 0)
-        .unwrap_or(bytes.len() - 1);
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len() - 1);
     let significant = &bytes[first..];
     out.push(0x80 | significant.len() as u8);
     out.extend_from_slice(significant);
@@ -158,15 +155,11 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn read(&mut self) -> Result<Element<'a>, DerError> {
         let input = self.rest;
-        let (&tag, after_tag) = input
-            .split_first()
-            .ok_or(DerError("unexpected end of data"))?;
+        let (&tag, after_tag) = input.split_first().ok_or(DerError("unexpected end of data"))?;
         if tag & 0x1f == 0x1f {
             return Err(DerError("multi-byte tags are not supported"));
         }
-        let (&first, after_first) = after_tag
-            .split_first()
-            .ok_or(DerError("unexpected end of data"))?;
+        let (&first, after_first) = after_tag.split_first().ok_or(DerError("unexpected end of data"))?;
         let (len, after_len) = if first < 0x80 {
             (first as usize, after_first)
         } else if first == 0x80 {
@@ -177,9 +170,7 @@ impl<'a> Reader<'a> {
                 return Err(DerError("length field out of range"));
             }
             let (len_bytes, after) = after_first.split_at(count);
-            let len = len_bytes
-                .iter()
-                .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+            let len = len_bytes.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
             (len, after)
         };
         if len > after_len.len() {
@@ -188,11 +179,7 @@ impl<'a> Reader<'a> {
         let (content, rest) = after_len.split_at(len);
         let header_len = input.len() - after_len.len();
         self.rest = rest;
-        Ok(Element {
-            tag,
-            content,
-            raw: &input[..header_len + len],
-        })
+        Ok(Element { tag, content, raw: &input[..header_len + len] })
     }
 
     /// Reads the next element and insists on its tag.
@@ -205,11 +192,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an element that must be the only content left.
-    pub(crate) fn expect_last(
-        &mut self,
-        tag: u8,
-        what: &'static str,
-    ) -> Result<Element<'a>, DerError> {
+    pub(crate) fn expect_last(&mut self, tag: u8, what: &'static str) -> Result<Element<'a>, DerError> {
         let element = self.expect(tag, what)?;
         if !self.is_empty() {
             return Err(DerError("trailing data"));
@@ -235,11 +218,7 @@ mod tests {
 
     #[test]
     fn set_of_sorts_by_encoding() {
-        let set = set_of(vec![
-            vec![0x04, 0x01, 0x02],
-            vec![0x04, 0x01, 0x01],
-            vec![0x02, 0x01, 0x05],
-        ]);
+        let set = set_of(vec![vec![0x04, 0x01, 0x02], vec![0x04, 0x01, 0x01], vec![0x02, 0x01, 0x05]]);
         assert_eq!(set, vec![0x31, 9, 0x02, 1, 5, 0x04, 1, 1, 0x04, 1, 2]);
     }
 

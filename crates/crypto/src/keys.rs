@@ -54,22 +54,18 @@ impl PrivateKey {
     /// Makes a fresh key pair.
     pub fn generate(algorithm: KeyAlgorithm) -> Result<Self, CryptoError> {
         let pkcs8 = match algorithm {
-            KeyAlgorithm::EcP256 => EcdsaKeyPair::generate_pkcs8(
-                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-                &SystemRandom::new(),
-            )
-            .map_err(|_| CryptoError::KeyGeneration("EC P-256 generation failed".into()))?
-            .as_ref()
-            .to_vec(),
+            KeyAlgorithm::EcP256 => {
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
+                    .map_err(|_| CryptoError::KeyGeneration("EC P-256 generation failed".into()))?
+                    .as_ref()
+                    .to_vec()
+            }
             // ring cannot generate RSA keys, so the `rsa` crate makes them.
             KeyAlgorithm::Rsa2048 => {
                 use rsa::pkcs8::EncodePrivateKey;
                 let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, RSA_BITS)
                     .map_err(|e| CryptoError::KeyGeneration(e.to_string()))?;
-                key.to_pkcs8_der()
-                    .map_err(|e| CryptoError::KeyGeneration(e.to_string()))?
-                    .as_bytes()
-                    .to_vec()
+                key.to_pkcs8_der().map_err(|e| CryptoError::KeyGeneration(e.to_string()))?.as_bytes().to_vec()
             }
         };
         Self::from_pkcs8_der(&pkcs8)
@@ -77,29 +73,19 @@ impl PrivateKey {
 
     /// Reads a PKCS#8 key, telling EC P-256 from RSA by trying each.
     pub fn from_pkcs8_der(pkcs8: &[u8]) -> Result<Self, CryptoError> {
-        let signer = if let Ok(pair) = EcdsaKeyPair::from_pkcs8(
-            &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-            pkcs8,
-            &SystemRandom::new(),
-        ) {
+        let signer = if let Ok(pair) =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &SystemRandom::new())
+        {
             Signer::Ec(pair)
         } else {
-            let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| {
-                CryptoError::UnsupportedKey(format!(
-                    "not an EC P-256 or RSA PKCS#8 private key ({e})"
-                ))
-            })?;
+            let pair = RsaKeyPair::from_pkcs8(pkcs8)
+                .map_err(|e| CryptoError::UnsupportedKey(format!("not an EC P-256 or RSA PKCS#8 private key ({e})")))?;
             if pair.public().modulus_len() * 8 < RSA_BITS {
-                return Err(CryptoError::UnsupportedKey(
-                    "RSA keys must have at least 2048 bits".into(),
-                ));
+                return Err(CryptoError::UnsupportedKey("RSA keys must have at least 2048 bits".into()));
             }
             Signer::Rsa(pair)
         };
-        Ok(PrivateKey {
-            pkcs8: pkcs8.to_vec(),
-            signer: Arc::new(signer),
-        })
+        Ok(PrivateKey { pkcs8: pkcs8.to_vec(), signer: Arc::new(signer) })
     }
 
     pub fn pkcs8_der(&self) -> &[u8] {
@@ -117,14 +103,12 @@ impl PrivateKey {
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let rng = SystemRandom::new();
         match &*self.signer {
-            Signer::Ec(pair) => pair
-                .sign(&rng, message)
-                .map(|sig| sig.as_ref().to_vec())
-                .map_err(|_| CryptoError::Signing),
+            Signer::Ec(pair) => {
+                pair.sign(&rng, message).map(|sig| sig.as_ref().to_vec()).map_err(|_| CryptoError::Signing)
+            }
             Signer::Rsa(pair) => {
                 let mut sig = vec![0; pair.public().modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
-                    .map_err(|_| CryptoError::Signing)?;
+                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig).map_err(|_| CryptoError::Signing)?;
                 Ok(sig)
             }
         }
@@ -147,14 +131,12 @@ impl PrivateKey {
     /// The public half, ready for [`verify_signature`].
     pub fn subject_key(&self) -> SubjectKey {
         match &*self.signer {
-            Signer::Ec(pair) => SubjectKey {
-                algorithm: KeyAlgorithm::EcP256,
-                public_key: pair.public_key().as_ref().to_vec(),
-            },
-            Signer::Rsa(pair) => SubjectKey {
-                algorithm: KeyAlgorithm::Rsa2048,
-                public_key: pair.public_key().as_ref().to_vec(),
-            },
+            Signer::Ec(pair) => {
+                SubjectKey { algorithm: KeyAlgorithm::EcP256, public_key: pair.public_key().as_ref().to_vec() }
+            }
+            Signer::Rsa(pair) => {
+                SubjectKey { algorithm: KeyAlgorithm::Rsa2048, public_key: pair.public_key().as_ref().to_vec() }
+            }
         }
     }
 
@@ -183,9 +165,7 @@ impl PrivateKey {
 impl fmt::Debug for PrivateKey {
     // Never print key material, not even in logs of a failed test.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrivateKey")
-            .field("algorithm", &self.algorithm())
-            .finish_non_exhaustive()
+        f.debug_struct("PrivateKey").field("algorithm", &self.algorithm()).finish_non_exhaustive()
     }
 }
 
@@ -207,32 +187,22 @@ impl SubjectKey {
 
     /// A key given as DER SubjectPublicKeyInfo.
     pub fn from_spki_der(spki_der: &[u8]) -> Result<Self, CryptoError> {
-        let (rest, spki) = SubjectPublicKeyInfo::from_der(spki_der)
-            .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
+        let (rest, spki) =
+            SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(CryptoError::MalformedKey(
-                "trailing bytes after the SubjectPublicKeyInfo".into(),
-            ));
+            return Err(CryptoError::MalformedKey("trailing bytes after the SubjectPublicKeyInfo".into()));
         }
         Self::from_spki(&spki)
     }
 
     /// Accepts EC P-256 and RSA of at least 2048 bits, and nothing else.
     pub(crate) fn from_spki(spki: &SubjectPublicKeyInfo<'_>) -> Result<Self, CryptoError> {
-        let parsed = spki
-            .parsed()
-            .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
+        let parsed = spki.parsed().map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
         let algorithm = match parsed {
             PublicKey::EC(_) => {
-                let curve = spki
-                    .algorithm
-                    .parameters
-                    .as_ref()
-                    .and_then(|p| p.as_oid().ok());
+                let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
                 if curve.as_ref().map(|c| c.as_bytes()) != Some(oid::P256) {
-                    return Err(CryptoError::UnsupportedKey(
-                        "EC keys must be on curve P-256".into(),
-                    ));
+                    return Err(CryptoError::UnsupportedKey("EC keys must be on curve P-256".into()));
                 }
                 KeyAlgorithm::EcP256
             }
@@ -245,16 +215,9 @@ impl SubjectKey {
                 }
                 KeyAlgorithm::Rsa2048
             }
-            _ => {
-                return Err(CryptoError::UnsupportedKey(
-                    "only EC P-256 and RSA keys are supported".into(),
-                ))
-            }
+            _ => return Err(CryptoError::UnsupportedKey("only EC P-256 and RSA keys are supported".into())),
         };
-        Ok(SubjectKey {
-            algorithm,
-            public_key: spki.subject_public_key.data.to_vec(),
-        })
+        Ok(SubjectKey { algorithm, public_key: spki.subject_public_key.data.to_vec() })
     }
 
     pub fn algorithm(&self) -> KeyAlgorithm {
@@ -263,11 +226,7 @@ impl SubjectKey {
 }
 
 /// Checks a SHA-256 signature made by [`PrivateKey::sign`] (or any equivalent signer).
-pub fn verify_signature(
-    key: &SubjectKey,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<(), CryptoError> {
+pub fn verify_signature(key: &SubjectKey, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
     let algorithm: &dyn signature::VerificationAlgorithm = match key.algorithm {
         KeyAlgorithm::EcP256 => &signature::ECDSA_P256_SHA256_ASN1,
         KeyAlgorithm::Rsa2048 => &signature::RSA_PKCS1_2048_8192_SHA256,
@@ -293,10 +252,7 @@ mod tests {
         assert_eq!(subject, key.subject_key());
         let sig = reloaded.sign(b"hello").expect("sign");
         verify_signature(&subject, b"hello", &sig).expect("verifies");
-        assert!(matches!(
-            verify_signature(&subject, b"hellO", &sig),
-            Err(CryptoError::BadSignature)
-        ));
+        assert!(matches!(verify_signature(&subject, b"hellO", &sig), Err(CryptoError::BadSignature)));
 
         let other = PrivateKey::generate(algorithm).expect("generate");
         let foreign = other.sign(b"hello").expect("sign");
@@ -332,9 +288,6 @@ mod tests {
         let csr_der = key.csr_der("phone").expect("csr");
         let (_, csr) = X509CertificationRequest::from_der(&csr_der).expect("parses");
         csr.verify_signature().expect("self-signed");
-        assert_eq!(
-            csr.certification_request_info.subject_pki.raw,
-            &key.public_key_spki_der()[..]
-        );
+        assert_eq!(csr.certification_request_info.subject_pki.raw, &key.public_key_spki_der()[..]);
     }
 }

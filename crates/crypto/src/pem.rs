@@ -24,10 +24,7 @@ pub fn pem_decode_all(pem: &str) -> Result<Vec<(String, Vec<u8>)>, CryptoError> 
     let mut blocks = Vec::new();
     let mut lines = pem.lines().map(str::trim);
     while let Some(line) = lines.next() {
-        let Some(label) = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|rest| rest.strip_suffix("-----"))
-        else {
+        let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|rest| rest.strip_suffix("-----")) else {
             continue;
         };
         let end = format!("-----END {label}-----");
@@ -40,20 +37,14 @@ pub fn pem_decode_all(pem: &str) -> Result<Vec<(String, Vec<u8>)>, CryptoError> 
             }
             // Headers such as `Proc-Type:` belong to encrypted legacy keys we don't read.
             if line.contains(':') {
-                return Err(CryptoError::MalformedPem(format!(
-                    "unexpected header in the {label} block"
-                )));
+                return Err(CryptoError::MalformedPem(format!("unexpected header in the {label} block")));
             }
             body.push_str(line);
         }
         if !closed {
-            return Err(CryptoError::MalformedPem(format!(
-                "{label} block is not closed"
-            )));
+            return Err(CryptoError::MalformedPem(format!("{label} block is not closed")));
         }
-        let der = STANDARD
-            .decode(&body)
-            .map_err(|e| CryptoError::MalformedPem(format!("{label} block: {e}")))?;
+        let der = STANDARD.decode(&body).map_err(|e| CryptoError::MalformedPem(format!("{label} block: {e}")))?;
         blocks.push((label.to_owned(), der));
     }
     Ok(blocks)
@@ -66,22 +57,10 @@ mod tests {
     #[test]
     fn round_trip_several_blocks() {
         let a: Vec<u8> = (0..=255).collect();
-        let text = format!(
-            "comment\n{}\n{}",
-            pem_encode("CERTIFICATE", &a),
-            pem_encode("PRIVATE KEY", b"k")
-        );
-        assert!(text
-            .lines()
-            .all(|l| l.len() <= 64 || l.starts_with("-----")));
+        let text = format!("comment\n{}\n{}", pem_encode("CERTIFICATE", &a), pem_encode("PRIVATE KEY", b"k"));
+        assert!(text.lines().all(|l| l.len() <= 64 || l.starts_with("-----")));
         let blocks = pem_decode_all(&text).expect("decodes");
-        assert_eq!(
-            blocks,
-            vec![
-                ("CERTIFICATE".to_owned(), a),
-                ("PRIVATE KEY".to_owned(), b"k".to_vec())
-            ]
-        );
+        assert_eq!(blocks, vec![("CERTIFICATE".to_owned(), a), ("PRIVATE KEY".to_owned(), b"k".to_vec())]);
     }
 
     #[test]

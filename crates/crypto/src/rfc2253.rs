@@ -31,24 +31,14 @@ const KEYWORDS: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn render(name: &X509Name<'_>) -> String {
-    let rdns: Vec<String> = name
-        .iter()
-        .map(|rdn| {
-            rdn.iter()
-                .map(render_attribute)
-                .collect::<Vec<_>>()
-                .join("+")
-        })
-        .collect();
+    let rdns: Vec<String> =
+        name.iter().map(|rdn| rdn.iter().map(render_attribute).collect::<Vec<_>>().join("+")).collect();
     rdns.into_iter().rev().collect::<Vec<_>>().join(",")
 }
 
 fn render_attribute(attribute: &AttributeTypeAndValue<'_>) -> String {
     let oid = attribute.attr_type().to_id_string();
-    let keyword = KEYWORDS
-        .iter()
-        .find(|(dotted, _)| *dotted == oid)
-        .map_or(oid.as_str(), |(_, keyword)| keyword);
+    let keyword = KEYWORDS.iter().find(|(dotted, _)| *dotted == oid).map_or(oid.as_str(), |(_, keyword)| keyword);
     format!("{keyword}={}", render_value(attribute))
 }
 
@@ -58,11 +48,7 @@ fn render_value(attribute: &AttributeTypeAndValue<'_>) -> String {
     }
     let value = attribute.attr_value();
     if value.tag() == Tag::BmpString {
-        let units: Vec<u16> = value
-            .data
-            .chunks_exact(2)
-            .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
-            .collect();
+        let units: Vec<u16> = value.data.chunks_exact(2).map(|pair| u16::from_be_bytes([pair[0], pair[1]])).collect();
         if let Ok(text) = String::from_utf16(&units) {
             return escape(&text);
         }

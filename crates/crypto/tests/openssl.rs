@@ -5,19 +5,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use mobileid_crypto::{
-    assemble_signed_data, pem_encode, signed_attributes, CertificateAuthority, KeyAlgorithm,
-    PrivateKey,
+    assemble_signed_data, pem_encode, signed_attributes, CertificateAuthority, KeyAlgorithm, PrivateKey,
 };
 
 const SERIAL: &str = "MIDCHEO16P1O6E92";
 const TEXT: &str = "Login bei Bäckerei Müller? Code: 4711 – «Grüezi» ✓";
 
 fn openssl(dir: &Path, args: &[&str]) -> Output {
-    Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the openssl command is installed")
+    Command::new("openssl").current_dir(dir).args(args).output().expect("the openssl command is installed")
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
@@ -33,27 +28,12 @@ fn sign_and_verify_with_openssl(algorithm: KeyAlgorithm) {
 
     let attrs = signed_attributes(TEXT.as_bytes(), &rand::random());
     let signature = key.sign(&attrs).expect("sign");
-    let cms = assemble_signed_data(
-        TEXT.as_bytes(),
-        &attrs,
-        &signature,
-        &cert,
-        &ca.chain(),
-        algorithm,
-    )
-    .expect("assemble");
+    let cms =
+        assemble_signed_data(TEXT.as_bytes(), &attrs, &signature, &cert, &ca.chain(), algorithm).expect("assemble");
 
     write(dir.path(), "sig.der", &cms);
-    write(
-        dir.path(),
-        "root.pem",
-        pem_encode("CERTIFICATE", &ca.root.cert_der).as_bytes(),
-    );
-    write(
-        dir.path(),
-        "user.pem",
-        pem_encode("CERTIFICATE", &cert).as_bytes(),
-    );
+    write(dir.path(), "root.pem", pem_encode("CERTIFICATE", &ca.root.cert_der).as_bytes());
+    write(dir.path(), "user.pem", pem_encode("CERTIFICATE", &cert).as_bytes());
 
     let out = openssl(
         dir.path(),
@@ -80,34 +60,20 @@ fn sign_and_verify_with_openssl(algorithm: KeyAlgorithm) {
     let content = std::fs::read(dir.path().join("content.bin")).expect("content written");
     assert_eq!(content, TEXT.as_bytes());
 
-    let out = openssl(
-        dir.path(),
-        &[
-            "x509", "-in", "user.pem", "-noout", "-subject", "-nameopt", "RFC2253",
-        ],
-    );
+    let out = openssl(dir.path(), &["x509", "-in", "user.pem", "-noout", "-subject", "-nameopt", "RFC2253"]);
     assert!(out.status.success());
     let subject = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        subject.trim(),
-        format!("subject=CN={SERIAL}:PN,serialNumber={SERIAL}")
-    );
+    assert_eq!(subject.trim(), format!("subject=CN={SERIAL}:PN,serialNumber={SERIAL}"));
     // What Swisscom's client libraries do to find the serial number.
     let upper = subject.to_uppercase();
-    let found = upper
-        .split("SERIALNUMBER=")
-        .nth(1)
-        .map(|rest| rest.chars().take(16).collect::<String>());
+    let found = upper.split("SERIALNUMBER=").nth(1).map(|rest| rest.chars().take(16).collect::<String>());
     assert_eq!(found.as_deref(), Some(SERIAL));
     assert_eq!(upper.matches("SERIALNUMBER=").count(), 1);
 
     // openssl's own reading of the extensions.
     let out = openssl(dir.path(), &["x509", "-in", "user.pem", "-noout", "-text"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("X509v3 Key Usage: critical\n                Digital Signature\n"),
-        "{text}"
-    );
+    assert!(text.contains("X509v3 Key Usage: critical\n                Digital Signature\n"), "{text}");
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
 }
 
@@ -126,40 +92,16 @@ fn openssl_rejects_tampered_content() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = CertificateAuthority::create("Mobile ID Test").expect("ca");
     let key = PrivateKey::generate(KeyAlgorithm::EcP256).expect("key");
-    let cert = ca
-        .issue_user_certificate(&key.csr_der("phone").expect("csr"), SERIAL, 30)
-        .expect("cert");
+    let cert = ca.issue_user_certificate(&key.csr_der("phone").expect("csr"), SERIAL, 30).expect("cert");
     let attrs = signed_attributes(b"pay 100", &[7; 8]);
     let signature = key.sign(&attrs).expect("sign");
-    let cms = assemble_signed_data(
-        b"pay 900",
-        &attrs,
-        &signature,
-        &cert,
-        &ca.chain(),
-        KeyAlgorithm::EcP256,
-    )
-    .expect("assemble");
+    let cms = assemble_signed_data(b"pay 900", &attrs, &signature, &cert, &ca.chain(), KeyAlgorithm::EcP256)
+        .expect("assemble");
     write(dir.path(), "sig.der", &cms);
-    write(
-        dir.path(),
-        "root.pem",
-        pem_encode("CERTIFICATE", &ca.root.cert_der).as_bytes(),
-    );
+    write(dir.path(), "root.pem", pem_encode("CERTIFICATE", &ca.root.cert_der).as_bytes());
     let out = openssl(
         dir.path(),
-        &[
-            "cms",
-            "-verify",
-            "-inform",
-            "DER",
-            "-in",
-            "sig.der",
-            "-CAfile",
-            "root.pem",
-            "-out",
-            "content.bin",
-        ],
+        &["cms", "-verify", "-inform", "DER", "-in", "sig.der", "-CAfile", "root.pem", "-out", "content.bin"],
     );
     assert!(!out.status.success());
 }
@@ -168,35 +110,12 @@ fn openssl_rejects_tampered_content() {
 fn openssl_accepts_the_tls_server_certificate_chain() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = CertificateAuthority::create("Mobile ID Test").expect("ca");
-    let (cert, _key) = ca
-        .issue_tls_server_certificate(&["localhost", "127.0.0.1"])
-        .expect("tls cert");
-    write(
-        dir.path(),
-        "root.pem",
-        pem_encode("CERTIFICATE", &ca.root.cert_der).as_bytes(),
-    );
-    write(
-        dir.path(),
-        "server.pem",
-        pem_encode("CERTIFICATE", &cert).as_bytes(),
-    );
+    let (cert, _key) = ca.issue_tls_server_certificate(&["localhost", "127.0.0.1"]).expect("tls cert");
+    write(dir.path(), "root.pem", pem_encode("CERTIFICATE", &ca.root.cert_der).as_bytes());
+    write(dir.path(), "server.pem", pem_encode("CERTIFICATE", &cert).as_bytes());
     let out = openssl(
         dir.path(),
-        &[
-            "verify",
-            "-CAfile",
-            "root.pem",
-            "-purpose",
-            "sslserver",
-            "-verify_ip",
-            "127.0.0.1",
-            "server.pem",
-        ],
+        &["verify", "-CAfile", "root.pem", "-purpose", "sslserver", "-verify_ip", "127.0.0.1", "server.pem"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

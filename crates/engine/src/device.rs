@@ -80,7 +80,8 @@ pub struct PinFailure {
 
 /// The hash under which an activation code is stored: a database leak reveals no codes.
 pub fn activation_code_hash(code: &str) -> String {
-    let normalized: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    let normalized: String =
+        code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
     Sha256::digest(normalized.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -169,18 +170,20 @@ impl Engine {
             tracing::warn!(device = %proof.device_id, "refused device request: unknown or retired device");
             DeviceError::Unauthorized("unknown device".into())
         })?;
-        let key = device
-            .auth_key
-            .as_deref()
-            .ok_or_else(|| DeviceError::Unauthorized("this device has no API key".into()))?;
+        let key =
+            device.auth_key.as_deref().ok_or_else(|| DeviceError::Unauthorized("this device has no API key".into()))?;
         let key = SubjectKey::from_spki_der(key).map_err(internal)?;
         let message = canonical_request(method, path_and_query, proof.timestamp_ms, &proof.nonce, body);
         if verify_signature(&key, &message, &proof.signature).is_err() {
             tracing::warn!(device = %device.device_id, "refused device request: signature does not verify");
             return Err(DeviceError::Unauthorized("the request signature does not verify".into()));
         }
-        let fresh =
-            self.inner.store.remember_nonce(&device.device_id, &proof.nonce, proof.timestamp_ms).await.map_err(internal)?;
+        let fresh = self
+            .inner
+            .store
+            .remember_nonce(&device.device_id, &proof.nonce, proof.timestamp_ms)
+            .await
+            .map_err(internal)?;
         if !fresh {
             tracing::warn!(device = %device.device_id, "refused device request: replayed nonce");
             return Err(DeviceError::Unauthorized("replayed request".into()));
@@ -241,7 +244,12 @@ impl Engine {
 
     /// The phone approves: its signature over the signed attributes must verify with the
     /// user's certificate before the transaction completes with the assembled CMS.
-    pub async fn approve(&self, device: &DeviceRecord, transaction_id: &str, signature: &[u8]) -> Result<(), DeviceError> {
+    pub async fn approve(
+        &self,
+        device: &DeviceRecord,
+        transaction_id: &str,
+        signature: &[u8],
+    ) -> Result<(), DeviceError> {
         let record = self.answerable(device, transaction_id).await?;
         let (content, to_be_signed) = signed_content(&record)?;
         let key = SubjectKey::from_certificate_der(&device.cert_der).map_err(internal)?;
@@ -250,9 +258,22 @@ impl Engine {
             return Err(DeviceError::BadRequest("the signature does not verify with the user's certificate".into()));
         }
         let algorithm = key_algorithm(device).map_err(|_| DeviceError::Internal)?;
-        let cms = assemble_signed_data(&content, &to_be_signed, signature, &device.cert_der, &self.inner.ca.chain(), algorithm)
-            .map_err(internal)?;
-        if !self.inner.store.complete_transaction(transaction_id, &Completion::signed(cms), now_ms()).await.map_err(internal)? {
+        let cms = assemble_signed_data(
+            &content,
+            &to_be_signed,
+            signature,
+            &device.cert_der,
+            &self.inner.ca.chain(),
+            algorithm,
+        )
+        .map_err(internal)?;
+        if !self
+            .inner
+            .store
+            .complete_transaction(transaction_id, &Completion::signed(cms), now_ms())
+            .await
+            .map_err(internal)?
+        {
             return Err(DeviceError::Conflict("the request is no longer open".into()));
         }
         if device.pin_failures > 0 {
@@ -265,7 +286,8 @@ impl Engine {
     /// The user pressed Cancel: the AP gets 401.
     pub async fn decline(&self, device: &DeviceRecord, transaction_id: &str) -> Result<(), DeviceError> {
         self.answerable(device, transaction_id).await?;
-        let cancel = Completion::failed(i64::from(FaultCode::UserCancel.number()), FaultCode::UserCancel.default_detail());
+        let cancel =
+            Completion::failed(i64::from(FaultCode::UserCancel.number()), FaultCode::UserCancel.default_detail());
         if !self.inner.store.complete_transaction(transaction_id, &cancel, now_ms()).await.map_err(internal)? {
             return Err(DeviceError::Conflict("the request is no longer open".into()));
         }

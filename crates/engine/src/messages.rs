@@ -85,8 +85,13 @@ pub struct Echo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceResponse {
     /// In-band geofencing error: the signature still succeeds.
-    GeofencingError { code: u16, message: String },
-    App2App { auth_uri: String },
+    GeofencingError {
+        code: u16,
+        message: String,
+    },
+    App2App {
+        auth_uri: String,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use mobileid_core::profile::{resolve, Method, UserMethods};
 use mobileid_core::request::{parse_timeout, MessagingMode, Operation};
-use mobileid_core::services::{Language, APP2APP_URI, GEOFENCING_URI, SUBSCRIBER_INFO_URI, USER_LANG_URI, VALIDATE_URI};
+use mobileid_core::services::{
+    Language, APP2APP_URI, GEOFENCING_URI, SUBSCRIBER_INFO_URI, USER_LANG_URI, VALIDATE_URI,
+};
 use mobileid_core::testnumbers::fires_late;
 use mobileid_core::{Dtbd, Fault, FaultCode, Msisdn, MsspTransId, SignatureProfile, StatusCode};
 use mobileid_crypto::{assemble_signed_data, signed_attributes, PrivateKey};
@@ -170,7 +172,9 @@ impl Engine {
     pub(crate) fn check_user_state(&self, user: &UserRecord) -> Result<(), Fault> {
         match user.state.as_str() {
             "ACTIVE" => Ok(()),
-            "REGISTERED" => Err(self.user_fault(FaultCode::NoKeyFound, "Mobile user account has state REGISTERED", user)),
+            "REGISTERED" => {
+                Err(self.user_fault(FaultCode::NoKeyFound, "Mobile user account has state REGISTERED", user))
+            }
             _ => Err(Fault::new(FaultCode::CardBlocked, "Mobile user account has state INACTIVE or no SIM assigned")),
         }
     }
@@ -300,10 +304,8 @@ impl Engine {
         let key = self.robot_key(device, sealed)?;
         let message = to_be_signed.to_vec();
         // RSA signing takes milliseconds: keep it off the async workers.
-        let signature = tokio::task::spawn_blocking(move || key.sign(&message))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
+        let signature =
+            tokio::task::spawn_blocking(move || key.sign(&message)).await.map_err(internal)?.map_err(internal)?;
         let chain = self.inner.ca.chain();
         assemble_signed_data(content, to_be_signed, &signature, &device.cert_der, &chain, key_algorithm(device)?)
             .map_err(internal)
@@ -338,10 +340,8 @@ impl Engine {
             }
             let left = Duration::from_millis((expires_at - now_ms()).max(0) as u64);
             if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
-                let expired = Completion::failed(
-                    i64::from(FaultCode::ExpiredTransaction.number()),
-                    Fault::expired_sync().detail,
-                );
+                let expired =
+                    Completion::failed(i64::from(FaultCode::ExpiredTransaction.number()), Fault::expired_sync().detail);
                 if self.inner.store.complete_transaction(id, &expired, now_ms()).await.map_err(internal)? {
                     self.announce(ChangeEvent::TransactionDone(id.to_string())).await;
                     if let Some(device) = &record.device_id {

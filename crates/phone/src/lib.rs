@@ -160,11 +160,16 @@ impl Phone {
             .and_then(|n| n.try_into().ok())
             .ok_or_else(|| PhoneError::Mismatch("bad nonce".into()))?;
         let expected = signed_attributes(&dtbd.signed_bytes(), &nonce);
-        let offered = STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
+        let offered =
+            STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
         if expected != offered {
             return Err(PhoneError::Mismatch("what the server asks to sign is not the text shown".into()));
         }
-        Ok(Prompt { transaction_id: request.transaction_id.clone(), text: dtbd.display_text(), language: request.language.clone() })
+        Ok(Prompt {
+            transaction_id: request.transaction_id.clone(),
+            text: dtbd.display_text(),
+            language: request.language.clone(),
+        })
     }
 
     /// Unlocks the signing key with the PIN, signs, and sends the approval. A wrong PIN is
@@ -180,7 +185,8 @@ impl Phone {
             Err(CryptoError::WrongPin) => return Err(self.report_wrong_pin().await?),
             Err(e) => return Err(e.into()),
         };
-        let to_be_signed = STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
+        let to_be_signed =
+            STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
         let signature = signing_key.sign(&to_be_signed)?;
         let body = serde_json::to_vec(&ApproveRequest { signature: STANDARD.encode(signature) })
             .map_err(|e| PhoneError::State(e.to_string()))?;
@@ -191,7 +197,8 @@ impl Phone {
     /// Signs with a key other than the certified one: what a forged answer looks like.
     /// Only for tests of the server's refusal.
     pub async fn approve_with_key(&self, request: &SignRequest, key: &PrivateKey) -> Result<()> {
-        let to_be_signed = STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
+        let to_be_signed =
+            STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
         let body = serde_json::to_vec(&ApproveRequest { signature: STANDARD.encode(key.sign(&to_be_signed)?) })
             .map_err(|e| PhoneError::State(e.to_string()))?;
         let response = self.send(reqwest::Method::POST, &approve_path(&request.transaction_id), body).await?;
@@ -214,8 +221,14 @@ impl Phone {
     }
 
     /// Sends a request signed with the device key.
-    pub async fn send(&self, method: reqwest::Method, path_and_query: &str, body: Vec<u8>) -> Result<reqwest::Response> {
-        let authorization = sign_request(&self.device_key, &self.state.device_id, method.as_str(), path_and_query, &body)?;
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response> {
+        let authorization =
+            sign_request(&self.device_key, &self.state.device_id, method.as_str(), path_and_query, &body)?;
         self.send_with_authorization(method, path_and_query, body, &authorization).await
     }
 

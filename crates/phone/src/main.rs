@@ -54,7 +54,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Activate { server, code, ca, pin_file } => {
-            let ca_pem = ca.map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))).transpose()?;
+            let ca_pem = ca
+                .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
+                .transpose()?;
             let pin = match pin_file {
                 Some(file) => read_pin(&file)?,
                 None => new_pin()?,
@@ -84,7 +86,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn listen(phone: &mut Phone, auto_approve: bool, pin: Option<String>, count: Option<usize>) -> anyhow::Result<()> {
+async fn listen(
+    phone: &mut Phone,
+    auto_approve: bool,
+    pin: Option<String>,
+    count: Option<usize>,
+) -> anyhow::Result<()> {
     println!("Listening for requests to +{} (Ctrl-C to stop)...", phone.state().msisdn);
     let mut answered = 0;
     while count.is_none_or(|n| answered < n) {
@@ -113,7 +120,9 @@ async fn listen(phone: &mut Phone, auto_approve: bool, pin: Option<String>, coun
                             println!("Approved.");
                             break;
                         }
-                        Err(PhoneError::WrongPin { attempts_left }) => println!("Wrong PIN, {attempts_left} attempts left."),
+                        Err(PhoneError::WrongPin { attempts_left }) => {
+                            println!("Wrong PIN, {attempts_left} attempts left.")
+                        }
                         Err(e) => {
                             println!("{e}");
                             break;

@@ -173,9 +173,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:9000\"\npin_attempts = 3\n").unwrap();
-        let config =
-            Config::load(Some(&path), &env(&[("MOBILEID_PIN_ATTEMPTS", "7"), ("MOBILEID_TLS_HOSTNAMES", "a.example,b")]))
-                .unwrap();
+        let config = Config::load(
+            Some(&path),
+            &env(&[("MOBILEID_PIN_ATTEMPTS", "7"), ("MOBILEID_TLS_HOSTNAMES", "a.example,b")]),
+        )
+        .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.pin_attempts, 7);
         assert_eq!(config.tls_hostnames, vec!["a.example", "b"]);

@@ -73,7 +73,9 @@ where
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(caller.clone());
         let app = app.clone();
-        async move { Ok::<_, Infallible>(app.oneshot(request.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {})) }
+        async move {
+            Ok::<_, Infallible>(app.oneshot(request.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {}))
+        }
     });
     if let Err(e) = Builder::new(TokioExecutor::new()).serve_connection_with_upgrades(io, service).await {
         tracing::debug!("connection ended: {e}");

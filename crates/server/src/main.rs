@@ -205,7 +205,12 @@ fn purge_old_nonces(engine: Engine, window: Duration) {
     });
 }
 
-fn print_banner(config: &Config, data_dir: &DataDir, https: std::net::SocketAddr, sandbox: Option<std::net::SocketAddr>) {
+fn print_banner(
+    config: &Config,
+    data_dir: &DataDir,
+    https: std::net::SocketAddr,
+    sandbox: Option<std::net::SocketAddr>,
+) {
     let base = if config.listen.port() == 0 {
         format!("https://localhost:{}", https.port())
     } else {

@@ -7,10 +7,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use mobileid_core::SignatureProfile;
 use mobileid_crypto::{pem_decode_all, pem_encode, self_signed_client_certificate, MasterKey};
 use mobileid_engine::admin::default_profiles;
 use mobileid_engine::{Ap, Engine, Permission};
-use mobileid_core::SignatureProfile;
 
 use crate::config::Config;
 

@@ -53,7 +53,8 @@ fn spec_per_contract() -> Value {
 
 /// A validator for the response schema of POST `path` with HTTP `status`.
 fn response_schema(spec: &Value, path: &str, status: u16) -> Validator {
-    let pointer = format!("/paths/{}/post/responses/{status}/content/application~1json/schema", path.replace('/', "~1"));
+    let pointer =
+        format!("/paths/{}/post/responses/{status}/content/application~1json/schema", path.replace('/', "~1"));
     assert!(spec.pointer(&pointer).is_some(), "the spec has no schema at {pointer}");
     let mut root = spec.clone();
     root["$ref"] = json!(format!("#{pointer}"));

@@ -29,8 +29,12 @@ async fn sandbox_listener_knows_aps_by_ap_id() {
 
     // HTTPS on the same server still wants the certificate.
     let anonymous = server.anonymous_client();
-    let (status, body) =
-        post_json(&anonymous, &format!("{}/rest/service", server.base), &signature_request("+41700092501", "Demo: x", "synch")).await;
+    let (status, body) = post_json(
+        &anonymous,
+        &format!("{}/rest/service", server.base),
+        &signature_request("+41700092501", "Demo: x", "synch"),
+    )
+    .await;
     assert_eq!((status, fault_code(&body)), (500, 104));
 }
 

@@ -157,20 +157,16 @@ impl Store {
 
     /// Every AP with the fingerprints of its certificates, in AP_ID order.
     pub async fn list_aps(&self) -> Result<Vec<(ApRecord, Vec<String>)>> {
-        let aps = sqlx::query(&format!("SELECT {AP_COLUMNS} FROM aps a ORDER BY a.ap_id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let aps =
+            sqlx::query(&format!("SELECT {AP_COLUMNS} FROM aps a ORDER BY a.ap_id")).fetch_all(&self.pool).await?;
         let certs = sqlx::query("SELECT ap_id, fingerprint FROM ap_certificates ORDER BY fingerprint")
             .fetch_all(&self.pool)
             .await?;
         aps.iter()
             .map(|row| {
                 let ap = ApRecord::from_row(row)?;
-                let prints = certs
-                    .iter()
-                    .filter(|c| c.get::<String, _>(0) == ap.ap_id)
-                    .map(|c| c.get::<String, _>(1))
-                    .collect();
+                let prints =
+                    certs.iter().filter(|c| c.get::<String, _>(0) == ap.ap_id).map(|c| c.get::<String, _>(1)).collect();
                 Ok((ap, prints))
             })
             .collect()
@@ -220,12 +216,11 @@ impl Store {
     }
 
     pub async fn find_user(&self, msisdn: &str) -> Result<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT msisdn, serial_number, state, test_fault, created_at FROM users WHERE msisdn = $1",
-        )
-        .bind(msisdn)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT msisdn, serial_number, state, test_fault, created_at FROM users WHERE msisdn = $1")
+                .bind(msisdn)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|r| UserRecord::from_row(&r)))
     }
 
@@ -242,10 +237,7 @@ impl Store {
     pub async fn delete_user(&self, msisdn: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         for table in ["activation_codes", "devices"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE msisdn = $1"))
-                .bind(msisdn)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(&format!("DELETE FROM {table} WHERE msisdn = $1")).bind(msisdn).execute(&mut *tx).await?;
         }
         let done = sqlx::query("DELETE FROM users WHERE msisdn = $1").bind(msisdn).execute(&mut *tx).await?;
         tx.commit().await?;
@@ -520,7 +512,13 @@ impl Store {
     // ---- receipts ----
 
     /// Records the one receipt a transaction may have; false if it already has one.
-    pub async fn insert_receipt(&self, mssp_trans_id: &str, device_id: Option<&str>, message: &str, now: i64) -> Result<bool> {
+    pub async fn insert_receipt(
+        &self,
+        mssp_trans_id: &str,
+        device_id: Option<&str>,
+        message: &str,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO receipts (mssp_trans_id, device_id, message, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (mssp_trans_id) DO NOTHING",

@@ -111,7 +111,12 @@ impl Completion {
     }
 
     pub fn failed(code: i64, detail: impl Into<String>) -> Completion {
-        Completion { state: "failed".into(), fault_code: Some(code), fault_detail: Some(detail.into()), signature: None }
+        Completion {
+            state: "failed".into(),
+            fault_code: Some(code),
+            fault_detail: Some(detail.into()),
+            signature: None,
+        }
     }
 }
 

@@ -348,7 +348,10 @@ both!(delete_user, |db, store| {
     user_with_device(&store, "41790000002", "d2").await;
     store.insert_activation_code("code1", "41790000001", NOW + 1000).await.unwrap();
     store.insert_activation_code("code2", "41790000002", NOW + 1000).await.unwrap();
-    assert_eq!(store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap(), InsertOutcome::Inserted);
+    assert_eq!(
+        store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap(),
+        InsertOutcome::Inserted
+    );
 
     assert!(store.delete_user("41790000001").await.unwrap());
     assert_eq!(store.find_user("41790000001").await.unwrap(), None);
@@ -449,7 +452,8 @@ both!(activate_device, |db, store| {
     assert_eq!(store.find_device("d1").await.unwrap(), Some(d1.clone()));
 
     // A robot key (another method) leaves the phone alone.
-    let s1 = DeviceRecord { auth_key: None, server_key: Some(vec![5; 32]), ..device("s1", "41790000001", "sim", NOW + 1) };
+    let s1 =
+        DeviceRecord { auth_key: None, server_key: Some(vec![5; 32]), ..device("s1", "41790000001", "sim", NOW + 1) };
     store.activate_device(&s1).await.unwrap();
     assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "active");
 
@@ -545,7 +549,10 @@ both!(devices_of_user, |db, store| {
     let mine = store.devices_of_user("41790000001").await.unwrap();
     let ids: Vec<_> = mine.iter().map(|d| (d.device_id.as_str(), d.state.as_str())).collect();
     assert_eq!(ids, vec![("phone", "active"), ("robot", "blocked")], "newest first, no retired device");
-    assert_eq!(store.devices_of_user("41790000002").await.unwrap(), vec![device("theirs", "41790000002", "app", NOW + 20)]);
+    assert_eq!(
+        store.devices_of_user("41790000002").await.unwrap(),
+        vec![device("theirs", "41790000002", "app", NOW + 20)]
+    );
     assert_eq!(store.devices_of_user("41799999999").await.unwrap(), vec![]);
 });
 
@@ -657,10 +664,22 @@ both!(pending_for_device, |db, store| {
     store.insert_transaction(&at("first", NOW - 20, NOW + 1000)).await.unwrap();
     store.insert_transaction(&at("expired", NOW - 30, NOW - 1)).await.unwrap();
     store.insert_transaction(&at("edge", NOW - 30, NOW)).await.unwrap();
-    store.insert_transaction(&TransactionRecord { state: "signed".into(), ..at("signed", NOW - 40, NOW + 1000) }).await.unwrap();
-    store.insert_transaction(&TransactionRecord { state: "failed".into(), ..at("failed", NOW - 40, NOW + 1000) }).await.unwrap();
-    store.insert_transaction(&TransactionRecord { device_id: Some("d2".into()), ..at("theirs", NOW - 50, NOW + 1000) }).await.unwrap();
-    store.insert_transaction(&TransactionRecord { device_id: None, ..at("nodevice", NOW - 50, NOW + 1000) }).await.unwrap();
+    store
+        .insert_transaction(&TransactionRecord { state: "signed".into(), ..at("signed", NOW - 40, NOW + 1000) })
+        .await
+        .unwrap();
+    store
+        .insert_transaction(&TransactionRecord { state: "failed".into(), ..at("failed", NOW - 40, NOW + 1000) })
+        .await
+        .unwrap();
+    store
+        .insert_transaction(&TransactionRecord { device_id: Some("d2".into()), ..at("theirs", NOW - 50, NOW + 1000) })
+        .await
+        .unwrap();
+    store
+        .insert_transaction(&TransactionRecord { device_id: None, ..at("nodevice", NOW - 50, NOW + 1000) })
+        .await
+        .unwrap();
 
     let pending = store.pending_for_device("d1", NOW).await.unwrap();
     let ids: Vec<_> = pending.iter().map(|t| t.mssp_trans_id.as_str()).collect();
@@ -676,7 +695,10 @@ both!(pending_for_device, |db, store| {
 both!(complete_transaction, |db, store| {
     store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap();
     store.insert_transaction(&tx("T2", "41790000001", Some("d1"), "app")).await.unwrap();
-    store.insert_transaction(&TransactionRecord { state: "failed".into(), ..tx("T3", "41790000001", None, "app") }).await.unwrap();
+    store
+        .insert_transaction(&TransactionRecord { state: "failed".into(), ..tx("T3", "41790000001", None, "app") })
+        .await
+        .unwrap();
 
     assert!(store.complete_transaction("T1", &Completion::signed(vec![0x30, 1, 2]), NOW + 5).await.unwrap());
     let t1 = store.find_transaction("T1").await.unwrap().unwrap();
@@ -741,10 +763,14 @@ both!(fail_pending_of_user, |db, store| {
     store.insert_transaction(&tx("old1", me, Some("d1"), "app")).await.unwrap();
     store.insert_transaction(&tx("old2", me, Some("d0"), "app")).await.unwrap();
     store.insert_transaction(&tx("robot", me, Some("r1"), "sim")).await.unwrap();
-    store.insert_transaction(&TransactionRecord { state: "signed".into(), ..tx("done", me, Some("d1"), "app") }).await.unwrap();
+    store
+        .insert_transaction(&TransactionRecord { state: "signed".into(), ..tx("done", me, Some("d1"), "app") })
+        .await
+        .unwrap();
     store.insert_transaction(&tx("theirs", "41790000002", Some("d2"), "app")).await.unwrap();
 
-    let failed = store.fail_pending_of_user(me, "app", "keep", 402, "replaced by a new request", NOW + 7).await.unwrap();
+    let failed =
+        store.fail_pending_of_user(me, "app", "keep", 402, "replaced by a new request", NOW + 7).await.unwrap();
     assert_eq!(sorted(failed), vec!["old1", "old2"]);
     for id in ["old1", "old2"] {
         let t = store.find_transaction(id).await.unwrap().unwrap();
@@ -760,14 +786,20 @@ both!(fail_pending_of_user, |db, store| {
     assert_eq!(state_of(&store, "done").await, "signed");
     assert_eq!(state_of(&store, "theirs").await, "pending");
     // Nothing left to fail.
-    assert_eq!(store.fail_pending_of_user(me, "app", "keep", 402, "again", NOW + 8).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.fail_pending_of_user(me, "app", "keep", 402, "again", NOW + 8).await.unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(store.find_transaction("old1").await.unwrap().unwrap().completed_at, Some(NOW + 7));
 });
 
 both!(fail_pending_of_device, |db, store| {
     store.insert_transaction(&tx("p1", "41790000001", Some("d1"), "app")).await.unwrap();
     store.insert_transaction(&tx("p2", "41790000001", Some("d1"), "app")).await.unwrap();
-    store.insert_transaction(&TransactionRecord { state: "signed".into(), ..tx("s1", "41790000001", Some("d1"), "app") }).await.unwrap();
+    store
+        .insert_transaction(&TransactionRecord { state: "signed".into(), ..tx("s1", "41790000001", Some("d1"), "app") })
+        .await
+        .unwrap();
     store.insert_transaction(&tx("q1", "41790000001", Some("d2"), "app")).await.unwrap();
     store.insert_transaction(&tx("n1", "41790000001", None, "app")).await.unwrap();
 
@@ -887,10 +919,8 @@ both!(publish_listen, |db, store| {
             // The channel is database-wide: tag our events so other tests' events are skipped.
             let tag = format!("{}-{}", std::process::id(), NOW);
             let other_node = db.connect().await;
-            let sent = vec![
-                ChangeEvent::TransactionDone(format!("T-{tag}")),
-                ChangeEvent::DeviceInbox(format!("d-{tag}")),
-            ];
+            let sent =
+                vec![ChangeEvent::TransactionDone(format!("T-{tag}")), ChangeEvent::DeviceInbox(format!("d-{tag}"))];
             store.publish(&sent[0]).await.unwrap();
             other_node.publish(&sent[1]).await.unwrap();
             let mut received = Vec::new();

@@ -15,7 +15,9 @@ const DRAIN_TIME: Duration = Duration::from_secs(30);
 
 pub enum BodyError {
     /// Larger than the limit; `drained` tells whether the connection can stay open.
-    TooLarge { drained: bool },
+    TooLarge {
+        drained: bool,
+    },
     Unreadable(String),
 }
 

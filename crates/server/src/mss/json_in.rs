@@ -34,10 +34,9 @@ pub fn parse(body: &[u8]) -> Result<Request, Fault> {
     let message = Fields::of(message, name)?;
     match name.as_str() {
         "MSS_SignatureReq" => signature(&message).map(Request::Signature),
-        "MSS_StatusReq" => Ok(Request::Status(StatusInput {
-            frame: frame(&message)?,
-            mssp_trans_id: message.scalar("MSSP_TransID")?,
-        })),
+        "MSS_StatusReq" => {
+            Ok(Request::Status(StatusInput { frame: frame(&message)?, mssp_trans_id: message.scalar("MSSP_TransID")? }))
+        }
         "MSS_ReceiptReq" => receipt(&message).map(Request::Receipt),
         "MSS_ProfileReq" => profile(&message).map(Request::Profile),
         other => Err(Fault::wrong_param(format!("Unknown message {other:?}"))),

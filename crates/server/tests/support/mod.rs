@@ -170,7 +170,11 @@ impl TestServer {
             .output()
             .expect("run mobileid");
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        assert!(output.status.success(), "mobileid {args:?} failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "mobileid {args:?} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         stdout
     }
 
