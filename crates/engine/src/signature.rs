@@ -12,7 +12,7 @@ use mobileid_core::services::{
 use mobileid_core::testnumbers::fires_late;
 use mobileid_core::{Dtbd, Fault, FaultCode, Msisdn, MsspTransId, SignatureProfile, StatusCode};
 use mobileid_crypto::{assemble_signed_data, signed_attributes, PrivateKey};
-use mobileid_store::{ChangeEvent, Completion, DeviceRecord, InsertOutcome, TransactionRecord, UserRecord};
+use mobileid_store::{ChangeEvent, DeviceRecord, InsertOutcome, TransactionRecord, UserRecord};
 use rand::RngCore;
 
 use crate::ap::{Ap, ClientIdentity, Permission};
@@ -340,14 +340,7 @@ impl Engine {
             }
             let left = Duration::from_millis((expires_at - now_ms()).max(0) as u64);
             if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
-                let expired =
-                    Completion::failed(i64::from(FaultCode::ExpiredTransaction.number()), Fault::expired_sync().detail);
-                if self.inner.store.complete_transaction(id, &expired, now_ms()).await.map_err(internal)? {
-                    self.announce(ChangeEvent::TransactionDone(id.to_string())).await;
-                    if let Some(device) = &record.device_id {
-                        self.announce(ChangeEvent::DeviceInbox(device.clone())).await;
-                    }
-                }
+                self.mark_expired(&record, Fault::expired_sync()).await?;
             }
         }
     }

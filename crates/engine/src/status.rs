@@ -2,7 +2,7 @@
 //! for every repeated poll.
 
 use mobileid_core::request::Operation;
-use mobileid_core::{Fault, FaultCode, StatusCode};
+use mobileid_core::{Fault, StatusCode};
 use mobileid_store::{ChangeEvent, Completion, TransactionRecord};
 
 use crate::ap::{Ap, ClientIdentity};
@@ -52,21 +52,27 @@ impl Engine {
     }
 
     async fn expire(&self, record: TransactionRecord) -> Result<TransactionRecord, Fault> {
+        self.mark_expired(&record, Fault::expired_async()).await?;
+        // Re-read: the phone may have answered just before the expiry was written.
+        self.inner
+            .store
+            .find_transaction(&record.mssp_trans_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Fault::internal("transaction vanished"))
+    }
+
+    /// Ends a pending transaction whose time is up with 208 (unless an answer came first)
+    /// and tells its waiters and its phone.
+    pub(crate) async fn mark_expired(&self, record: &TransactionRecord, fault: Fault) -> Result<(), Fault> {
         let id = &record.mssp_trans_id;
-        let expired =
-            Completion::failed(i64::from(FaultCode::ExpiredTransaction.number()), Fault::expired_async().detail);
+        let expired = Completion::failed(i64::from(fault.code.number()), fault.detail);
         if self.inner.store.complete_transaction(id, &expired, now_ms()).await.map_err(internal)? {
             self.announce(ChangeEvent::TransactionDone(id.clone())).await;
             if let Some(device) = &record.device_id {
                 self.announce(ChangeEvent::DeviceInbox(device.clone())).await;
             }
         }
-        // Re-read: the phone may have answered just before the expiry was written.
-        self.inner
-            .store
-            .find_transaction(id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| Fault::internal("transaction vanished"))
+        Ok(())
     }
 }
