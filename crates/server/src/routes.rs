@@ -37,6 +37,10 @@ pub fn router(state: AppState) -> Router {
     for path in REST_PATHS {
         router = router.route(path, post(mss::rest::service));
     }
+    for path in mss::soap::PATHS {
+        let endpoint = post(mss::soap::service).get(mss::soap::wsdl);
+        router = router.route(path, endpoint.clone()).route(&format!("{path}/"), endpoint);
+    }
     router
         .route(ACTIVATE_PATH, post(device_api::activate))
         .route(INBOX_PATH, get(device_api::inbox))

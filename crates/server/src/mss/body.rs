@@ -7,13 +7,46 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
 use futures_util::StreamExt;
+use mobileid_core::Fault;
 
 /// How much of an oversized body we read (and discard) so the client gets our answer.
 const DRAIN_BYTES: usize = 128 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(30);
 
-pub enum BodyError {
+/// A body we will not process: the fault to answer, and whether the connection must close
+/// because part of the body is still unread.
+pub struct Refusal {
+    pub fault: Fault,
+    close: bool,
+}
+
+impl Refusal {
+    /// Adds `Connection: close` where the connection cannot carry another request.
+    pub fn finish(&self, mut response: Response) -> Response {
+        if self.close {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// The body, or the 101 fault for one that is too large or cannot be read.
+pub async fn read_request(body: Body, limit: usize) -> Result<Bytes, Refusal> {
+    read_limited(body, limit).await.map_err(|e| match e {
+        BodyError::TooLarge { drained } => Refusal {
+            fault: Fault::wrong_param(format!("The request body is larger than the limit of {limit} bytes")),
+            close: !drained,
+        },
+        BodyError::Unreadable(why) => {
+            Refusal { fault: Fault::wrong_param(format!("The request body could not be read: {why}")), close: true }
+        }
+    })
+}
+
+enum BodyError {
     /// Larger than the limit; `drained` tells whether the connection can stay open.
     TooLarge {
         drained: bool,
@@ -21,7 +54,7 @@ pub enum BodyError {
     Unreadable(String),
 }
 
-pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+async fn read_limited(body: Body, limit: usize) -> Result<Bytes, BodyError> {
     let mut stream = body.into_data_stream();
     let mut kept = Vec::new();
     let mut total = 0usize;

@@ -10,13 +10,7 @@ use mobileid_engine::messages::{
 };
 use serde_json::{Map, Value};
 
-/// The four request messages, by their root key.
-pub enum Request {
-    Signature(SignatureInput),
-    Status(StatusInput),
-    Receipt(ReceiptInput),
-    Profile(ProfileInput),
-}
+use super::Request;
 
 pub fn parse(body: &[u8]) -> Result<Request, Fault> {
     let value: Value =

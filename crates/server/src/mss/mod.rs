@@ -5,11 +5,42 @@ mod body;
 pub mod json_in;
 pub mod json_out;
 pub mod rest;
+pub mod soap;
 
 use mobileid_core::Fault;
-use mobileid_engine::ClientIdentity;
+use mobileid_engine::messages::{
+    ProfileInput, ProfileOutcome, ReceiptInput, ReceiptOutcome, SignatureInput, SignatureOutcome, StatusInput,
+    StatusOutcome,
+};
+use mobileid_engine::{ClientIdentity, Engine};
 
 use crate::listener::Caller;
+
+/// The four request messages, decoded from either wire format.
+pub enum Request {
+    Signature(SignatureInput),
+    Status(StatusInput),
+    Receipt(ReceiptInput),
+    Profile(ProfileInput),
+}
+
+/// What the engine answered, for the front end to encode.
+pub enum Outcome {
+    Signature(SignatureOutcome),
+    Status(StatusOutcome),
+    Receipt(ReceiptOutcome),
+    Profile(ProfileOutcome),
+}
+
+/// One engine, two encodings: both front ends hand their decoded request here.
+pub async fn dispatch(engine: &Engine, identity: &ClientIdentity, request: Request) -> Result<Outcome, Fault> {
+    Ok(match request {
+        Request::Signature(input) => Outcome::Signature(engine.sign(identity, input).await?),
+        Request::Status(input) => Outcome::Status(engine.status(identity, input).await?),
+        Request::Receipt(input) => Outcome::Receipt(engine.receipt(identity, input).await?),
+        Request::Profile(input) => Outcome::Profile(engine.profile(identity, input).await?),
+    })
+}
 
 /// The AP's transport identity: its TLS client certificate, or the sandbox's trust in AP_ID.
 pub fn identity(caller: &Caller) -> Result<ClientIdentity, Fault> {

@@ -4,36 +4,25 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use mobileid_core::Fault;
 use serde_json::Value;
 
-use super::body::{read_limited, BodyError};
-use super::json_in::{self, Request};
-use super::{identity, json_out};
+use super::body::read_request;
+use super::json_in;
+use super::{dispatch, identity, json_out, Outcome};
 use crate::listener::Caller;
 use crate::routes::AppState;
 
 const JSON: &str = "application/json;charset=UTF-8";
 
 pub async fn service(State(state): State<AppState>, Extension(caller): Extension<Caller>, body: Body) -> Response {
-    let limit = state.config.max_body_bytes;
-    let body = match read_limited(body, limit).await {
+    let body = match read_request(body, state.config.max_body_bytes).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge { drained }) => {
-            let fault = Fault::wrong_param(format!("The request body is larger than the limit of {limit} bytes"));
-            let mut response = respond(StatusCode::INTERNAL_SERVER_ERROR, &json_out::fault(&fault));
-            if !drained {
-                // Part of the body is still unread: this connection cannot carry another request.
-                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            return response;
-        }
-        Err(BodyError::Unreadable(why)) => {
-            let fault = Fault::wrong_param(format!("The request body could not be read: {why}"));
-            return respond(StatusCode::INTERNAL_SERVER_ERROR, &json_out::fault(&fault));
+        Err(refusal) => {
+            return refusal.finish(respond(StatusCode::INTERNAL_SERVER_ERROR, &json_out::fault(&refusal.fault)))
         }
     };
     match answer(&state, &caller, &body).await {
@@ -44,13 +33,13 @@ pub async fn service(State(state): State<AppState>, Extension(caller): Extension
 
 async fn answer(state: &AppState, caller: &Caller, body: &[u8]) -> Result<Value, Fault> {
     let identity = identity(caller)?;
-    let engine = &state.engine;
+    let request = json_in::parse(body)?;
     let uri = state.config.mssp_id_uri.as_str();
-    Ok(match json_in::parse(body)? {
-        Request::Signature(input) => json_out::signature(&engine.sign(&identity, input).await?, uri),
-        Request::Status(input) => json_out::status_response(&engine.status(&identity, input).await?, uri),
-        Request::Receipt(input) => json_out::receipt(&engine.receipt(&identity, input).await?, uri),
-        Request::Profile(input) => json_out::profile(&engine.profile(&identity, input).await?, uri),
+    Ok(match dispatch(&state.engine, &identity, request).await? {
+        Outcome::Signature(outcome) => json_out::signature(&outcome, uri),
+        Outcome::Status(outcome) => json_out::status_response(&outcome, uri),
+        Outcome::Receipt(outcome) => json_out::receipt(&outcome, uri),
+        Outcome::Profile(outcome) => json_out::profile(&outcome, uri),
     })
 }
 
