@@ -175,31 +175,38 @@ impl Phone {
     /// Unlocks the signing key with the PIN, signs, and sends the approval. A wrong PIN is
     /// reported to the server and counted there.
     pub async fn approve(&mut self, request: &SignRequest, pin: &str) -> Result<()> {
+        self.check(request)?;
+        let signing_key = self.unlock(pin).await?;
+        self.approve_unlocked(request, &signing_key).await
+    }
+
+    /// Opens the signing key with the PIN. The key derivation is deliberately slow, so it
+    /// runs off the async workers. A wrong PIN is reported to the server and counted there.
+    pub async fn unlock(&mut self, pin: &str) -> Result<PrivateKey> {
         if self.state.blocked {
             return Err(PhoneError::PinBlocked);
         }
-        self.check(request)?;
         let sealed = STANDARD.decode(&self.state.sealed_signing_key).map_err(|e| PhoneError::State(e.to_string()))?;
-        let signing_key = match open_with_pin(pin, &sealed) {
-            Ok(pkcs8) => PrivateKey::from_pkcs8_der(&pkcs8)?,
-            Err(CryptoError::WrongPin) => return Err(self.report_wrong_pin().await?),
-            Err(e) => return Err(e.into()),
-        };
+        let pin = pin.to_string();
+        let opened = tokio::task::spawn_blocking(move || open_with_pin(&pin, &sealed))
+            .await
+            .map_err(|e| PhoneError::State(format!("unlocking the key: {e}")))?;
+        match opened {
+            Ok(pkcs8) => Ok(PrivateKey::from_pkcs8_der(&pkcs8)?),
+            Err(CryptoError::WrongPin) => Err(self.report_wrong_pin().await?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks the request, signs it with an already unlocked key and sends the approval (a
+    /// phone that keeps its key open between approvals, as after a biometric unlock). With a
+    /// key other than the certified one, this is what a forged answer looks like.
+    pub async fn approve_unlocked(&self, request: &SignRequest, signing_key: &PrivateKey) -> Result<()> {
+        self.check(request)?;
         let to_be_signed =
             STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
         let signature = signing_key.sign(&to_be_signed)?;
         let body = serde_json::to_vec(&ApproveRequest { signature: STANDARD.encode(signature) })
-            .map_err(|e| PhoneError::State(e.to_string()))?;
-        let response = self.send(reqwest::Method::POST, &approve_path(&request.transaction_id), body).await?;
-        check_status(response).await.map(drop)
-    }
-
-    /// Signs with a key other than the certified one: what a forged answer looks like.
-    /// Only for tests of the server's refusal.
-    pub async fn approve_with_key(&self, request: &SignRequest, key: &PrivateKey) -> Result<()> {
-        let to_be_signed =
-            STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
-        let body = serde_json::to_vec(&ApproveRequest { signature: STANDARD.encode(key.sign(&to_be_signed)?) })
             .map_err(|e| PhoneError::State(e.to_string()))?;
         let response = self.send(reqwest::Method::POST, &approve_path(&request.transaction_id), body).await?;
         check_status(response).await.map(drop)

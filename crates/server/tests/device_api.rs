@@ -283,7 +283,7 @@ on_both_databases! {
         let id = async_request(server, "+41791100008", "Demo: Pay 20 CHF?").await;
         let request = next_request(&phone).await;
         let stranger = PrivateKey::generate(KeyAlgorithm::EcP256).unwrap();
-        assert_eq!(server_status(phone.approve_with_key(&request, &stranger).await), 400);
+        assert_eq!(server_status(phone.approve_unlocked(&request, &stranger).await), 400);
         assert_eq!(status_of(server, &id).await, "504");
         assert_eq!(inbox_ids(&phone).await, vec![id.clone()]);
         phone.approve(&request, PIN).await.expect("genuine approval");

@@ -1,0 +1,134 @@
+//! The AP side: the demo AP, over mutual TLS, sending synchronous MSS_SignatureReq messages
+//! and sorting the answers into completions and errors.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+pub const DEMO_AP_ID: &str = "mid://demo.mobileid.local";
+/// The demo AP's DTBD prefix: every text it sends must start with it.
+const DEMO_PREFIX: &str = "Demo: ";
+
+/// How one signature request ended.
+pub enum Outcome {
+    /// HTTP 200 with status 500 SIGNATURE.
+    Signed,
+    /// Anything else, described briefly enough to be counted by kind.
+    Failed(String),
+}
+
+pub struct DemoAp {
+    http: reqwest::Client,
+    sign_url: String,
+    /// Makes AP_TransIDs unique across runs that share a database.
+    run: String,
+    sent: AtomicU64,
+    /// The request's `TimeOut`, in seconds.
+    mss_timeout: u64,
+}
+
+impl DemoAp {
+    /// The demo AP as the server wrote it to its data directory: client certificate and
+    /// key, and the root CA to trust.
+    pub fn new(base: &str, data_dir: &Path, mss_timeout: u64, connections: usize) -> anyhow::Result<DemoAp> {
+        let read = |name: &str| std::fs::read(data_dir.join(name)).with_context(|| format!("reading {name}"));
+        let mut identity = read("demo-ap/client.pem")?;
+        identity.extend(read("demo-ap/client.key")?);
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&read("ca.pem")?)?)
+            .identity(reqwest::Identity::from_pem(&identity)?)
+            .pool_max_idle_per_host(connections)
+            // The server answers at TimeOut at the latest; give it a little more.
+            .timeout(Duration::from_secs(mss_timeout + 10))
+            .build()?;
+        Ok(DemoAp {
+            http,
+            sign_url: format!("{base}/rest/service/sign"),
+            run: hex::encode(rand::random::<[u8; 4]>()),
+            sent: AtomicU64::new(0),
+            mss_timeout,
+        })
+    }
+
+    /// Asks `msisdn` to sign, synchronously, and waits for the answer.
+    pub async fn sign(&self, msisdn: &str) -> Outcome {
+        let number = self.sent.fetch_add(1, Ordering::Relaxed);
+        let instant = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let body = json!({ "MSS_SignatureReq": {
+            "MajorVersion": "1",
+            "MinorVersion": "1",
+            "MessagingMode": "synch",
+            "TimeOut": self.mss_timeout.to_string(),
+            "AP_Info": {
+                "AP_ID": DEMO_AP_ID,
+                "AP_PWD": "",
+                "AP_TransID": format!("bench-{}-{number}", self.run),
+                "Instant": instant,
+            },
+            "MSSP_Info": { "MSSP_ID": { "URI": "http://mid.swisscom.ch/" } },
+            "MobileUser": { "MSISDN": msisdn },
+            "DataToBeSigned": {
+                "MimeType": "text/plain",
+                "Encoding": "UTF-8",
+                "Data": format!("{DEMO_PREFIX}benchmark sign-in {number}"),
+            },
+            "SignatureProfile": "http://mid.swisscom.ch/Any-LoA4",
+        }});
+        let response = match self.http.post(&self.sign_url).json(&body).send().await {
+            Ok(response) => response,
+            Err(e) => return Outcome::Failed(network_error(&e)),
+        };
+        let status = response.status().as_u16();
+        let answer: Value = match response.json().await {
+            Ok(answer) => answer,
+            Err(e) => return Outcome::Failed(format!("HTTP {status}, unreadable body: {}", network_error(&e))),
+        };
+        classify(status, &answer)
+    }
+}
+
+fn classify(status: u16, answer: &Value) -> Outcome {
+    let mss_status = answer["MSS_SignatureResp"]["Status"]["StatusCode"]["Value"].as_str();
+    if status == 200 && mss_status == Some("500") {
+        return Outcome::Signed;
+    }
+    if let Some(code) = answer["Fault"]["Code"]["SubCode"]["Value"].as_str() {
+        let detail = answer["Fault"]["Detail"].as_str().unwrap_or_default();
+        return Outcome::Failed(format!("HTTP {status} fault {code}: {}", shorten(detail)));
+    }
+    Outcome::Failed(format!("HTTP {status} status {}", mss_status.unwrap_or("none")))
+}
+
+/// Which kind of network failure, without the per-request details that would keep
+/// identical failures from being counted together.
+fn network_error(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_decode() {
+        "decode"
+    } else if e.is_body() {
+        "body"
+    } else {
+        "request"
+    };
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    format!("network ({kind}): {}", shorten(&cause.to_string()))
+}
+
+pub fn shorten(text: &str) -> String {
+    const MAX: usize = 120;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}

@@ -1,0 +1,248 @@
+//! The server under test: the release `mobileid` binary in a throw-away data directory, on
+//! SQLite or on a fresh PostgreSQL schema, listening on an ephemeral loopback port. It is
+//! killed when the benchmark ends, also when it ends with an error.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// What the server prints once it accepts connections, followed by the address.
+const LISTENING: &str = "Mobile ID platform listening on ";
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where the server keeps its rows.
+pub enum Database {
+    Sqlite,
+    /// A schema made for this run in the database at `base_url`, dropped at the end.
+    Postgres {
+        base_url: String,
+        schema: String,
+    },
+}
+
+impl Database {
+    /// SQLite unless a `postgres://` URL is given; then a fresh schema in that database.
+    pub fn choose(database_url: Option<&str>) -> anyhow::Result<Database> {
+        let Some(url) = database_url else { return Ok(Database::Sqlite) };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!("--database-url must be a postgres:// URL (SQLite is the default)");
+        }
+        let schema = format!("bench_{}", hex::encode(rand::random::<[u8; 6]>()));
+        psql(url, &format!("CREATE SCHEMA {schema}")).context("creating the benchmark's schema")?;
+        Ok(Database::Postgres { base_url: url.to_string(), schema })
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Database::Sqlite => "SQLite".to_string(),
+            Database::Postgres { schema, .. } => format!("PostgreSQL (schema {schema})"),
+        }
+    }
+
+    fn url(&self, data_dir: &Path) -> String {
+        match self {
+            Database::Sqlite => format!("sqlite://{}?mode=rwc", data_dir.join("mobileid.db").display()),
+            Database::Postgres { base_url, schema } => {
+                let joiner = if base_url.contains('?') { '&' } else { '?' };
+                format!("{base_url}{joiner}options=-c%20search_path%3D{schema}")
+            }
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Database::Postgres { base_url, schema } = self {
+            if let Err(e) = psql(base_url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")) {
+                eprintln!("warning: {e}");
+            }
+        }
+    }
+}
+
+fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
+    let output = std::process::Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .output()
+        .context("running psql (is it installed?)")?;
+    if !output.status.success() {
+        bail!("psql {sql:?}: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(())
+}
+
+/// The benchmark builds nothing: it needs the binary built already.
+pub fn check_binary(binary: &Path) -> anyhow::Result<()> {
+    if !binary.is_file() {
+        bail!(
+            "the server binary {} does not exist: run `cargo build --release` first, or point --server-bin at it",
+            binary.display()
+        );
+    }
+    Ok(())
+}
+
+pub struct Server {
+    binary: PathBuf,
+    data_dir: tempfile::TempDir,
+    database: Database,
+    database_url: String,
+    log: String,
+    child: Option<Child>,
+    /// `https://localhost:PORT`, the name in the server's certificate.
+    pub base: String,
+}
+
+impl Server {
+    pub async fn start(binary: &Path, database: Database, log: &str) -> anyhow::Result<Server> {
+        check_binary(binary)?;
+        let data_dir = tempfile::Builder::new().prefix("mobileid-bench-").tempdir()?;
+        let database_url = database.url(data_dir.path());
+        let mut server = Server {
+            binary: binary.to_path_buf(),
+            data_dir,
+            database,
+            database_url,
+            log: log.to_string(),
+            child: None,
+            base: String::new(),
+        };
+        // From here on, Drop cleans up whatever was started.
+        let log_file = std::fs::File::create(server.log_path())?;
+        let mut child = server
+            .operator()
+            .command()
+            .arg("serve")
+            .env("MOBILEID_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", server.binary.display()))?;
+        let stdout = child.stdout.take().context("the server's stdout")?;
+        server.child = Some(child);
+
+        let mut lines = BufReader::new(stdout).lines();
+        let address = tokio::time::timeout(START_TIMEOUT, async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(address) = line.strip_prefix(LISTENING) {
+                    return Ok(address.trim().to_string());
+                }
+            }
+            bail!("the server exited before listening; its log:\n{}", server.log_tail(20))
+        })
+        .await
+        .context("the server did not start within 2 minutes")??;
+        // Keep reading, so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let port = address.rsplit(':').next().context("no port in the listening address")?;
+        server.base = format!("https://localhost:{port}");
+        Ok(server)
+    }
+
+    /// The operator CLI on this server's data directory and database.
+    pub fn operator(&self) -> Operator {
+        Operator {
+            binary: self.binary.clone(),
+            data_dir: self.data_dir.path().to_path_buf(),
+            database_url: self.database_url.clone(),
+            log: self.log.clone(),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    pub fn database_label(&self) -> String {
+        self.database.label()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref()?.id()
+    }
+
+    /// The server's peak resident set size in KiB (VmHWM), while it still runs.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.pid()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.path().join("server.log")
+    }
+
+    /// The server's log lines (stderr, at the `--log` level).
+    pub fn log_lines(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        text.lines().map(str::to_string).collect()
+    }
+
+    fn log_tail(&self, count: usize) -> String {
+        let lines = self.log_lines();
+        lines[lines.len().saturating_sub(count)..].join("\n")
+    }
+
+    /// Kills the server and waits for it; dropping it then drops the PostgreSQL schema.
+    pub async fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+impl Drop for Server {
+    /// The error path, where `stop` was not reached. The fields drop after this: the
+    /// schema once the server is gone.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            for _ in 0..50 {
+                if !matches!(child.try_wait(), Ok(None)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// The `mobileid` binary with the environment that points it at the server's data.
+#[derive(Clone)]
+pub struct Operator {
+    binary: PathBuf,
+    data_dir: PathBuf,
+    database_url: String,
+    log: String,
+}
+
+impl Operator {
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .env("MOBILEID_DATA_DIR", &self.data_dir)
+            .env("MOBILEID_DATABASE_URL", &self.database_url)
+            .env("MOBILEID_LOG", &self.log)
+            // Plain log lines, without colour codes, for the summary.
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// `mobileid user add`: enrols a user and returns the one-time activation code.
+    pub async fn add_user(&self, msisdn: &str) -> anyhow::Result<String> {
+        let output = self.command().args(["user", "add", "--msisdn", msisdn]).output().await?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!("mobileid user add {msisdn}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        }
+        let first = stdout.lines().next().unwrap_or_default();
+        let code = first.split_once(": ").map(|(_, code)| code.trim()).filter(|code| !code.is_empty());
+        code.map(str::to_string).with_context(|| format!("no activation code in {stdout:?}"))
+    }
+}
