@@ -1,5 +1,5 @@
 //! Our real REST answers, validated against Swisscom's OpenAPI description of the MSS REST
-//! API (`shared/spec/mobileid-api/rest/mobileid.yaml`): each answer against the response
+//! API (`spec/mobileid.yaml`): each answer against the response
 //! schema of its path and HTTP status, with every `format` checked.
 //!
 //! The spec is OpenAPI 3.0, whose schemas are a dialect of JSON Schema draft 4 (`nullable`
@@ -24,7 +24,7 @@ use jsonschema::{Draft, Validator};
 use serde_json::{json, Value};
 use support::*;
 
-const SPEC: &str = "/work/shared/spec/mobileid-api/rest/mobileid.yaml";
+const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/mobileid.yaml");
 const SUBJECT_NAMES: &str = "/components/schemas/MobileUserCertificate/properties/X509SubjectName/items";
 const USER: &str = "+41791234567";
 const ROBOT_EC: &str = "+41700092501";

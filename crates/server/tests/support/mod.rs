@@ -395,3 +395,12 @@ pub async fn post_raw(
         response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     (status, content_type, response.text().await.expect("body"))
 }
+
+// ---- Helpers for soap_hostile.rs ----
+
+impl TestServer {
+    /// The server process's id (for watching its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("the server is running")
+    }
+}
