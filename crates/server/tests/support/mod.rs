@@ -48,6 +48,8 @@ pub struct TestServer {
     pub backend: Backend,
     pub data_dir: tempfile::TempDir,
     pub database_url: String,
+    /// The PostgreSQL schema of this server, dropped when the test ends.
+    pg_schema: Option<String>,
     pub base: String,
     pub ap: reqwest::Client,
     pub ca_pem: String,
@@ -63,14 +65,16 @@ impl TestServer {
     /// Starts a server with extra `MOBILEID_*` settings.
     pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> TestServer {
         let data_dir = tempfile::tempdir().expect("tempdir");
-        let database_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}?mode=rwc", data_dir.path().join("mobileid.db").display()),
-            Backend::Postgres => fresh_postgres_schema(),
+        let pg_schema = (backend == Backend::Postgres).then(fresh_postgres_schema);
+        let database_url = match &pg_schema {
+            None => format!("sqlite://{}?mode=rwc", data_dir.path().join("mobileid.db").display()),
+            Some(schema) => format!("{POSTGRES_URL}?options=-c%20search_path%3D{schema}"),
         };
         let mut server = TestServer {
             backend,
             data_dir,
             database_url,
+            pg_schema,
             base: String::new(),
             ap: reqwest::Client::new(),
             ca_pem: String::new(),
@@ -198,6 +202,9 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(schema) = &self.pg_schema {
+            psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
     }
 }
 
@@ -218,12 +225,16 @@ pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> (u1
 /// A schema of its own in the `test` database, so tests never see each other's rows.
 fn fresh_postgres_schema() -> String {
     let schema = format!("t_{}", uuid_like());
-    let status = Command::new("psql")
-        .args(["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c", &format!("CREATE SCHEMA {schema}")])
+    assert!(psql(&format!("CREATE SCHEMA {schema}")), "could not create schema {schema}");
+    schema
+}
+
+fn psql(sql: &str) -> bool {
+    Command::new("psql")
+        .args(["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c", sql])
+        .stdout(Stdio::null())
         .status()
-        .expect("psql");
-    assert!(status.success(), "could not create schema {schema}");
-    format!("{POSTGRES_URL}?options=-c%20search_path%3D{schema}")
+        .is_ok_and(|s| s.success())
 }
 
 fn uuid_like() -> String {
