@@ -160,31 +160,25 @@ fn json_event<T: serde::Serialize>(name: &str, value: &T) -> Event {
     Event::default().event(name).data(serde_json::to_string(value).unwrap_or_default())
 }
 
-pub async fn approve(
+/// `POST /device/v1/transactions/{id}/{approve|decline}`: the phone's answer.
+pub async fn answer(
     State(state): State<AppState>,
-    Path(transaction_id): Path<String>,
+    Path((transaction_id, action)): Path<(String, String)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let device = device(&state, &method, &uri, &headers, &body).await?;
-    let request: ApproveRequest = parse_body(&body)?;
-    let signature = decode_b64("signature", &request.signature)?;
-    state.engine.approve(&device, &transaction_id, &signature).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-pub async fn decline(
-    State(state): State<AppState>,
-    Path(transaction_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    let device = device(&state, &method, &uri, &headers, &body).await?;
-    state.engine.decline(&device, &transaction_id).await?;
+    match action.as_str() {
+        "approve" => {
+            let request: ApproveRequest = parse_body(&body)?;
+            let signature = decode_b64("signature", &request.signature)?;
+            state.engine.approve(&device, &transaction_id, &signature).await?;
+        }
+        "decline" => state.engine.decline(&device, &transaction_id).await?,
+        other => return Err(ApiError(DeviceError::NotFound(format!("no such answer {other:?}")))),
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -6,12 +6,9 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use roxmltree::{Document, Node};
 use support::*;
 
@@ -333,28 +330,6 @@ fn assert_soap_fault(answer: &Answer, code: u16, reason: &str, detail: &str) {
     assert_eq!(text_content(detail_node), detail, "{}", answer.body);
 }
 
-/// `openssl cms -verify` of a Base64Signature: the signed content and the signer's
-/// certificate (PEM) that openssl found and checked against our root.
-fn verify_with_signer(base64_signature: &str, root_ca: &Path) -> (Vec<u8>, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let der = dir.path().join("sig.der");
-    let (content, signer) = (dir.path().join("content.bin"), dir.path().join("signer.pem"));
-    std::fs::write(&der, STANDARD.decode(base64_signature).expect("base64")).expect("write");
-    let result = Command::new("openssl")
-        .args(["cms", "-verify", "-inform", "DER", "-in"])
-        .arg(&der)
-        .arg("-CAfile")
-        .arg(root_ca)
-        .args(["-purpose", "sslclient", "-out"])
-        .arg(&content)
-        .arg("-signer")
-        .arg(&signer)
-        .output()
-        .expect("openssl");
-    assert!(result.status.success(), "openssl cms -verify failed: {}", String::from_utf8_lossy(&result.stderr));
-    (std::fs::read(content).expect("content"), std::fs::read_to_string(signer).expect("signer"))
-}
-
 fn subject_of(pem: &str) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cert.pem");
@@ -568,7 +543,7 @@ on_both_databases! {
         let body = child(doc.root_element(), Some(ENV_NS), "Body").unwrap();
         let resp = element_children(element_children(body).next().unwrap()).next().unwrap();
         assert_eq!(status_code(resp), ("500".into(), "SIGNATURE".into()));
-        let (soap_content, soap_signer) = verify_with_signer(&base64_signature(resp), &server.root_ca_path());
+        let (soap_content, soap_signer) = openssl_verify_with_signer(&base64_signature(resp), &server.root_ca_path());
 
         let request = signature_request(msisdn, text, "synch");
         let (ap, url) = (server.ap.clone(), format!("{}/rest/service/sign", server.base));
@@ -577,7 +552,7 @@ on_both_databases! {
         let (status, body) = pending.await.unwrap();
         assert_eq!(status, 200, "{body}");
         let b64 = body["MSS_SignatureResp"]["MSS_Signature"]["Base64Signature"].as_str().expect("Base64Signature");
-        let (rest_content, rest_signer) = verify_with_signer(b64, &server.root_ca_path());
+        let (rest_content, rest_signer) = openssl_verify_with_signer(b64, &server.root_ca_path());
 
         assert_eq!(soap_content, text.as_bytes());
         assert_eq!(rest_content, soap_content);

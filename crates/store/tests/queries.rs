@@ -421,21 +421,8 @@ both!(latest_activation_code_expiry, |db, store| {
 both!(concurrent_take_activation_code, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
     store.insert_activation_code("race", "41790000001", NOW + 60_000).await.unwrap();
-    let start = Arc::new(tokio::sync::Barrier::new(8));
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let store = store.clone();
-            let start = start.clone();
-            tokio::spawn(async move {
-                start.wait().await;
-                store.take_activation_code("race", NOW + i).await.unwrap()
-            })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for t in tasks {
-        outcomes.push(t.await.unwrap());
-    }
+    let outcomes =
+        race(&store, |store, i| async move { store.take_activation_code("race", NOW + i).await.unwrap() }).await;
     let taken = outcomes.iter().filter(|o| **o == CodeOutcome::Taken("41790000001".into())).count();
     let used = outcomes.iter().filter(|o| **o == CodeOutcome::AlreadyUsed).count();
     assert_eq!((taken, used), (1, 7), "{outcomes:?}");
@@ -495,24 +482,12 @@ both!(concurrent_activate_device, |db, store| {
     // "A user holds one phone at a time": activations racing for the same user and method
     // must leave exactly one device that is not retired.
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
-    let start = Arc::new(tokio::sync::Barrier::new(8));
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let store = store.clone();
-            let start = start.clone();
-            tokio::spawn(async move {
-                start.wait().await;
-                store.activate_device(&device(&format!("d{i}"), "41790000001", "app", NOW + i)).await
-            })
-        })
-        .collect();
-    let mut errors = Vec::new();
-    for t in tasks {
-        // An activation may lose the race with an error; none may leave two phones behind.
-        if let Err(e) = t.await.unwrap() {
-            errors.push(e.to_string());
-        }
-    }
+    let results = race(&store, |store, i| async move {
+        store.activate_device(&device(&format!("d{i}"), "41790000001", "app", NOW + i)).await
+    })
+    .await;
+    // An activation may lose the race with an error; none may leave two phones behind.
+    let errors: Vec<String> = results.into_iter().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
     let devices = store.devices_of_user("41790000001").await.unwrap();
     let ids: Vec<_> = devices.iter().map(|d| d.device_id.as_str()).collect();
     assert_eq!(devices.len(), 1, "devices not retired: {ids:?}; activations that failed: {errors:?}");
@@ -731,25 +706,12 @@ both!(complete_transaction, |db, store| {
 
 both!(concurrent_complete_transaction, |db, store| {
     store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap();
-    let start = Arc::new(tokio::sync::Barrier::new(8));
-    let tasks: Vec<_> = (0..8u8)
-        .map(|i| {
-            let store = store.clone();
-            let start = start.clone();
-            tokio::spawn(async move {
-                start.wait().await;
-                let won = store.complete_transaction("T1", &Completion::signed(vec![i]), NOW + i as i64).await.unwrap();
-                (i, won)
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for t in tasks {
-        let (i, won) = t.await.unwrap();
-        if won {
-            winners.push(i);
-        }
-    }
+    let results = race(&store, |store, i| async move {
+        let mark = i as u8;
+        (mark, store.complete_transaction("T1", &Completion::signed(vec![mark]), NOW + i).await.unwrap())
+    })
+    .await;
+    let winners: Vec<u8> = results.into_iter().filter(|(_, won)| *won).map(|(i, _)| i).collect();
     assert_eq!(winners.len(), 1, "winners: {winners:?}");
     let t1 = store.find_transaction("T1").await.unwrap().unwrap();
     assert_eq!(t1.state, "signed");
@@ -871,21 +833,8 @@ both!(concurrent_take_receipts, |db, store| {
         store.insert_transaction(&tx(&id, "41790000001", Some("d1"), "app")).await.unwrap();
         assert!(store.insert_receipt(&id, Some("d1"), "ok", NOW).await.unwrap());
     }
-    let start = Arc::new(tokio::sync::Barrier::new(8));
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let store = store.clone();
-            let start = start.clone();
-            tokio::spawn(async move {
-                start.wait().await;
-                store.take_receipts("d1", NOW + i).await.unwrap()
-            })
-        })
-        .collect();
-    let mut handed_out = Vec::new();
-    for t in tasks {
-        handed_out.extend(t.await.unwrap().into_iter().map(|r| r.mssp_trans_id));
-    }
+    let taken = race(&store, |store, i| async move { store.take_receipts("d1", NOW + i).await.unwrap() }).await;
+    let handed_out: Vec<String> = taken.into_iter().flatten().map(|r| r.mssp_trans_id).collect();
     assert_eq!(sorted(handed_out), vec!["T0", "T1", "T2", "T3", "T4", "T5"], "each receipt exactly once");
 });
 
@@ -941,3 +890,28 @@ both!(publish_listen, |db, store| {
         }
     }
 });
+
+/// Runs `op(store, i)` for i in 0..8 on eight tasks released at the same moment, and
+/// returns their results in order: the races the conditional updates must win.
+async fn race<T, F, Fut>(store: &Store, op: F) -> Vec<T>
+where
+    F: Fn(Store, i64) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let start = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (operation, start) = (op(store.clone(), i), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                operation.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(task.await.expect("task"));
+    }
+    results
+}

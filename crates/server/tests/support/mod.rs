@@ -314,9 +314,15 @@ pub fn fault_code(body: &Value) -> u16 {
 /// Checks a Base64Signature with `openssl cms -verify -CAfile <root> -purpose sslclient`
 /// and returns the signed content openssl extracted.
 pub fn openssl_verify(base64_signature: &str, root_ca: &Path) -> Vec<u8> {
+    openssl_verify_with_signer(base64_signature, root_ca).0
+}
+
+/// Like [`openssl_verify`], and also returns the signer's certificate (PEM) that openssl
+/// found in the CMS and checked against our root.
+pub fn openssl_verify_with_signer(base64_signature: &str, root_ca: &Path) -> (Vec<u8>, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let der = dir.path().join("sig.der");
-    let out = dir.path().join("content.bin");
+    let (content, signer) = (dir.path().join("content.bin"), dir.path().join("signer.pem"));
     std::fs::write(&der, STANDARD.decode(base64_signature).expect("base64")).expect("write");
     let result = Command::new("openssl")
         .args(["cms", "-verify", "-inform", "DER", "-in"])
@@ -324,11 +330,13 @@ pub fn openssl_verify(base64_signature: &str, root_ca: &Path) -> Vec<u8> {
         .arg("-CAfile")
         .arg(root_ca)
         .args(["-purpose", "sslclient", "-out"])
-        .arg(&out)
+        .arg(&content)
+        .arg("-signer")
+        .arg(&signer)
         .output()
         .expect("openssl");
     assert!(result.status.success(), "openssl cms -verify failed: {}", String::from_utf8_lossy(&result.stderr));
-    std::fs::read(out).expect("content")
+    (std::fs::read(content).expect("content"), std::fs::read_to_string(signer).expect("signer"))
 }
 
 /// Answers the next request on the phone with the PIN, waiting up to 10 s for it.
