@@ -14,6 +14,7 @@ use mobileid_core::{Dtbd, Fault, FaultCode, Msisdn, MsspTransId, SignatureProfil
 use mobileid_crypto::{assemble_signed_data, signed_attributes, PrivateKey};
 use mobileid_store::{ChangeEvent, DeviceRecord, InsertOutcome, TransactionRecord, UserRecord};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 use crate::ap::{Ap, ClientIdentity, Permission};
 use crate::frame::internal;
@@ -448,9 +449,21 @@ fn app2app_response(redirect: &str, mssp_trans_id: &str, user: &UserRecord) -> S
     ServiceResponse::App2App {
         auth_uri: format!(
             "mobileid://auth?mobile_auth_redirect_uri={encoded}&session_token={mssp_trans_id}&user_id={}",
-            user.serial_number
+            user_uuid(&user.serial_number)
         ),
     }
+}
+
+/// The App2App `user_id`: a UUID (RFC 9562 version 8, name-based) derived from the serial
+/// number, so it is stable for a user without exposing the serial itself.
+fn user_uuid(serial_number: &str) -> String {
+    let digest = Sha256::digest(format!("mobileid user {serial_number}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 /// Percent-encoding of everything but RFC 3986 unreserved characters.
@@ -465,6 +478,17 @@ fn url_encode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn user_uuid_is_a_stable_version_8_uuid() {
+        let id = super::user_uuid("MIDCHEO16P1O6E92");
+        assert_eq!(id, super::user_uuid("MIDCHEO16P1O6E92"));
+        assert_ne!(id, super::user_uuid("MIDCHE97FQPL3SL3"));
+        let parts: Vec<&str> = id.split('-').collect();
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), vec![8, 4, 4, 4, 12]);
+        assert!(parts[2].starts_with('8'));
+        assert!(matches!(parts[3].chars().next(), Some('8' | '9' | 'a' | 'b')));
+    }
+
     #[test]
     fn url_encoding_matches_the_contract_example() {
         assert_eq!(super::url_encode("acmebank://mid-done"), "acmebank%3A%2F%2Fmid-done");

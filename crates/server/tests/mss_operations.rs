@@ -590,6 +590,17 @@ on_both_databases! {
         assert_eq!(ack["ServiceResponses"][0]["Description"], "http://mid.swisscom.ch/as#app2app");
         let auth_uri = ack["ServiceResponses"][0]["App2App"]["AuthUri"].as_str().unwrap_or_else(|| panic!("{ack}"));
         assert!(auth_uri.starts_with("mobileid://auth?mobile_auth_redirect_uri=acmebank%3A%2F%2Fmid-done"), "{auth_uri}");
+        // Contract §7.3: `&session_token=<token>&user_id=<uuid>`.
+        let query = auth_uri.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        let param = |name: &str| {
+            query.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap_or_else(|| panic!("{auth_uri}"))
+        };
+        assert_eq!(param("session_token"), ack["MSSP_TransID"].as_str().unwrap());
+        let user_id = param("user_id");
+        let groups: Vec<usize> = user_id.split('-').map(str::len).collect();
+        assert_eq!(groups, vec![8, 4, 4, 4, 12], "{user_id}");
+        assert!(user_id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{user_id}");
+        assert!(!user_id.to_uppercase().contains("MIDCHE"), "the serial number is not exposed: {user_id}");
     }
 }
 
