@@ -16,7 +16,6 @@ use mobileid_store::{ChangeEvent, CodeOutcome, Completion, DeviceRecord, Receipt
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::signature::key_algorithm;
 use crate::{now_ms, Engine};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -257,14 +256,13 @@ impl Engine {
             tracing::warn!(device = %device.device_id, transaction_id, "refused approval: signature does not verify");
             return Err(DeviceError::BadRequest("the signature does not verify with the user's certificate".into()));
         }
-        let algorithm = key_algorithm(device).map_err(|_| DeviceError::Internal)?;
         let cms = assemble_signed_data(
             &content,
             &to_be_signed,
             signature,
             &device.cert_der,
             &self.inner.ca.chain(),
-            algorithm,
+            key.algorithm(),
         )
         .map_err(internal)?;
         if !self

@@ -303,13 +303,13 @@ impl Engine {
         to_be_signed: &[u8],
     ) -> Result<Vec<u8>, Fault> {
         let key = self.robot_key(device, sealed)?;
+        let algorithm = key.algorithm();
         let message = to_be_signed.to_vec();
         // RSA signing takes milliseconds: keep it off the async workers.
         let signature =
             tokio::task::spawn_blocking(move || key.sign(&message)).await.map_err(internal)?.map_err(internal)?;
         let chain = self.inner.ca.chain();
-        assemble_signed_data(content, to_be_signed, &signature, &device.cert_der, &chain, key_algorithm(device)?)
-            .map_err(internal)
+        assemble_signed_data(content, to_be_signed, &signature, &device.cert_der, &chain, algorithm).map_err(internal)
     }
 
     fn robot_key(&self, device: &DeviceRecord, sealed: &[u8]) -> Result<Arc<PrivateKey>, Fault> {
@@ -438,10 +438,6 @@ struct Prepared {
 
 pub(crate) fn robot_key_context(device_id: &str) -> Vec<u8> {
     format!("mobileid robot key {device_id}").into_bytes()
-}
-
-pub(crate) fn key_algorithm(device: &DeviceRecord) -> Result<mobileid_crypto::KeyAlgorithm, Fault> {
-    mobileid_crypto::CertificateInfo::parse(&device.cert_der).map(|info| info.algorithm).map_err(internal)
 }
 
 fn app2app_response(redirect: &str, mssp_trans_id: &str, user: &UserRecord) -> ServiceResponse {

@@ -16,8 +16,6 @@ const VERSIONS_DETAIL: &str =
 
 /// An ordinary App user of these tests.
 const USER: &str = "+41791234567";
-const ROBOT_EC: &str = "+41700092501";
-const ROBOT_RSA: &str = "+41700092502";
 
 /// The Reason of each fault code (contract §10.2).
 fn reason(code: u16) -> &'static str {

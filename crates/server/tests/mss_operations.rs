@@ -11,10 +11,6 @@ use serde_json::{json, Value};
 use support::*;
 
 const USER: &str = "+41791234567";
-const ROBOT_EC: &str = "+41700092501";
-const ROBOT_RSA: &str = "+41700092502";
-const STK: &str = "http://mid.swisscom.ch/STK-LoA4";
-const DEVICE: &str = "http://mid.swisscom.ch/Device-LoA4";
 const TXN_APPROVAL: &str = "application/vnd.mobileid.txn-approval";
 
 fn status_value(body: &Value, message: &str) -> String {

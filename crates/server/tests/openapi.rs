@@ -27,8 +27,6 @@ use support::*;
 const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/mobileid.yaml");
 const SUBJECT_NAMES: &str = "/components/schemas/MobileUserCertificate/properties/X509SubjectName/items";
 const USER: &str = "+41791234567";
-const ROBOT_EC: &str = "+41700092501";
-const ROBOT_RSA: &str = "+41700092502";
 
 /// `format: byte` is base64 (OpenAPI 3.0, RFC 4648 with padding).
 fn is_base64(text: &str) -> bool {

@@ -25,13 +25,7 @@ fn phone_binary() -> PathBuf {
 /// Runs the phone CLI to completion; panics with its output if it fails.
 fn phone_cli(args: &[&str]) -> String {
     let output = Command::new(phone_binary()).args(args).output().expect("run mobileid-phone");
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "mobileid-phone {args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    succeeded("mobileid-phone", args, output)
 }
 
 /// A phone CLI running in the background; killed when dropped, whatever happened.

@@ -19,12 +19,6 @@ use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-const ROBOT_EC: &str = "+41700092501";
-const ROBOT_RSA: &str = "+41700092502";
-const MSS_NS: &str = "http://uri.etsi.org/TS102204/v1.1.2#";
-const STK: &str = "http://mid.swisscom.ch/STK-LoA4";
-const DEVICE: &str = "http://mid.swisscom.ch/Device-LoA4";
-const SOAP_RESPONSE_TYPE: &str = "application/soap+xml;charset=utf-8";
 /// The profiles of a SIM-only EC user (contract §5.4; as in mss_operations.rs).
 const EC_SIM_PROFILES: [&str; 4] = [
     "http://mid.swisscom.ch/Any-LoA4",

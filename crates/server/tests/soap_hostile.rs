@@ -14,9 +14,6 @@ use mobileid_phone::Phone;
 use roxmltree::Document;
 use support::*;
 
-const ENV_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
-const MSS_NS: &str = "http://uri.etsi.org/TS102204/v1.1.2#";
-const SOAP_RESPONSE_TYPE: &str = "application/soap+xml;charset=utf-8";
 /// "Quickly": a refusal must not take longer than this, even on a loaded test machine.
 const QUICK: Duration = Duration::from_secs(3);
 

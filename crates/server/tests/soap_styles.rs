@@ -12,14 +12,9 @@ use std::time::Duration;
 use roxmltree::{Document, Node};
 use support::*;
 
-const ENV_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
-const MSS_NS: &str = "http://uri.etsi.org/TS102204/v1.1.2#";
 const KIURU_WSDL_NS: &str = "http://uri.etsi.org/TS102204/etsi204-kiuru.wsdl";
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
-const SOAP_RESPONSE_TYPE: &str = "application/soap+xml;charset=utf-8";
 const XML_DECLARATION: &str = r#"<?xml version="1.0" encoding="utf-8"?>"#;
-const ROBOT_EC: &str = "+41700092501";
-const STK: &str = "http://mid.swisscom.ch/STK-LoA4";
 const PATHS: [&str; 5] = [
     "/soap/services/MSS_SignaturePort",
     "/soap/services/MSS_StatusQueryPort",

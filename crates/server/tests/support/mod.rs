@@ -15,6 +15,14 @@ use serde_json::{json, Value};
 pub const DEMO_AP: &str = "mid://demo.mobileid.local";
 pub const PIN: &str = "123456";
 pub const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The robot test users (contract §12): EC and RSA keys held by the server.
+pub const ROBOT_EC: &str = "+41700092501";
+pub const ROBOT_RSA: &str = "+41700092502";
+pub const STK: &str = "http://mid.swisscom.ch/STK-LoA4";
+pub const DEVICE: &str = "http://mid.swisscom.ch/Device-LoA4";
+pub const MSS_NS: &str = "http://uri.etsi.org/TS102204/v1.1.2#";
+pub const ENV_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+pub const SOAP_RESPONSE_TYPE: &str = "application/soap+xml;charset=utf-8";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -173,13 +181,7 @@ impl TestServer {
             .env("MOBILEID_LOG", "warn")
             .output()
             .expect("run mobileid");
-        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        assert!(
-            output.status.success(),
-            "mobileid {args:?} failed: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
+        succeeded("mobileid", args, output)
     }
 
     /// Enrols a user with the CLI and activates a virtual phone for them.
@@ -206,6 +208,13 @@ impl Drop for TestServer {
             psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
         }
     }
+}
+
+/// The stdout of a finished command; panics with all its output if it failed.
+pub fn succeeded(program: &str, args: &[&str], output: std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{program} {args:?} failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    stdout
 }
 
 pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
