@@ -246,6 +246,24 @@ on_both_databases! {
 }
 
 on_both_databases! {
+    /// A DTBD that would make the phone show something else than what is signed: NUL and
+    /// other control characters, bidirectional overrides. 101 with a clear message, and the
+    /// phone shows nothing. Line breaks and tabs stay allowed.
+    async fn dtbd_with_hidden_controls_is_wrong_param(server) {
+        let mut phone = server.phone(USER).await;
+        for text in ["Demo: Pay\u{0}100 CHF", "Demo: Pay \u{202E}001 FHC", "Demo: \u{1B}[2J", "Demo: a\u{2067}b"] {
+            let detail = expect_fault(server, &signature_request(USER, text, "synch"), 101, "invisible control").await;
+            assert!(detail.contains("U+"), "{detail}");
+        }
+        assert_inbox_empty(&phone).await;
+        let multi_line = "Demo: Pay 100 CHF\n\tto ACME";
+        let (status, body) = server.post("/rest/service/sign", &signature_request(ROBOT_EC, multi_line, "synch")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_still_signs(server, &mut phone, USER).await;
+    }
+}
+
+on_both_databases! {
     /// The DTBD length rule: 239 GSM characters, or 119 when one character is outside the
     /// GSM alphabet (103 beyond); the AP prefix "Demo: " is required (107).
     async fn dtbd_length_and_prefix(server) {
