@@ -1,6 +1,7 @@
 //! The engine driven through its public API on a real SQLite database in a temporary
-//! directory, with a manual clock: expiries and clock windows are tested by setting the
-//! time, never by sleeping.
+//! directory (and the async expiry also on a fresh schema of the PostgreSQL database `test`
+//! on 127.0.0.1:5432, as in the store's tests), with a manual clock: expiries and clock
+//! windows are tested by setting the time, never by sleeping.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,20 +15,49 @@ use mobileid_engine::transactions::NewTransaction;
 use mobileid_engine::{Ap, ClientIdentity, DeviceError, Engine, EngineConfig, ManualClock};
 use mobileid_store::{DeviceRecord, Store};
 use sha2::{Digest, Sha256};
+use sqlx::Connection;
 
 const AP_ID: &str = "mid://engine.test";
 const ACTIVATE_PATH: &str = "/device/v1/activate";
 
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
 struct World {
     engine: Engine,
     clock: Arc<ManualClock>,
+    /// The PostgreSQL schema to drop at the end, if the world lives there.
+    schema: Option<String>,
     _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn end(self) {
+        self.engine.store().close().await;
+        if let Some(schema) = self.schema {
+            let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL).await.expect("PostgreSQL");
+            sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&mut admin).await.expect("drop");
+        }
+    }
 }
 
 async fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("engine.db").display());
-    let store = Store::connect(&url).await.expect("store");
+    world_at(&url, None, dir).await
+}
+
+async fn postgres_world(name: &str) -> World {
+    let schema = format!("en_{name}_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {PG_ADMIN_URL} is needed for this test: {e}"));
+    sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(&mut admin).await.expect("create schema");
+    let url = format!("{PG_ADMIN_URL}?options=-c%20search_path%3D{schema}");
+    world_at(&url, Some(schema), tempfile::tempdir().expect("tempdir")).await
+}
+
+async fn world_at(url: &str, schema: Option<String>, dir: tempfile::TempDir) -> World {
+    let store = Store::connect(url).await.expect("store");
     let clock = Arc::new(ManualClock::starting_now());
     let engine = Engine::start_with_clock(store, MasterKey::generate(), EngineConfig::default(), clock.clone())
         .await
@@ -41,7 +71,7 @@ async fn world() -> World {
         permissions: Vec::new(),
     };
     engine.store().upsert_ap(&ap.to_record(engine.now())).await.expect("AP");
-    World { engine, clock, _dir: dir }
+    World { engine, clock, schema, _dir: dir }
 }
 
 /// A phone: the device key that signs its calls and the signing key it certifies.
@@ -134,7 +164,15 @@ async fn a_document_digest_is_created_signed_by_the_phone_and_verifies_detached(
 
 #[tokio::test]
 async fn an_async_request_past_its_time_reports_208_on_every_poll_and_refuses_a_late_approval() {
-    let world = world().await;
+    async_expiry(world().await).await;
+}
+
+#[tokio::test]
+async fn an_async_request_past_its_time_reports_208_on_every_poll_and_refuses_a_late_approval_postgres() {
+    async_expiry(postgres_world("expiry").await).await;
+}
+
+async fn async_expiry(world: World) {
     let phone = enrolled(&world, "+41791234568").await;
     let identity = ClientIdentity::Sandbox;
     let input = SignatureInput {
@@ -168,6 +206,7 @@ async fn an_async_request_past_its_time_reports_208_on_every_poll_and_refuses_a_
     assert_eq!(late, Err(DeviceError::NoLongerOpen));
     let fault = world.engine.mss().status(&identity, status(&world)).await.expect_err("still expired");
     assert_eq!(fault.code, FaultCode::ExpiredTransaction);
+    world.end().await;
 }
 
 #[tokio::test]
