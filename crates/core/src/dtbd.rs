@@ -162,10 +162,7 @@ impl Dtbd {
     pub fn signed_bytes(&self) -> Vec<u8> {
         match self {
             Dtbd::Text(text) => text.as_bytes().to_vec(),
-            Dtbd::TxnApproval(approval) => {
-                format!("{{\"format_version\":1,\"content_string\":{}}}", json_string(&rows_json(&approval.rows)))
-                    .into_bytes()
-            }
+            Dtbd::TxnApproval(approval) => approval.signed_bytes(),
         }
     }
 
@@ -205,6 +202,11 @@ impl Dtbd {
 }
 
 impl TxnApproval {
+    /// The signed form: the rows as normalised JSON (the title is shown, not signed).
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        format!("{{\"format_version\":1,\"content_string\":{}}}", json_string(&rows_json(&self.rows))).into_bytes()
+    }
+
     fn check_limits(&self) -> Result<(), Fault> {
         let too_large = |what: String| {
             Err(Fault::new(FaultCode::WrongDataLength, format!("Transaction approval too large: {what}")))

@@ -3,10 +3,12 @@
 //! Everything that decides *what* a request means lives here: parsed
 //! identifiers (`Msisdn`, `ApTransId`, `SerialNumber`, …), the DTBD and its
 //! length and signing rules, signature-profile resolution, the ETSI faults,
-//! the transaction state machine and the public test numbers. The `crypto`,
+//! the transaction state machine and its stored states, what a user is asked to
+//! sign, and the public test numbers. The `crypto`,
 //! `store`, `engine`, `server` and `phone` crates build on these types; this
 //! crate depends on none of them.
 
+pub mod content;
 pub mod device_api;
 pub mod dtbd;
 pub mod fault;
@@ -16,8 +18,11 @@ pub mod profile;
 pub mod request;
 pub mod services;
 pub mod testnumbers;
+pub mod time;
 pub mod transaction;
+pub mod user;
 
+pub use content::{ContentKind, SignContent};
 pub use dtbd::{Dtbd, TxnApproval};
 pub use fault::{Fault, FaultCode, StatusCode};
 pub use ids::{ApId, ApTransId, MsspTransId, ParseSerialError, SerialNumber};
@@ -26,4 +31,6 @@ pub use profile::{Method, SignatureProfile, UserMethods};
 pub use request::{MessagingMode, Operation};
 pub use services::{AdditionalService, Language};
 pub use testnumbers::{RobotKey, TestBehaviour};
-pub use transaction::{IllegalTransition, TxState};
+pub use time::Timestamp;
+pub use transaction::{FailureReason, IllegalTransition, Requester, StoredValueError, TxKind, TxState};
+pub use user::{DeviceState, UserState};

@@ -2,6 +2,7 @@
 //! (SIM or App) that serves the user (contract §6).
 
 use crate::fault::{Fault, FaultCode};
+use crate::transaction::StoredValueError;
 
 /// A profile URI an AP may request in `SignatureProfile/mssURI`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,11 +100,11 @@ impl Method {
         }
     }
 
-    pub fn from_db(s: &str) -> Option<Method> {
+    pub fn from_db(s: &str) -> Result<Method, StoredValueError> {
         match s {
-            "sim" => Some(Method::Sim),
-            "app" => Some(Method::App),
-            _ => None,
+            "sim" => Ok(Method::Sim),
+            "app" => Ok(Method::App),
+            other => Err(StoredValueError::new("device method", other)),
         }
     }
 }
@@ -223,9 +224,9 @@ mod tests {
         assert_eq!(Method::Sim.resolved_profile(), StkLoA4);
         assert_eq!(Method::App.resolved_profile(), DeviceLoA4);
         for method in [Method::Sim, Method::App] {
-            assert_eq!(Method::from_db(method.as_db()), Some(method));
+            assert_eq!(Method::from_db(method.as_db()), Ok(method));
         }
-        assert_eq!(Method::from_db("SIM"), None);
+        assert!(Method::from_db("SIM").is_err());
     }
 
     fn code(result: Result<Method, Fault>) -> u16 {

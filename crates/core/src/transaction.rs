@@ -1,65 +1,119 @@
-//! The state of a transaction. A transaction starts pending and ends exactly
-//! once, signed or failed; a final state never changes, so every node and
-//! every repeated status poll sees the same answer.
+//! A transaction's life, the same for every front end: it starts pending and ends exactly
+//! once, signed or failed (with a reason). A final state never changes, so every node and
+//! every repeated poll sees the same answer.
+//!
+//! Also here: what kind of request a transaction is and who asked for it. Each enum maps
+//! to its database text in one place (`as_db`/`from_db`); nothing else spells those texts.
 
-use std::fmt;
-
-use crate::fault::FaultCode;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TxState {
-    Pending,
-    Signed,
-    Failed(FaultCode),
+/// A stored value that no version of our code writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stored {what} {value:?} is not valid")]
+pub struct StoredValueError {
+    pub what: &'static str,
+    pub value: String,
 }
 
-const PENDING: &str = "pending";
-const SIGNED: &str = "signed";
-const FAILED: &str = "failed";
+impl StoredValueError {
+    pub fn new(what: &'static str, value: impl Into<String>) -> StoredValueError {
+        StoredValueError { what, value: value.into() }
+    }
+}
+
+/// Declares an enum of plain variants with its one database spelling each.
+macro_rules! db_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_db(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn from_db(text: &str) -> Result<$name, $crate::transaction::StoredValueError> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err($crate::transaction::StoredValueError::new($what, other)),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_db())
+            }
+        }
+    };
+}
+pub(crate) use db_enum;
+
+db_enum! {
+    /// Where a transaction is in its life.
+    TxState, "transaction state" {
+        Pending => "pending",
+        Signed => "signed",
+        Failed => "failed",
+    }
+}
 
 impl TxState {
-    /// The state's database form: a name, plus the fault code when failed.
-    pub fn as_db(&self) -> (&'static str, Option<u16>) {
-        match self {
-            TxState::Pending => (PENDING, None),
-            TxState::Signed => (SIGNED, None),
-            TxState::Failed(code) => (FAILED, Some(code.number())),
-        }
-    }
-
-    pub fn from_db(state: &str, fault_code: Option<u16>) -> Result<TxState, StoredStateError> {
-        match (state, fault_code) {
-            (PENDING, None) => Ok(TxState::Pending),
-            (SIGNED, None) => Ok(TxState::Signed),
-            (FAILED, Some(n)) => {
-                FaultCode::from_number(n).map(TxState::Failed).ok_or(StoredStateError::UnknownFaultCode(n))
-            }
-            (state, fault_code) => Err(StoredStateError::Inconsistent { state: state.to_owned(), fault_code }),
-        }
-    }
-
-    pub fn is_final(&self) -> bool {
-        !matches!(self, TxState::Pending)
+    pub fn is_final(self) -> bool {
+        self != TxState::Pending
     }
 }
 
-impl fmt::Display for TxState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TxState::Pending => f.write_str(PENDING),
-            TxState::Signed => f.write_str(SIGNED),
-            TxState::Failed(code) => write!(f, "{FAILED} ({code})"),
-        }
+db_enum! {
+    /// Why a transaction failed, in the domain's words; each front end maps it to its wire
+    /// (MSS: 401, 208, 402, or the test number's own code).
+    FailureReason, "failure reason" {
+        /// The user pressed Cancel.
+        Declined => "declined",
+        /// Nobody answered in time.
+        Expired => "expired",
+        /// A newer request to the same user took its place.
+        Replaced => "replaced",
+        /// The device's key was blocked by wrong PINs while the request waited.
+        PinBlocked => "pin_blocked",
+        /// A test user that always fails; the front end keeps which failure it plays.
+        Simulated => "simulated",
     }
 }
 
-/// A stored state that no version of our code writes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoredStateError {
-    #[error("stored transaction state has unknown fault code {0}")]
-    UnknownFaultCode(u16),
-    #[error("stored transaction state {state:?} with fault code {fault_code:?} is not a valid state")]
-    Inconsistent { state: String, fault_code: Option<u16> },
+db_enum! {
+    /// What a transaction is for; each kind has a service that owns its extra rules.
+    TxKind, "transaction kind" {
+        /// An MSS_Signature from an application provider (ETSI TS 102 204).
+        Mss => "mss",
+    }
+}
+
+/// Who asked for a transaction. Stored as one text column, `ap:<AP_ID>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Requester {
+    /// An MSS application provider, by AP_ID.
+    Ap(String),
+}
+
+impl Requester {
+    pub fn to_db(&self) -> String {
+        match self {
+            Requester::Ap(ap_id) => format!("ap:{ap_id}"),
+        }
+    }
+
+    pub fn from_db(text: &str) -> Result<Requester, StoredValueError> {
+        match text.split_once(':') {
+            Some(("ap", ap_id)) if !ap_id.is_empty() => Ok(Requester::Ap(ap_id.to_string())),
+            _ => Err(StoredValueError::new("requester", text)),
+        }
+    }
 }
 
 /// A state change the life cycle does not allow.
@@ -71,10 +125,10 @@ pub struct IllegalTransition {
 }
 
 /// Only a pending transaction may end, and only once.
-pub fn transition(from: &TxState, to: &TxState) -> Result<(), IllegalTransition> {
+pub fn transition(from: TxState, to: TxState) -> Result<(), IllegalTransition> {
     match (from, to) {
-        (TxState::Pending, TxState::Signed | TxState::Failed(_)) => Ok(()),
-        _ => Err(IllegalTransition { from: *from, to: *to }),
+        (TxState::Pending, TxState::Signed | TxState::Failed) => Ok(()),
+        _ => Err(IllegalTransition { from, to }),
     }
 }
 
@@ -82,48 +136,42 @@ pub fn transition(from: &TxState, to: &TxState) -> Result<(), IllegalTransition>
 mod tests {
     use super::*;
 
-    const CANCELLED: TxState = TxState::Failed(FaultCode::UserCancel);
-
     #[test]
-    fn db_round_trip() {
-        for state in [TxState::Pending, TxState::Signed, CANCELLED] {
-            let (name, code) = state.as_db();
-            assert_eq!(TxState::from_db(name, code).unwrap(), state);
+    fn db_round_trips() {
+        for state in TxState::ALL {
+            assert_eq!(TxState::from_db(state.as_db()), Ok(*state));
         }
-        assert_eq!(CANCELLED.as_db(), ("failed", Some(401)));
-        assert_eq!(TxState::Pending.as_db(), ("pending", None));
+        for reason in FailureReason::ALL {
+            assert_eq!(FailureReason::from_db(reason.as_db()), Ok(*reason));
+        }
+        assert_eq!(TxKind::from_db("mss"), Ok(TxKind::Mss));
+        let ap = Requester::Ap("mid://dev.example".into());
+        assert_eq!(ap.to_db(), "ap:mid://dev.example");
+        assert_eq!(Requester::from_db(&ap.to_db()), Ok(ap));
     }
 
     #[test]
     fn bad_db_values() {
-        assert_eq!(TxState::from_db("failed", Some(999)), Err(StoredStateError::UnknownFaultCode(999)));
-        for (state, code) in [("failed", None), ("signed", Some(401)), ("done", None), ("PENDING", None)] {
-            assert!(
-                matches!(TxState::from_db(state, code), Err(StoredStateError::Inconsistent { .. })),
-                "{state} {code:?}"
-            );
+        for text in ["done", "PENDING", ""] {
+            assert_eq!(TxState::from_db(text), Err(StoredValueError::new("transaction state", text)));
         }
-    }
-
-    #[test]
-    fn finality() {
-        assert!(!TxState::Pending.is_final());
-        assert!(TxState::Signed.is_final());
-        assert!(CANCELLED.is_final());
+        for text in ["ap:", "ap", "client:x"] {
+            assert!(Requester::from_db(text).is_err(), "{text}");
+        }
     }
 
     #[test]
     fn transitions() {
-        assert!(transition(&TxState::Pending, &TxState::Signed).is_ok());
-        assert!(transition(&TxState::Pending, &CANCELLED).is_ok());
-        let all = [TxState::Pending, TxState::Signed, CANCELLED, TxState::Failed(FaultCode::ExpiredTransaction)];
-        for from in all {
-            for to in all {
-                let allowed = from == TxState::Pending && to != TxState::Pending;
-                assert_eq!(transition(&from, &to).is_ok(), allowed, "{from} -> {to}");
+        for from in TxState::ALL {
+            for to in TxState::ALL {
+                let allowed = *from == TxState::Pending && *to != TxState::Pending;
+                assert_eq!(transition(*from, *to).is_ok(), allowed, "{from} -> {to}");
             }
         }
-        let err = transition(&TxState::Signed, &CANCELLED).unwrap_err();
-        assert_eq!(err.to_string(), "a transaction cannot go from signed to failed (401 USER_CANCEL)");
+        assert!(TxState::Signed.is_final() && TxState::Failed.is_final() && !TxState::Pending.is_final());
+        assert_eq!(
+            transition(TxState::Signed, TxState::Failed).unwrap_err().to_string(),
+            "a transaction cannot go from signed to failed"
+        );
     }
 }

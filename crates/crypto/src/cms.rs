@@ -35,11 +35,16 @@ impl From<DerError> for CryptoError {
 /// Deterministic: the phone rebuilds it from the text it shows and compares the bytes
 /// with what the server asks it to sign.
 pub fn signed_attributes(content: &[u8], nonce: &[u8; 8]) -> Vec<u8> {
-    let digest = Sha256::digest(content);
+    signed_attributes_for_digest(&Sha256::digest(content).into(), nonce)
+}
+
+/// The same attributes for content that is not at hand (a document, signed detached):
+/// `digest` is its SHA-256.
+pub fn signed_attributes_for_digest(digest: &[u8; 32], nonce: &[u8; 8]) -> Vec<u8> {
     der::set_of(vec![
         attribute(oid::CONTENT_TYPE, &der::oid(oid::DATA)),
         attribute(oid::RANDOM_NONCE, &der::octet_string(nonce)),
-        attribute(oid::MESSAGE_DIGEST, &der::octet_string(&digest)),
+        attribute(oid::MESSAGE_DIGEST, &der::octet_string(digest)),
     ])
 }
 
@@ -53,8 +58,11 @@ fn attribute(attribute_type: &[u8], value: &[u8]) -> Vec<u8> {
 /// (issuing CA, root), as Swisscom's signatures do. That field is a SET OF, which strict
 /// DER would sort; it is not signed, and clients that build a path from it want the
 /// signer first, so the order is kept.
+///
+/// `content` is None for a detached signature (a document's digest): the
+/// encapsulated content info then carries the content type only.
 pub fn assemble_signed_data(
-    content: &[u8],
+    content: Option<&[u8]>,
     signed_attrs_der: &[u8],
     signature: &[u8],
     signer_cert_der: &[u8],
@@ -96,8 +104,12 @@ pub fn assemble_signed_data(
     ]);
     let mut certificates: Vec<&[u8]> = vec![signer_cert_der];
     certificates.extend(chain.iter().map(Vec::as_slice));
-    let encapsulated =
-        der::sequence(&[&der::oid(oid::DATA), &der::constructed(tag::CONTEXT_0, &[&der::octet_string(content)])]);
+    let encapsulated = match content {
+        Some(content) => {
+            der::sequence(&[&der::oid(oid::DATA), &der::constructed(tag::CONTEXT_0, &[&der::octet_string(content)])])
+        }
+        None => der::sequence(&[&der::oid(oid::DATA)]),
+    };
     let signed_data = der::sequence(&[
         &der::small_integer(1),
         &der::set_of(vec![sha256]),
@@ -116,7 +128,24 @@ pub fn assemble_signed_data(
 /// [`crate::verify_chain`].
 pub fn verify_signed_data(cms_der: &[u8]) -> Result<VerifiedSignature, CryptoError> {
     let parsed = ParsedSignedData::read(cms_der)?;
+    let content =
+        parsed.content.ok_or_else(|| CryptoError::MalformedCms("detached signatures are not supported here".into()))?;
+    let digest: [u8; 32] = Sha256::digest(content).into();
+    verify_parsed(&parsed, &digest)
+}
 
+/// Checks a detached SignedData (no encapsulated content) over content whose SHA-256 is
+/// `digest`, such as a document: otherwise as [`verify_signed_data`]. The returned
+/// `content` is empty.
+pub fn verify_detached_signed_data(cms_der: &[u8], digest: &[u8; 32]) -> Result<VerifiedSignature, CryptoError> {
+    let parsed = ParsedSignedData::read(cms_der)?;
+    if parsed.content.is_some() {
+        return Err(CryptoError::MalformedCms("expected a detached signature".into()));
+    }
+    verify_parsed(&parsed, digest)
+}
+
+fn verify_parsed(parsed: &ParsedSignedData<'_>, digest: &[u8; 32]) -> Result<VerifiedSignature, CryptoError> {
     let signer_certificate = parsed
         .certificates
         .iter()
@@ -132,7 +161,7 @@ pub fn verify_signed_data(cms_der: &[u8]) -> Result<VerifiedSignature, CryptoErr
     if attributes.content_type != oid::DATA {
         return Err(CryptoError::MalformedCms("the contentType attribute is not id-data".into()));
     }
-    if attributes.message_digest != Sha256::digest(parsed.content).as_slice() {
+    if attributes.message_digest != digest.as_slice() {
         return Err(CryptoError::ContentDigestMismatch);
     }
 
@@ -142,7 +171,7 @@ pub fn verify_signed_data(cms_der: &[u8]) -> Result<VerifiedSignature, CryptoErr
     verify_signature(&key, &signed_bytes, parsed.signature)?;
 
     Ok(VerifiedSignature {
-        content: parsed.content.to_vec(),
+        content: parsed.content.unwrap_or_default().to_vec(),
         signer_certificate_der: signer_certificate.to_vec(),
         certificates: parsed.certificates.iter().map(|c| c.to_vec()).collect(),
     })
@@ -163,7 +192,8 @@ fn check_signature_algorithm(key: KeyAlgorithm, algorithm: Element<'_>) -> Resul
 
 /// The parts of a SignedData that verification needs, borrowed from the input.
 struct ParsedSignedData<'a> {
-    content: &'a [u8],
+    /// None when the signature is detached.
+    content: Option<&'a [u8]>,
     certificates: Vec<&'a [u8]>,
     signer_issuer: &'a [u8],
     signer_serial: &'a [u8],
@@ -193,14 +223,17 @@ impl<'a> ParsedSignedData<'a> {
         if encapsulated.expect(tag::OID, "eContentType")?.content != oid::DATA {
             return Err(CryptoError::MalformedCms("eContentType is not id-data".into()));
         }
-        if encapsulated.is_empty() {
-            return Err(CryptoError::MalformedCms("detached signatures are not supported".into()));
-        }
-        let content = encapsulated
-            .expect_last(tag::CONTEXT_0, "eContent")?
-            .children()
-            .expect_last(tag::OCTET_STRING, "eContent must be one OCTET STRING")?
-            .content;
+        let content = if encapsulated.is_empty() {
+            None
+        } else {
+            Some(
+                encapsulated
+                    .expect_last(tag::CONTEXT_0, "eContent")?
+                    .children()
+                    .expect_last(tag::OCTET_STRING, "eContent must be one OCTET STRING")?
+                    .content,
+            )
+        };
 
         let mut certificates = Vec::new();
         if fields.peek_tag() == Some(tag::CONTEXT_0) {
@@ -310,7 +343,8 @@ mod tests {
     fn sign(s: &Signer, content: &[u8]) -> Vec<u8> {
         let attrs = signed_attributes(content, &[1, 2, 3, 4, 5, 6, 7, 8]);
         let signature = s.key.sign(&attrs).expect("sign");
-        assemble_signed_data(content, &attrs, &signature, &s.cert, &s.ca.chain(), s.key.algorithm()).expect("assemble")
+        assemble_signed_data(Some(content), &attrs, &signature, &s.cert, &s.ca.chain(), s.key.algorithm())
+            .expect("assemble")
     }
 
     #[test]
@@ -359,7 +393,7 @@ mod tests {
         let attrs = signed_attributes(b"x", &[0; 8]);
         let intruder = PrivateKey::generate(KeyAlgorithm::EcP256).expect("key");
         let signature = intruder.sign(&attrs).expect("sign");
-        let cms = assemble_signed_data(b"x", &attrs, &signature, &s.cert, &s.ca.chain(), KeyAlgorithm::EcP256)
+        let cms = assemble_signed_data(Some(b"x"), &attrs, &signature, &s.cert, &s.ca.chain(), KeyAlgorithm::EcP256)
             .expect("assembles");
         assert!(matches!(verify_signed_data(&cms), Err(CryptoError::BadSignature)));
     }
@@ -370,9 +404,29 @@ mod tests {
         let attrs = signed_attributes(b"x", &[0; 8]);
         let signature = s.key.sign(&attrs).expect("sign");
         let chain = s.ca.chain();
-        assert!(assemble_signed_data(b"x", &attrs, &signature, &s.cert, &chain, KeyAlgorithm::Rsa2048).is_err());
-        assert!(assemble_signed_data(b"x", &attrs[1..], &signature, &s.cert, &chain, KeyAlgorithm::EcP256).is_err());
-        assert!(assemble_signed_data(b"x", &attrs, &signature, b"not a cert", &chain, KeyAlgorithm::EcP256).is_err());
+        assert!(assemble_signed_data(Some(b"x"), &attrs, &signature, &s.cert, &chain, KeyAlgorithm::Rsa2048).is_err());
+        assert!(
+            assemble_signed_data(Some(b"x"), &attrs[1..], &signature, &s.cert, &chain, KeyAlgorithm::EcP256).is_err()
+        );
+        assert!(
+            assemble_signed_data(Some(b"x"), &attrs, &signature, b"not a cert", &chain, KeyAlgorithm::EcP256).is_err()
+        );
+    }
+
+    #[test]
+    fn detached_signature_over_a_digest_verifies_only_with_that_digest() {
+        let s = signer(KeyAlgorithm::EcP256);
+        let digest: [u8; 32] = Sha256::digest(b"%PDF-1.7 a document").into();
+        let attrs = signed_attributes_for_digest(&digest, &[8; 8]);
+        let signature = s.key.sign(&attrs).expect("sign");
+        let cms = assemble_signed_data(None, &attrs, &signature, &s.cert, &s.ca.chain(), s.key.algorithm())
+            .expect("assemble");
+        let verified = verify_detached_signed_data(&cms, &digest).expect("verifies");
+        assert_eq!(verified.signer_certificate_der, s.cert);
+        assert!(verified.content.is_empty());
+        assert!(matches!(verify_detached_signed_data(&cms, &[0; 32]), Err(CryptoError::ContentDigestMismatch)));
+        assert!(verify_signed_data(&cms).is_err(), "no content to check against");
+        assert!(verify_detached_signed_data(&sign(&s, b"attached"), &digest).is_err());
     }
 
     #[test]

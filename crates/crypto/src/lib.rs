@@ -22,7 +22,10 @@ mod rfc2253;
 pub use at_rest::{open_with_pin, seal_with_pin, MasterKey};
 pub use ca::{check_csr, self_signed_client_certificate, CaCertificate, CertificateAuthority};
 pub use cert::{sha256_fingerprint_hex, verify_chain, CertificateInfo};
-pub use cms::{assemble_signed_data, signed_attributes, verify_signed_data, VerifiedSignature};
+pub use cms::{
+    assemble_signed_data, signed_attributes, signed_attributes_for_digest, verify_detached_signed_data,
+    verify_signed_data, VerifiedSignature,
+};
 pub use error::CryptoError;
 pub use keys::{verify_signature, KeyAlgorithm, PrivateKey, SubjectKey};
 pub use pem::{pem_decode_all, pem_encode};

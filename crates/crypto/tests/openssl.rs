@@ -28,8 +28,8 @@ fn sign_and_verify_with_openssl(algorithm: KeyAlgorithm) {
 
     let attrs = signed_attributes(TEXT.as_bytes(), &rand::random());
     let signature = key.sign(&attrs).expect("sign");
-    let cms =
-        assemble_signed_data(TEXT.as_bytes(), &attrs, &signature, &cert, &ca.chain(), algorithm).expect("assemble");
+    let cms = assemble_signed_data(Some(TEXT.as_bytes()), &attrs, &signature, &cert, &ca.chain(), algorithm)
+        .expect("assemble");
 
     write(dir.path(), "sig.der", &cms);
     write(dir.path(), "root.pem", pem_encode("CERTIFICATE", &ca.root.cert_der).as_bytes());
@@ -95,7 +95,7 @@ fn openssl_rejects_tampered_content() {
     let cert = ca.issue_user_certificate(&key.csr_der("phone").expect("csr"), SERIAL, 30).expect("cert");
     let attrs = signed_attributes(b"pay 100", &[7; 8]);
     let signature = key.sign(&attrs).expect("sign");
-    let cms = assemble_signed_data(b"pay 900", &attrs, &signature, &cert, &ca.chain(), KeyAlgorithm::EcP256)
+    let cms = assemble_signed_data(Some(b"pay 900"), &attrs, &signature, &cert, &ca.chain(), KeyAlgorithm::EcP256)
         .expect("assemble");
     write(dir.path(), "sig.der", &cms);
     write(dir.path(), "root.pem", pem_encode("CERTIFICATE", &ca.root.cert_der).as_bytes());

@@ -1,17 +1,17 @@
 //! What operators do: register APs, enrol users, look at them, and the first-start seed
 //! (test numbers and robot users, which are plain data an operator can switch off).
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use mobileid_core::testnumbers::{RobotKey, ROBOT_EC, ROBOT_RSA};
-use mobileid_core::{FaultCode, Msisdn, SerialNumber, SignatureProfile};
+use mobileid_core::{DeviceState, FaultCode, Method, Msisdn, SerialNumber, SignatureProfile, UserState};
 use mobileid_crypto::{sha256_fingerprint_hex, KeyAlgorithm, PrivateKey};
 use mobileid_store::{ApRecord, DeviceRecord, UserRecord};
 use rand::Rng;
 
-use crate::ap::Ap;
-use crate::device::{activation_code_hash, random_id};
-use crate::signature::robot_key_context;
-use crate::{now_ms, Engine, EngineError};
+use crate::devices::{activation_code_hash, random_id};
+use crate::mss::ap::Ap;
+use crate::transactions::robot_key_context;
+use crate::{Engine, EngineError};
 
 /// The fault codes a `+41000092NNN` test number answers with (contract §12).
 pub const TEST_FAULT_CODES: [u16; 17] =
@@ -28,7 +28,7 @@ pub struct ActivationCode {
 pub struct UserView {
     pub msisdn: String,
     pub serial_number: String,
-    pub state: String,
+    pub state: UserState,
     pub test_fault: Option<i64>,
     pub devices: Vec<DeviceView>,
     pub pending_code_expires_at: Option<DateTime<Utc>>,
@@ -39,7 +39,7 @@ pub struct DeviceView {
     pub device_id: String,
     /// "App" or "SIM".
     pub method: &'static str,
-    pub state: String,
+    pub state: DeviceState,
     pub pin_failures: i64,
     pub certificate: Vec<u8>,
 }
@@ -50,7 +50,7 @@ impl Engine {
         mobileid_crypto::CertificateInfo::parse(certificate_der)?;
         let created_at = match self.store().find_ap(&ap.ap_id).await? {
             Some(existing) => existing.created_at,
-            None => now_ms(),
+            None => self.now(),
         };
         self.store().upsert_ap(&ap.to_record(created_at)).await?;
         let fingerprint = sha256_fingerprint_hex(certificate_der);
@@ -73,19 +73,18 @@ impl Engine {
             let user = UserRecord {
                 msisdn: msisdn.normalized().to_string(),
                 serial_number: SerialNumber::generate().as_str().to_string(),
-                state: "REGISTERED".into(),
+                state: UserState::Registered,
                 test_fault: None,
-                created_at: now_ms(),
+                created_at: self.now(),
             };
             self.store().insert_user(&user).await?;
         }
         let code = new_activation_code();
-        let ttl = chrono::Duration::from_std(self.config().activation_code_ttl)
-            .map_err(|e| EngineError::Invalid(format!("activation code lifetime: {e}")))?;
-        let expires_at = Utc::now() + ttl;
-        self.store()
-            .insert_activation_code(&activation_code_hash(&code), msisdn.normalized(), expires_at.timestamp_millis())
-            .await?;
+        let expires_at = self.now().plus(self.config().activation_code_ttl);
+        self.store().insert_activation_code(&activation_code_hash(&code), msisdn.normalized(), expires_at).await?;
+        let expires_at = expires_at
+            .to_datetime()
+            .ok_or_else(|| EngineError::Invalid("the activation code lifetime is out of range".into()))?;
         Ok(ActivationCode { code, expires_at })
     }
 
@@ -96,9 +95,10 @@ impl Engine {
         };
         let devices = self.store().devices_of_user(&user.msisdn).await?;
         let code = self.store().latest_activation_code_expiry(&user.msisdn).await?;
+        let now = self.now();
         let pending_code_expires_at = code
-            .filter(|(expires, used)| used.is_none() && *expires > now_ms())
-            .and_then(|(expires, _)| Utc.timestamp_millis_opt(expires).single());
+            .filter(|(expires, used)| used.is_none() && *expires > now)
+            .and_then(|(expires, _)| expires.to_datetime());
         Ok(Some(UserView {
             msisdn: user.msisdn,
             serial_number: user.serial_number,
@@ -107,7 +107,10 @@ impl Engine {
             devices: devices
                 .into_iter()
                 .map(|d| DeviceView {
-                    method: if d.method == "sim" { "SIM" } else { "App" },
+                    method: match d.method {
+                        Method::Sim => "SIM",
+                        Method::App => "App",
+                    },
                     device_id: d.device_id,
                     state: d.state,
                     pin_failures: d.pin_failures,
@@ -126,9 +129,9 @@ impl Engine {
             let user = UserRecord {
                 msisdn: format!("41000092{code}"),
                 serial_number: SerialNumber::generate().as_str().to_string(),
-                state: "ACTIVE".into(),
+                state: UserState::Active,
                 test_fault: Some(i64::from(code)),
-                created_at: now_ms(),
+                created_at: self.now(),
             };
             self.store().insert_user(&user).await?;
         }
@@ -151,9 +154,9 @@ impl Engine {
         let user = UserRecord {
             msisdn: msisdn.to_string(),
             serial_number: SerialNumber::generate().as_str().to_string(),
-            state: "ACTIVE".into(),
+            state: UserState::Active,
             test_fault: None,
-            created_at: now_ms(),
+            created_at: self.now(),
         };
         if !self.store().insert_user(&user).await? {
             return Ok(());
@@ -177,13 +180,13 @@ impl Engine {
             .activate_device(&DeviceRecord {
                 device_id,
                 msisdn: msisdn.to_string(),
-                method: "sim".into(),
-                state: "active".into(),
+                method: Method::Sim,
+                state: DeviceState::Active,
                 cert_der: certificate,
                 auth_key: None,
                 server_key: Some(sealed),
                 pin_failures: 0,
-                created_at: now_ms(),
+                created_at: self.now(),
             })
             .await?;
         Ok(())

@@ -1,32 +1,38 @@
-//! Transactions end to end: an AP's request becomes a stored transaction, is delivered to
-//! the user's phone, the phone's signed answer is checked and turned into a CMS signature,
-//! and whoever waits for the outcome is woken.
+//! Transactions end to end, for every front end. The core knows how to put a request in
+//! front of a user's device and get the signed answer back: create it, deliver it to the
+//! device's inbox, accept the device's answer (verify the signature, assemble the CMS) or
+//! its refusal, fail or expire it, and wake whoever waits for the outcome
+//! (`transactions`); and how to manage devices: activation, authentication of their API
+//! calls, wrong PINs (`devices`). It knows nothing of ETSI, OAuth or PDF and returns
+//! domain errors ([`TransactionError`], [`DeviceError`]).
 //!
-//! Front ends (`server`: MSS REST and SOAP, the device API, the operator CLI) call the
-//! methods of [`Engine`]; the engine uses `core` for the rules, `crypto` for the CA and CMS,
-//! and `store` for everything that must survive a restart. Nothing here knows JSON or XML.
+//! Services sit on top and own their protocol's rules and tables: [`mss::Mss`] (the ETSI
+//! MSS operations, their frame checks and the fault mapping) today; OIDC login and
+//! document signing later. Front ends (`server`: MSS REST and SOAP, the device API, the
+//! operator CLI) call the services and the core; the engine uses `core` for the rules,
+//! `crypto` for the CA and CMS, and `store` for everything that must survive a restart.
+//! Every "now" comes from the injected [`Clock`].
 
 pub mod admin;
-pub mod ap;
 mod authority;
-pub mod device;
-mod frame;
-pub mod messages;
-mod profile_query;
-mod receipt;
-mod signature;
-mod status;
+pub mod clock;
+pub mod devices;
+pub mod mss;
+pub mod transactions;
 mod waiters;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use mobileid_core::Timestamp;
 use mobileid_crypto::{CertificateAuthority, MasterKey, PrivateKey};
 use mobileid_store::{ChangeEvent, Store};
 
-pub use ap::{Ap, ClientIdentity, Permission};
-pub use device::DeviceError;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use devices::DeviceError;
+pub use mss::ap::{Ap, ClientIdentity, Permission};
+pub use transactions::TransactionError;
 use waiters::Waiters;
 
 /// Settings the engine needs; the server fills them from its `Config`.
@@ -60,6 +66,7 @@ impl Default for EngineConfig {
     }
 }
 
+/// Errors of start-up and of the operator's actions.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
@@ -81,6 +88,7 @@ struct Inner {
     ca: CertificateAuthority,
     master_key: MasterKey,
     config: EngineConfig,
+    clock: Arc<dyn Clock>,
     transactions: Waiters,
     inboxes: Waiters,
     /// Robot users' keys, opened once: they sign on every robot request.
@@ -91,6 +99,16 @@ struct Inner {
 impl Engine {
     /// Loads (or on first start creates) the CA and starts listening for other nodes' changes.
     pub async fn start(store: Store, master_key: MasterKey, config: EngineConfig) -> Result<Engine, EngineError> {
+        Engine::start_with_clock(store, master_key, config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`Engine::start`], with the time taken from `clock` (tests pass a [`ManualClock`]).
+    pub async fn start_with_clock(
+        store: Store,
+        master_key: MasterKey,
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, EngineError> {
         let (ca, first_start) = authority::load_or_create(&store, &master_key, &config.organisation).await?;
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -98,6 +116,7 @@ impl Engine {
                 ca,
                 master_key,
                 config,
+                clock,
                 transactions: Waiters::default(),
                 inboxes: Waiters::default(),
                 robot_keys: DashMap::new(),
@@ -119,6 +138,16 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The engine's time.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The MSS service (ETSI TS 102 204) on this engine.
+    pub fn mss(&self) -> mss::Mss<'_> {
+        mss::Mss::new(self)
     }
 
     /// DER of the root CA certificate that all user certificates chain to.
@@ -171,8 +200,4 @@ impl Engine {
         });
         Ok(())
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }

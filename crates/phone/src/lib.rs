@@ -5,7 +5,8 @@
 //! phone can listen without the PIN. The signing key, whose certificate our CA issues,
 //! is stored sealed under the PIN; a wrong PIN is reported to the server, which blocks the
 //! key after the configured number of failures. Before signing, the phone recomputes
-//! what it is asked to sign from the text it shows and refuses anything else.
+//! what it is asked to sign from what it shows (a text, rows, or a document's name and
+//! digest) and refuses anything else.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,9 +17,11 @@ use mobileid_core::device_api::{
     approve_path, decline_path, ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse,
     PinFailureResponse, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_FAILURE_PATH, STREAM_PATH,
 };
-use mobileid_core::Dtbd;
+use mobileid_core::{ContentKind, Dtbd, SignContent};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
-use mobileid_crypto::{open_with_pin, seal_with_pin, signed_attributes, CryptoError, KeyAlgorithm, PrivateKey};
+use mobileid_crypto::{
+    open_with_pin, seal_with_pin, signed_attributes_for_digest, CryptoError, KeyAlgorithm, PrivateKey,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -150,26 +153,9 @@ impl Phone {
     }
 
     /// Checks a request before it is shown: the bytes to sign must be exactly what the
-    /// displayed text and the nonce produce. Returns what to show.
+    /// displayed content and the nonce produce. Returns what to show.
     pub fn check(&self, request: &SignRequest) -> Result<Prompt> {
-        let dtbd = Dtbd::from_wire(&request.mime_type, &request.data)
-            .map_err(|f| PhoneError::Mismatch(format!("cannot display the request: {}", f.detail)))?;
-        let nonce: [u8; 8] = STANDARD
-            .decode(&request.nonce)
-            .ok()
-            .and_then(|n| n.try_into().ok())
-            .ok_or_else(|| PhoneError::Mismatch("bad nonce".into()))?;
-        let expected = signed_attributes(&dtbd.signed_bytes(), &nonce);
-        let offered =
-            STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
-        if expected != offered {
-            return Err(PhoneError::Mismatch("what the server asks to sign is not the text shown".into()));
-        }
-        Ok(Prompt {
-            transaction_id: request.transaction_id.clone(),
-            text: dtbd.display_text(),
-            language: request.language.clone(),
-        })
+        check_request(request)
     }
 
     /// Unlocks the signing key with the PIN, signs, and sends the approval. A wrong PIN is
@@ -263,6 +249,61 @@ impl Phone {
     }
 }
 
+/// What the request asks the user to sign, read from the fields the phone shows: the
+/// text or rows, or the document's name and digest.
+fn shown_content(request: &SignRequest) -> Result<SignContent> {
+    if request.kind == Some(ContentKind::Document) {
+        let name = request.document_name.clone().ok_or_else(|| PhoneError::Mismatch("no document name".into()))?;
+        let sha256: [u8; 32] = request
+            .digest
+            .as_deref()
+            .and_then(|d| STANDARD.decode(d).ok())
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(|| PhoneError::Mismatch("bad document digest".into()))?;
+        return Ok(SignContent::Document { name, sha256 });
+    }
+    let dtbd = Dtbd::from_wire(&request.mime_type, &request.data)
+        .map_err(|f| PhoneError::Mismatch(format!("cannot display the request: {}", f.detail)))?;
+    let content = SignContent::from(dtbd);
+    // An older server sends no kind; a newer one must name what the data is.
+    if request.kind.is_some_and(|kind| kind != content.kind()) {
+        return Err(PhoneError::Mismatch("the request's kind does not match its data".into()));
+    }
+    Ok(content)
+}
+
+/// Checks a request before it is shown: the signed attributes offered must be exactly
+/// what the shown content and the nonce produce. Returns what to show.
+pub fn check_request(request: &SignRequest) -> Result<Prompt> {
+    let content = shown_content(request)?;
+    let nonce: [u8; 8] = STANDARD
+        .decode(&request.nonce)
+        .ok()
+        .and_then(|n| n.try_into().ok())
+        .ok_or_else(|| PhoneError::Mismatch("bad nonce".into()))?;
+    let expected = signed_attributes_for_digest(&content.message_digest(), &nonce);
+    let offered =
+        STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
+    if expected != offered {
+        return Err(PhoneError::Mismatch("what the server asks to sign is not what is shown".into()));
+    }
+    Ok(Prompt {
+        transaction_id: request.transaction_id.clone(),
+        text: display(&content),
+        language: request.language.clone(),
+    })
+}
+
+/// The text the phone shows: a document as its name and the hex SHA-256 the user can
+/// compare with the requester's.
+fn display(content: &SignContent) -> String {
+    match content {
+        SignContent::Text(text) => text.clone(),
+        SignContent::TxnApproval(approval) => Dtbd::TxnApproval(approval.clone()).display_text(),
+        SignContent::Document { name, sha256 } => format!("Document: {name}\nSHA-256: {}", hex::encode(sha256)),
+    }
+}
+
 fn sign_request(key: &PrivateKey, device_id: &str, method: &str, path_and_query: &str, body: &[u8]) -> Result<String> {
     let timestamp_ms = chrono::Utc::now().timestamp_millis();
     let mut nonce = [0u8; 16];
@@ -293,4 +334,81 @@ async fn check_status(response: reqwest::Response) -> Result<reqwest::Response> 
 async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T> {
     let response = check_status(response).await?;
     Ok(response.json().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use mobileid_core::dtbd::{TEXT_PLAIN, TXN_APPROVAL};
+
+    use super::*;
+
+    const NONCE: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+    const APPROVAL: &str = r#"{"type":"Pay","dtbd":[{"key":"To","value":"Bob"},{"key":"Amount","value":"CHF 10"}]}"#;
+
+    /// A request as an honest server sends it for `content`.
+    fn request(content: &SignContent) -> SignRequest {
+        let (mime_type, data) = content.to_device();
+        let (document_name, digest) = match content {
+            SignContent::Document { name, sha256 } => (Some(name.clone()), Some(STANDARD.encode(sha256))),
+            _ => (None, None),
+        };
+        SignRequest {
+            transaction_id: "H1".into(),
+            kind: Some(content.kind()),
+            mime_type,
+            data,
+            document_name,
+            digest,
+            language: "en".into(),
+            nonce: STANDARD.encode(NONCE),
+            to_be_signed: STANDARD.encode(signed_attributes_for_digest(&content.message_digest(), &NONCE)),
+            expires_at: 0,
+        }
+    }
+
+    fn contents() -> Vec<SignContent> {
+        let approval = Dtbd::from_wire(TXN_APPROVAL, APPROVAL).unwrap();
+        vec![
+            SignContent::Text("Bank: log in?".into()),
+            SignContent::from(approval),
+            SignContent::Document { name: "contract.pdf".into(), sha256: [0x5a; 32] },
+        ]
+    }
+
+    #[test]
+    fn an_honest_request_of_each_kind_passes_and_shows_what_is_signed() {
+        let shown: Vec<String> = contents().iter().map(|c| check_request(&request(c)).unwrap().text).collect();
+        assert_eq!(shown[0], "Bank: log in?");
+        assert_eq!(shown[1], "Pay\nTo: Bob\nAmount: CHF 10");
+        assert_eq!(shown[2], format!("Document: contract.pdf\nSHA-256: {}", "5a".repeat(32)));
+        // An older server sends no kind: texts and approvals still pass.
+        for content in &contents()[..2] {
+            assert!(check_request(&SignRequest { kind: None, ..request(content) }).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_request_whose_to_be_signed_is_not_what_is_shown_is_refused_for_each_kind() {
+        let other = SignContent::Text("Pay CHF 10000 to Mallory".into());
+        let forged = STANDARD.encode(signed_attributes_for_digest(&other.message_digest(), &NONCE));
+        for content in contents() {
+            let honest = request(&content);
+            let forged = SignRequest { to_be_signed: forged.clone(), ..honest.clone() };
+            assert!(matches!(check_request(&forged), Err(PhoneError::Mismatch(_))), "{content:?}");
+            // The same attributes under another nonce are not what is shown either.
+            let renonced = SignRequest { nonce: STANDARD.encode([9u8; 8]), ..honest };
+            assert!(matches!(check_request(&renonced), Err(PhoneError::Mismatch(_))), "{content:?}");
+        }
+        // Shown text changed under honest attributes; a document shown with another digest.
+        let text = request(&contents()[0]);
+        assert!(check_request(&SignRequest { data: "Bank: log out?".into(), ..text.clone() }).is_err());
+        let rows = request(&contents()[1]);
+        let edited = APPROVAL.replace("CHF 10", "CHF 99");
+        assert!(check_request(&SignRequest { data: edited, ..rows }).is_err());
+        let doc = request(&contents()[2]);
+        assert!(check_request(&SignRequest { digest: Some(STANDARD.encode([0x5b; 32])), ..doc.clone() }).is_err());
+        // A kind that contradicts the data is refused before anything is shown.
+        assert!(check_request(&SignRequest { kind: Some(ContentKind::TxnApproval), ..text.clone() }).is_err());
+        assert_eq!(text.mime_type, TEXT_PLAIN);
+    }
 }

@@ -18,8 +18,9 @@ use mobileid_core::device_api::{
     ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse, PinFailureResponse,
     ReceiptNotice, SignRequest, ACTIVATE_PATH,
 };
+use mobileid_core::SignContent;
 use mobileid_crypto::device_auth::DeviceAuthorization;
-use mobileid_engine::device::{DeviceError, Inbox};
+use mobileid_engine::devices::{DeviceError, Inbox};
 use mobileid_store::DeviceRecord;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -40,11 +41,11 @@ impl From<DeviceError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error) = match &self.0 {
-            DeviceError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            DeviceError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            DeviceError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            DeviceError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            DeviceError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            DeviceError::Invalid(_) | DeviceError::BadSignature => (StatusCode::BAD_REQUEST, "bad_request"),
+            DeviceError::NotAuthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            DeviceError::CodeRefused { .. } | DeviceError::KeyBlocked => (StatusCode::FORBIDDEN, "forbidden"),
+            DeviceError::NoSuchRequest => (StatusCode::NOT_FOUND, "not_found"),
+            DeviceError::NoLongerOpen | DeviceError::Expired => (StatusCode::CONFLICT, "conflict"),
             DeviceError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         (status, Json(ErrorResponse { error: error.into(), message: self.0.to_string() })).into_response()
@@ -52,7 +53,7 @@ impl IntoResponse for ApiError {
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError(DeviceError::BadRequest(message.into()))
+    ApiError(DeviceError::Invalid(message.into()))
 }
 
 fn decode_b64(field: &str, value: &str) -> Result<Vec<u8>, ApiError> {
@@ -68,7 +69,9 @@ fn authorization(headers: &HeaderMap) -> Result<DeviceAuthorization, ApiError> {
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(DeviceAuthorization::parse_header)
-        .ok_or_else(|| ApiError(DeviceError::Unauthorized("missing or malformed MobileID-Device authorization".into())))
+        .ok_or_else(|| {
+            ApiError(DeviceError::NotAuthenticated("missing or malformed MobileID-Device authorization".into()))
+        })
 }
 
 fn path_and_query(uri: &Uri) -> &str {
@@ -177,7 +180,8 @@ pub async fn answer(
             state.engine.approve(&device, &transaction_id, &signature).await?;
         }
         "decline" => state.engine.decline(&device, &transaction_id).await?,
-        other => return Err(ApiError(DeviceError::NotFound(format!("no such answer {other:?}")))),
+        // Not an answer a device can give: as unknown as a request it does not have.
+        _ => return Err(ApiError(DeviceError::NoSuchRequest)),
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -203,14 +207,24 @@ fn wire_inbox(inbox: Inbox) -> InboxResponse {
         requests: inbox
             .requests
             .into_iter()
-            .map(|r| SignRequest {
-                transaction_id: r.transaction_id,
-                mime_type: r.mime_type,
-                data: r.data,
-                language: r.language,
-                nonce: STANDARD.encode(&r.nonce),
-                to_be_signed: STANDARD.encode(&r.to_be_signed),
-                expires_at: r.expires_at,
+            .map(|r| {
+                let (mime_type, data) = r.content.to_device();
+                let (document_name, digest) = match &r.content {
+                    SignContent::Document { name, sha256 } => (Some(name.clone()), Some(STANDARD.encode(sha256))),
+                    _ => (None, None),
+                };
+                SignRequest {
+                    transaction_id: r.transaction_id,
+                    kind: Some(r.content.kind()),
+                    mime_type,
+                    data,
+                    document_name,
+                    digest,
+                    language: r.language,
+                    nonce: STANDARD.encode(&r.nonce),
+                    to_be_signed: STANDARD.encode(&r.to_be_signed),
+                    expires_at: r.expires_at.as_millis(),
+                }
             })
             .collect(),
         receipts: inbox

@@ -178,7 +178,7 @@ async fn serve(
         None => None,
     };
     print_banner(&config, &data_dir, https_addr, sandbox.as_ref().and_then(|l| l.local_addr().ok()));
-    purge_old_nonces(engine.clone(), Duration::from_secs(config.device_clock_window_seconds));
+    purge_old_nonces(engine.clone());
     if let Some(sandbox) = sandbox {
         tokio::spawn(listener::serve_plain(sandbox, app.clone()));
     }
@@ -192,13 +192,12 @@ async fn serve(
 }
 
 /// Replays are refused by time past the window, so nonces older than it can go.
-fn purge_old_nonces(engine: Engine, window: Duration) {
+fn purge_old_nonces(engine: Engine) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let before = chrono::Utc::now().timestamp_millis() - 2 * window.as_millis() as i64;
-            if let Err(e) = engine.store().purge_nonces(before).await {
+            if let Err(e) = engine.purge_old_nonces().await {
                 tracing::warn!("purging device nonces: {e}");
             }
         }

@@ -264,6 +264,14 @@ on_both_databases! {
         let response = phone.send_with_authorization(reqwest::Method::GET, INBOX_NOW, Vec::new(), &genuine).await.unwrap();
         assert_eq!(response.status().as_u16(), 200, "the genuine request with that nonce still passes");
 
+        // Times at the ends of i64: outside the window, not an overflow.
+        for (ts, what) in [(i64::MIN, "ts=-9223372036854775808"), (i64::MAX, "ts=9223372036854775807")] {
+            let extreme = authorization(&key, &device_id, "GET", INBOX_NOW, b"", ts);
+            let response =
+                phone.send_with_authorization(reqwest::Method::GET, INBOX_NOW, Vec::new(), &extreme).await.unwrap();
+            assert_eq!(response.status().as_u16(), 401, "{what}");
+        }
+
         let impostor = authorization(&key, &other.state().device_id, "GET", INBOX_NOW, b"", now_ms());
         let response = phone.send_with_authorization(reqwest::Method::GET, INBOX_NOW, Vec::new(), &impostor).await.unwrap();
         assert_eq!(response.status().as_u16(), 401, "another device's id with my key");

@@ -382,29 +382,6 @@ on_both_databases! {
 }
 
 on_both_databases! {
-    /// Async, TimeOut 2 s: after 3 s the status query says 208 "Original request timed out.",
-    /// the same for every poll, and a late approval changes nothing.
-    async fn async_request_expires(server) {
-        let mut phone = server.phone(USER).await;
-        let mut request = signature_request(USER, "Demo: Too late?", "asynch");
-        request["MSS_SignatureReq"]["TimeOut"] = json!("2");
-        let id = start_async(server, &request).await;
-        let shown = next_request(&phone).await;
-        let (status, body) = server.post("/rest/service/status", &status_request(&id)).await;
-        assert_eq!((status, status_value(&body, "MSS_StatusResp")), (200, "504".into()), "{body}");
-        // The contract's time rule is the point here.
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        for _ in 0..2 {
-            let (status, body) = server.post("/rest/service/status", &status_request(&id)).await;
-            assert_fault(status, &body, 208, "EXPIRED_TRANSACTION", "Original request timed out.");
-        }
-        assert!(phone.approve(&shown, PIN).await.is_err(), "an expired request was approved");
-        let (status, body) = server.post("/rest/service/status", &status_request(&id)).await;
-        assert_fault(status, &body, 208, "EXPIRED_TRANSACTION", "Original request timed out.");
-    }
-}
-
-on_both_databases! {
     /// One receipt after a successful signature: 100 REQUEST_OK and the phone shows the text;
     /// a second one is 101 with the production text.
     async fn receipt_after_signature(server) {

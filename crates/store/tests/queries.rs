@@ -11,10 +11,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use mobileid_core::{
+    DeviceState, FailureReason, Method, Requester, SignContent, Timestamp, TxKind, TxState, UserState,
+};
 use mobileid_store::*;
 use sqlx::Connection;
 
-const NOW: i64 = 1_700_000_000_000;
+const NOW_MS: i64 = 1_700_000_000_000;
+const NOW: Timestamp = Timestamp::from_millis(NOW_MS);
+
+/// A time `offset` milliseconds from NOW.
+fn ms(offset: i64) -> Timestamp {
+    Timestamp::from_millis(NOW_MS + offset)
+}
 const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// Where one test's database lives.
@@ -116,18 +125,18 @@ fn user(msisdn: &str) -> UserRecord {
     UserRecord {
         msisdn: msisdn.into(),
         serial_number: format!("MIDCHE{msisdn:0>10}"),
-        state: "REGISTERED".into(),
+        state: UserState::Registered,
         test_fault: None,
         created_at: NOW,
     }
 }
 
-fn device(device_id: &str, msisdn: &str, method: &str, created_at: i64) -> DeviceRecord {
+fn device(device_id: &str, msisdn: &str, method: Method, created_at: Timestamp) -> DeviceRecord {
     DeviceRecord {
         device_id: device_id.into(),
         msisdn: msisdn.into(),
-        method: method.into(),
-        state: "active".into(),
+        method,
+        state: DeviceState::Active,
         cert_der: vec![0x30, 0x82, 1, 2, 3, 0, 255],
         auth_key: Some(vec![0x30, 0x59, 9, 8, 7]),
         server_key: None,
@@ -136,40 +145,54 @@ fn device(device_id: &str, msisdn: &str, method: &str, created_at: i64) -> Devic
     }
 }
 
-fn tx(mssp_trans_id: &str, msisdn: &str, device_id: Option<&str>, method: &str) -> TransactionRecord {
+fn tx(id: &str, msisdn: &str, device_id: Option<&str>, method: Method) -> TransactionRecord {
     TransactionRecord {
-        mssp_trans_id: mssp_trans_id.into(),
-        ap_id: "mid://ap.example".into(),
-        ap_trans_id: format!("AP-{mssp_trans_id}"),
-        ap_instant: NOW,
+        id: id.into(),
+        kind: TxKind::Mss,
+        requester: Requester::Ap("mid://ap.example".into()),
         msisdn: msisdn.into(),
-        msisdn_raw: format!("+{msisdn}"),
         device_id: device_id.map(str::to_string),
-        method: method.into(),
-        profile: "http://mid.swisscom.ch/STK-LoA4".into(),
-        mime_type: "text/plain".into(),
-        dtbd: "Bank: log in? ✓ äöü".into(),
+        method,
+        content: SignContent::Text("Bank: log in? ✓ äöü".into()),
         language: "en".into(),
         nonce: vec![0, 1, 2, 254, 255, 0, 42],
-        services: String::new(),
-        state: "pending".into(),
-        fault_code: None,
-        fault_detail: None,
+        state: TxState::Pending,
+        failure: None,
         signature: None,
         created_at: NOW,
-        expires_at: NOW + 80_000,
+        expires_at: ms(80_000),
         completed_at: None,
     }
+}
+
+/// The MSS request of a transaction made by `tx`.
+fn mss(t: &TransactionRecord) -> MssRecord {
+    MssRecord {
+        transaction_id: t.id.clone(),
+        ap_id: "mid://ap.example".into(),
+        ap_trans_id: format!("AP-{}", t.id),
+        ap_instant: NOW,
+        msisdn_raw: format!("+{}", t.msisdn),
+        profile: "http://mid.swisscom.ch/STK-LoA4".into(),
+        services: String::new(),
+        fault_code: None,
+    }
+}
+
+/// A transaction that ended the way `state` says (failed ones declined).
+fn ended(state: TxState, t: TransactionRecord) -> TransactionRecord {
+    let failure = (state == TxState::Failed).then(|| Failure::new(FailureReason::Declined, None));
+    TransactionRecord { state, failure, completed_at: Some(ms(1)), ..t }
 }
 
 /// A user with one active app device `d1`, as most device and transaction tests need.
 async fn user_with_device(store: &Store, msisdn: &str, device_id: &str) {
     assert!(store.insert_user(&user(msisdn)).await.unwrap());
-    store.activate_device(&device(device_id, msisdn, "app", NOW)).await.unwrap();
+    store.activate_device(&device(device_id, msisdn, Method::App, NOW)).await.unwrap();
 }
 
-async fn state_of(store: &Store, mssp_trans_id: &str) -> String {
-    store.find_transaction(mssp_trans_id).await.unwrap().expect("transaction exists").state
+async fn state_of(store: &Store, id: &str) -> TxState {
+    store.find_transaction(id).await.unwrap().expect("transaction exists").state
 }
 
 fn sorted(ids: Vec<String>) -> Vec<String> {
@@ -207,6 +230,133 @@ both!(migrations_run_twice, |db, store| {
     assert_eq!(third.find_user("41790000001").await.unwrap(), Some(user("41790000001")));
 });
 
+both!(health, |db, store| {
+    store.ping().await.unwrap();
+    assert!(store.migrations_applied().await.unwrap());
+    let (size, idle) = store.pool_stats();
+    assert!(size >= 1 && idle <= size as usize, "{size} {idle}");
+    // A migration this binary does not know (a newer binary ran): no longer "applied".
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99990101000000, 'from the future', TRUE, $1, 0)",
+    )
+    .bind(vec![0u8; 48])
+    .execute(&mut raw_connection(&db).await)
+    .await
+    .unwrap();
+    assert!(!store.migrations_applied().await.unwrap());
+    store.close().await;
+    assert!(store.ping().await.is_err(), "closed");
+});
+
+/// A connection of our own, beside the store's pool, for what the store's API cannot do.
+async fn raw_connection(db: &Db) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(&db.url).await.expect("raw connection")
+}
+
+// An existing database of the first schema keeps its transactions, receipts and
+// uniqueness when 0002 makes transactions protocol-neutral.
+both!(migration_0002_keeps_existing_rows, |db, store| {
+    drop(store);
+    let fresh = match db.backend {
+        Backend::Sqlite => Db { url: db.url.replace("store.db", "old.db"), backend: db.backend },
+        // A schema of its own: the one the harness made is already migrated.
+        Backend::Postgres => {
+            let mut conn = raw_connection(&db).await;
+            let schema = format!("old_{}", std::process::id());
+            sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(&mut conn).await.unwrap();
+            Db { url: db.url.replace("search_path%3D", &format!("search_path%3D{schema}%2C")), backend: db.backend }
+        }
+    };
+    let mut first = match db.backend {
+        Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+    };
+    first.migrations = first.migrations.iter().filter(|m| m.version == 1).cloned().collect::<Vec<_>>().into();
+    let mut conn = raw_connection(&fresh).await;
+    first.run(&mut conn).await.expect("0001");
+    sqlx::raw_sql(
+        "INSERT INTO users (msisdn, serial_number, state, created_at) VALUES ('41790000001', 'MIDCHE0000000001', 'ACTIVE', 1);
+         INSERT INTO transactions (mssp_trans_id, ap_id, ap_trans_id, ap_instant, msisdn, msisdn_raw, device_id, method,
+           profile, mime_type, dtbd, language, nonce, services, state, fault_code, fault_detail, signature,
+           created_at, expires_at, completed_at) VALUES
+           ('H1', 'mid://a', 'T1', 5, '41790000001', '+41 79 000 00 01', 'd1', 'app', 'p', 'text/plain', 'Log in?',
+            'de', X'0102030405060708', 'geofencing', 'signed', NULL, NULL, X'3080', 10, 90, 20),
+           ('H2', 'mid://a', 'T2', 5, '41790000001', '0790000001', 'd1', 'app', 'p',
+            'application/vnd.mobileid.txn-approval', '{\"type\":\"Pay\",\"dtbd\":[{\"key\":\"To\",\"value\":\"Bob\"}]}',
+            'en', X'0102030405060708', '', 'failed', 401, 'user cancel', NULL, 10, 90, 30),
+           ('H3', 'mid://a', 'T3', 5, '41000092406', '+41000092406', NULL, 'sim', 'p', 'text/plain', 'x',
+            'en', X'', '', 'failed', 406, 'simulated', NULL, 10, 90, 10),
+           ('H4', 'mid://a', 'T4', 5, '41790000001', '+41790000001', 'd1', 'app', 'p', 'text/plain', 'later',
+            'fr', X'0102030405060708', '', 'failed', 208, 'timed out', NULL, 10, 90, 90);
+         INSERT INTO receipts (mssp_trans_id, device_id, message, created_at) VALUES ('H1', 'd1', 'Thanks', 40);"
+            .replace("X'", if db.backend == Backend::Sqlite { "X'" } else { "'\\x" })
+            .as_str(),
+    )
+    .execute(&mut conn)
+    .await
+    .expect("old rows");
+    drop(conn);
+
+    let store = fresh.connect().await;
+    assert!(store.migrations_applied().await.unwrap());
+    let (h1, m1) = store.find_mss_transaction("H1").await.unwrap().expect("H1 kept");
+    assert_eq!((h1.kind, h1.requester.clone()), (TxKind::Mss, Requester::Ap("mid://a".into())));
+    assert_eq!(
+        (h1.content, h1.state, h1.signature),
+        (SignContent::Text("Log in?".into()), TxState::Signed, Some(vec![0x30, 0x80]))
+    );
+    assert_eq!(
+        (h1.language.as_str(), h1.nonce, h1.created_at, h1.expires_at, h1.completed_at),
+        ("de", vec![1, 2, 3, 4, 5, 6, 7, 8], ms(10 - NOW_MS), ms(90 - NOW_MS), Some(ms(20 - NOW_MS)))
+    );
+    assert_eq!(
+        m1,
+        MssRecord {
+            transaction_id: "H1".into(),
+            ap_id: "mid://a".into(),
+            ap_trans_id: "T1".into(),
+            ap_instant: ms(5 - NOW_MS),
+            msisdn_raw: "+41 79 000 00 01".into(),
+            profile: "p".into(),
+            services: "geofencing".into(),
+            fault_code: None,
+        }
+    );
+    let (h2, m2) = store.find_mss_transaction("H2").await.unwrap().expect("H2 kept");
+    assert_eq!(h2.content.kind(), mobileid_core::ContentKind::TxnApproval);
+    assert_eq!((h2.failure, m2.fault_code), (Some(Failure::new(FailureReason::Declined, Some("user cancel"))), None));
+    let (h3, m3) = store.find_mss_transaction("H3").await.unwrap().expect("H3 kept");
+    assert_eq!(
+        (h3.failure, m3.fault_code),
+        (Some(Failure::new(FailureReason::Simulated, Some("simulated"))), Some(406))
+    );
+    let (h4, _) = store.find_mss_transaction("H4").await.unwrap().expect("H4 kept");
+    assert_eq!(h4.failure, Some(Failure::new(FailureReason::Expired, Some("timed out"))));
+    // The receipt survived, and its transaction is still its parent.
+    assert!(!store.insert_receipt("H1", Some("d1"), "again", NOW).await.unwrap());
+    assert_eq!(
+        store.take_receipts("d1", NOW).await.unwrap(),
+        vec![ReceiptRecord { mssp_trans_id: "H1".into(), message: "Thanks".into() }]
+    );
+    // The uniqueness of (AP_ID, AP_TransID, Instant) moved with its columns.
+    let dup = TransactionRecord { id: "H9".into(), ..h4.clone() };
+    let dup_mss = MssRecord {
+        transaction_id: "H9".into(),
+        ap_id: "mid://a".into(),
+        ap_trans_id: "T4".into(),
+        ap_instant: ms(5 - NOW_MS),
+        ..m1
+    };
+    assert_eq!(store.insert_mss_transaction(&dup, &dup_mss).await.unwrap(), InsertOutcome::Duplicate);
+    store.close().await;
+    if db.backend == Backend::Postgres {
+        let drop = format!("DROP SCHEMA \"old_{}\" CASCADE", std::process::id());
+        sqlx::query(&drop).execute(&mut raw_connection(&db).await).await.unwrap();
+    }
+});
+
 // ---- application providers ----
 
 both!(upsert_ap, |db, store| {
@@ -219,7 +369,7 @@ both!(upsert_ap, |db, store| {
         allowed_profiles: "http://mid.swisscom.ch/MID/v1/AuthProfile1".into(),
         auth_profile1_maps_to: "http://mid.swisscom.ch/MID/v1/AuthProfile1".into(),
         services: String::new(),
-        created_at: NOW + 5,
+        created_at: ms(5),
         ..ap("mid://a")
     };
     store.upsert_ap(&changed).await.unwrap();
@@ -313,7 +463,7 @@ both!(insert_user, |db, store| {
     let u = user("41790000001");
     assert!(store.insert_user(&u).await.unwrap());
     // The same MSISDN again: false, and the first user is kept.
-    let again = UserRecord { serial_number: "MIDCHE9999999999".into(), state: "ACTIVE".into(), ..u.clone() };
+    let again = UserRecord { serial_number: "MIDCHE9999999999".into(), state: UserState::Active, ..u.clone() };
     assert!(!store.insert_user(&again).await.unwrap());
     assert_eq!(store.find_user("41790000001").await.unwrap(), Some(u.clone()));
     // A serial number belongs to one user only.
@@ -325,7 +475,7 @@ both!(insert_user, |db, store| {
 both!(find_user, |db, store| {
     assert_eq!(store.find_user("41790000001").await.unwrap(), None);
     let plain = user("41790000001");
-    let test_number = UserRecord { test_fault: Some(401), state: "ACTIVE".into(), ..user("41000092401") };
+    let test_number = UserRecord { test_fault: Some(401), state: UserState::Active, ..user("41000092401") };
     assert!(store.insert_user(&plain).await.unwrap());
     assert!(store.insert_user(&test_number).await.unwrap());
     assert_eq!(store.find_user("41790000001").await.unwrap(), Some(plain));
@@ -335,23 +485,20 @@ both!(find_user, |db, store| {
 both!(set_user_state, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
     assert!(store.insert_user(&user("41790000002")).await.unwrap());
-    store.set_user_state("41790000001", "INACTIVE").await.unwrap();
-    assert_eq!(store.find_user("41790000001").await.unwrap().unwrap().state, "INACTIVE");
-    assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, "REGISTERED");
+    store.set_user_state("41790000001", UserState::Inactive).await.unwrap();
+    assert_eq!(store.find_user("41790000001").await.unwrap().unwrap().state, UserState::Inactive);
+    assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, UserState::Registered);
     // An unknown MSISDN: no error, and no user appears.
-    store.set_user_state("41790000009", "ACTIVE").await.unwrap();
+    store.set_user_state("41790000009", UserState::Active).await.unwrap();
     assert_eq!(store.find_user("41790000009").await.unwrap(), None);
 });
 
 both!(delete_user, |db, store| {
     user_with_device(&store, "41790000001", "d1").await;
     user_with_device(&store, "41790000002", "d2").await;
-    store.insert_activation_code("code1", "41790000001", NOW + 1000).await.unwrap();
-    store.insert_activation_code("code2", "41790000002", NOW + 1000).await.unwrap();
-    assert_eq!(
-        store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap(),
-        InsertOutcome::Inserted
-    );
+    store.insert_activation_code("code1", "41790000001", ms(1000)).await.unwrap();
+    store.insert_activation_code("code2", "41790000002", ms(1000)).await.unwrap();
+    store.insert_transaction(&tx("T1", "41790000001", Some("d1"), Method::App)).await.unwrap();
 
     assert!(store.delete_user("41790000001").await.unwrap());
     assert_eq!(store.find_user("41790000001").await.unwrap(), None);
@@ -359,11 +506,11 @@ both!(delete_user, |db, store| {
     assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), None);
     assert_eq!(store.take_activation_code("code1", NOW).await.unwrap(), CodeOutcome::Unknown);
     // Transactions stay for audit.
-    assert_eq!(store.find_transaction("T1").await.unwrap(), Some(tx("T1", "41790000001", Some("d1"), "app")));
+    assert_eq!(store.find_transaction("T1").await.unwrap(), Some(tx("T1", "41790000001", Some("d1"), Method::App)));
     // The other user is untouched.
     assert!(store.find_user("41790000002").await.unwrap().is_some());
     assert!(store.find_device("d2").await.unwrap().is_some());
-    assert_eq!(store.latest_activation_code_expiry("41790000002").await.unwrap(), Some((NOW + 1000, None)));
+    assert_eq!(store.latest_activation_code_expiry("41790000002").await.unwrap(), Some((ms(1000), None)));
 
     assert!(!store.delete_user("41790000001").await.unwrap());
     assert!(!store.delete_user("41799999999").await.unwrap());
@@ -375,54 +522,54 @@ both!(delete_user, |db, store| {
 
 both!(take_activation_code, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
-    store.insert_activation_code("fresh", "41790000001", NOW + 1000).await.unwrap();
-    store.insert_activation_code("stale", "41790000001", NOW - 1).await.unwrap();
+    store.insert_activation_code("fresh", "41790000001", ms(1000)).await.unwrap();
+    store.insert_activation_code("stale", "41790000001", ms(-1)).await.unwrap();
     store.insert_activation_code("edge", "41790000001", NOW).await.unwrap();
 
     assert_eq!(store.take_activation_code("fresh", NOW).await.unwrap(), CodeOutcome::Taken("41790000001".into()));
-    assert_eq!(store.take_activation_code("fresh", NOW + 1).await.unwrap(), CodeOutcome::AlreadyUsed);
+    assert_eq!(store.take_activation_code("fresh", ms(1)).await.unwrap(), CodeOutcome::AlreadyUsed);
     // Used stays used, also once it has expired.
-    assert_eq!(store.take_activation_code("fresh", NOW + 5000).await.unwrap(), CodeOutcome::AlreadyUsed);
+    assert_eq!(store.take_activation_code("fresh", ms(5000)).await.unwrap(), CodeOutcome::AlreadyUsed);
 
     assert_eq!(store.take_activation_code("nope", NOW).await.unwrap(), CodeOutcome::Unknown);
     assert_eq!(store.take_activation_code("stale", NOW).await.unwrap(), CodeOutcome::Expired);
     assert_eq!(store.take_activation_code("stale", NOW).await.unwrap(), CodeOutcome::Expired);
     // A code is valid strictly before its expiry.
     assert_eq!(store.take_activation_code("edge", NOW).await.unwrap(), CodeOutcome::Expired);
-    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((NOW + 1000, Some(NOW))));
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((ms(1000), Some(NOW))));
 });
 
 both!(insert_activation_code, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
-    store.insert_activation_code("h1", "41790000001", NOW + 1000).await.unwrap();
-    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((NOW + 1000, None)));
+    store.insert_activation_code("h1", "41790000001", ms(1000)).await.unwrap();
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((ms(1000), None)));
     // A code hash is unique, and a code belongs to an existing user.
-    assert!(store.insert_activation_code("h1", "41790000001", NOW + 2000).await.is_err());
-    assert!(store.insert_activation_code("h2", "41799999999", NOW + 2000).await.is_err());
+    assert!(store.insert_activation_code("h1", "41790000001", ms(2000)).await.is_err());
+    assert!(store.insert_activation_code("h2", "41799999999", ms(2000)).await.is_err());
     assert_eq!(store.take_activation_code("h2", NOW).await.unwrap(), CodeOutcome::Unknown);
-    assert_eq!(store.take_activation_code("h1", NOW + 1500).await.unwrap(), CodeOutcome::Expired);
+    assert_eq!(store.take_activation_code("h1", ms(1500)).await.unwrap(), CodeOutcome::Expired);
 });
 
 both!(latest_activation_code_expiry, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
     assert!(store.insert_user(&user("41790000002")).await.unwrap());
     assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), None);
-    store.insert_activation_code("a", "41790000001", NOW + 100).await.unwrap();
-    store.insert_activation_code("b", "41790000001", NOW + 300).await.unwrap();
-    store.insert_activation_code("c", "41790000001", NOW + 200).await.unwrap();
-    store.insert_activation_code("other", "41790000002", NOW + 900).await.unwrap();
-    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((NOW + 300, None)));
-    assert_eq!(store.take_activation_code("b", NOW + 150).await.unwrap(), CodeOutcome::Taken("41790000001".into()));
-    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((NOW + 300, Some(NOW + 150))));
-    assert_eq!(store.latest_activation_code_expiry("41790000002").await.unwrap(), Some((NOW + 900, None)));
+    store.insert_activation_code("a", "41790000001", ms(100)).await.unwrap();
+    store.insert_activation_code("b", "41790000001", ms(300)).await.unwrap();
+    store.insert_activation_code("c", "41790000001", ms(200)).await.unwrap();
+    store.insert_activation_code("other", "41790000002", ms(900)).await.unwrap();
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((ms(300), None)));
+    assert_eq!(store.take_activation_code("b", ms(150)).await.unwrap(), CodeOutcome::Taken("41790000001".into()));
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((ms(300), Some(ms(150)))));
+    assert_eq!(store.latest_activation_code_expiry("41790000002").await.unwrap(), Some((ms(900), None)));
     assert_eq!(store.latest_activation_code_expiry("41799999999").await.unwrap(), None);
 });
 
 both!(concurrent_take_activation_code, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
-    store.insert_activation_code("race", "41790000001", NOW + 60_000).await.unwrap();
+    store.insert_activation_code("race", "41790000001", ms(60_000)).await.unwrap();
     let outcomes =
-        race(&store, |store, i| async move { store.take_activation_code("race", NOW + i).await.unwrap() }).await;
+        race(&store, |store, i| async move { store.take_activation_code("race", ms(i)).await.unwrap() }).await;
     let taken = outcomes.iter().filter(|o| **o == CodeOutcome::Taken("41790000001".into())).count();
     let used = outcomes.iter().filter(|o| **o == CodeOutcome::AlreadyUsed).count();
     assert_eq!((taken, used), (1, 7), "{outcomes:?}");
@@ -432,36 +579,39 @@ both!(concurrent_take_activation_code, |db, store| {
 
 both!(activate_device, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
-    let d1 = device("d1", "41790000001", "app", NOW);
+    let d1 = device("d1", "41790000001", Method::App, NOW);
     store.activate_device(&d1).await.unwrap();
     // A REGISTERED user becomes ACTIVE.
-    assert_eq!(store.find_user("41790000001").await.unwrap().unwrap().state, "ACTIVE");
+    assert_eq!(store.find_user("41790000001").await.unwrap().unwrap().state, UserState::Active);
     assert_eq!(store.find_device("d1").await.unwrap(), Some(d1.clone()));
 
     // A robot key (another method) leaves the phone alone.
-    let s1 =
-        DeviceRecord { auth_key: None, server_key: Some(vec![5; 32]), ..device("s1", "41790000001", "sim", NOW + 1) };
+    let s1 = DeviceRecord {
+        auth_key: None,
+        server_key: Some(vec![5; 32]),
+        ..device("s1", "41790000001", Method::Sim, ms(1))
+    };
     store.activate_device(&s1).await.unwrap();
-    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "active");
+    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, DeviceState::Active);
 
     // A new phone retires the earlier one, blocked or not.
     store.record_pin_failure("d1", 1).await.unwrap();
-    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "blocked");
-    let d2 = device("d2", "41790000001", "app", NOW + 2);
+    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, DeviceState::Blocked);
+    let d2 = device("d2", "41790000001", Method::App, ms(2));
     store.activate_device(&d2).await.unwrap();
-    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "retired");
+    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, DeviceState::Retired);
     assert_eq!(store.find_device("d2").await.unwrap(), Some(d2.clone()));
     assert_eq!(store.find_device("s1").await.unwrap(), Some(s1.clone()));
-    let d3 = device("d3", "41790000001", "app", NOW + 3);
+    let d3 = device("d3", "41790000001", Method::App, ms(3));
     store.activate_device(&d3).await.unwrap();
-    assert_eq!(store.find_device("d2").await.unwrap().unwrap().state, "retired");
+    assert_eq!(store.find_device("d2").await.unwrap().unwrap().state, DeviceState::Retired);
     assert_eq!(store.devices_of_user("41790000001").await.unwrap(), vec![d3, s1]);
 
     // Only REGISTERED becomes ACTIVE: an INACTIVE user stays INACTIVE.
-    let inactive = UserRecord { state: "INACTIVE".into(), ..user("41790000002") };
+    let inactive = UserRecord { state: UserState::Inactive, ..user("41790000002") };
     assert!(store.insert_user(&inactive).await.unwrap());
-    store.activate_device(&device("e1", "41790000002", "app", NOW)).await.unwrap();
-    assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, "INACTIVE");
+    store.activate_device(&device("e1", "41790000002", Method::App, NOW)).await.unwrap();
+    assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, UserState::Inactive);
 });
 
 both!(activate_device_is_atomic, |db, store| {
@@ -469,12 +619,12 @@ both!(activate_device_is_atomic, |db, store| {
     assert!(store.insert_user(&user("41790000002")).await.unwrap());
     // The insert fails (the device ID is taken): the earlier phone must not be retired,
     // and the REGISTERED user must not become ACTIVE.
-    let clash = device("d1", "41790000002", "app", NOW + 1);
+    let clash = device("d1", "41790000002", Method::App, ms(1));
     assert!(store.activate_device(&clash).await.is_err());
-    assert_eq!(store.find_device("d1").await.unwrap(), Some(device("d1", "41790000001", "app", NOW)));
-    assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, "REGISTERED");
+    assert_eq!(store.find_device("d1").await.unwrap(), Some(device("d1", "41790000001", Method::App, NOW)));
+    assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, UserState::Registered);
     // A device for an unknown user is refused.
-    assert!(store.activate_device(&device("d9", "41799999999", "app", NOW)).await.is_err());
+    assert!(store.activate_device(&device("d9", "41799999999", Method::App, NOW)).await.is_err());
     assert_eq!(store.find_device("d9").await.unwrap(), None);
 });
 
@@ -483,7 +633,7 @@ both!(concurrent_activate_device, |db, store| {
     // must leave exactly one device that is not retired.
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
     let results = race(&store, |store, i| async move {
-        store.activate_device(&device(&format!("d{i}"), "41790000001", "app", NOW + i)).await
+        store.activate_device(&device(&format!("d{i}"), "41790000001", Method::App, ms(i))).await
     })
     .await;
     // An activation may lose the race with an error; none may leave two phones behind.
@@ -496,13 +646,13 @@ both!(concurrent_activate_device, |db, store| {
 both!(find_device, |db, store| {
     assert_eq!(store.find_device("d1").await.unwrap(), None);
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
-    let phone = device("d1", "41790000001", "app", NOW);
+    let phone = device("d1", "41790000001", Method::App, NOW);
     let robot = DeviceRecord {
         auth_key: None,
         server_key: Some((0..=255).collect()),
         cert_der: vec![],
         pin_failures: 0,
-        ..device("r1", "41790000001", "sim", NOW + 1)
+        ..device("r1", "41790000001", Method::Sim, ms(1))
     };
     store.activate_device(&phone).await.unwrap();
     store.activate_device(&robot).await.unwrap();
@@ -515,18 +665,22 @@ both!(devices_of_user, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
     assert!(store.insert_user(&user("41790000002")).await.unwrap());
     assert_eq!(store.devices_of_user("41790000001").await.unwrap(), vec![]);
-    store.activate_device(&device("old", "41790000001", "app", NOW)).await.unwrap();
-    store.activate_device(&device("phone", "41790000001", "app", NOW + 10)).await.unwrap(); // retires "old"
-    store.activate_device(&device("robot", "41790000001", "sim", NOW + 5)).await.unwrap();
-    store.activate_device(&device("theirs", "41790000002", "app", NOW + 20)).await.unwrap();
+    store.activate_device(&device("old", "41790000001", Method::App, NOW)).await.unwrap();
+    store.activate_device(&device("phone", "41790000001", Method::App, ms(10))).await.unwrap(); // retires "old"
+    store.activate_device(&device("robot", "41790000001", Method::Sim, ms(5))).await.unwrap();
+    store.activate_device(&device("theirs", "41790000002", Method::App, ms(20))).await.unwrap();
     store.record_pin_failure("robot", 1).await.unwrap(); // blocked devices are still listed
 
     let mine = store.devices_of_user("41790000001").await.unwrap();
-    let ids: Vec<_> = mine.iter().map(|d| (d.device_id.as_str(), d.state.as_str())).collect();
-    assert_eq!(ids, vec![("phone", "active"), ("robot", "blocked")], "newest first, no retired device");
+    let ids: Vec<_> = mine.iter().map(|d| (d.device_id.as_str(), d.state)).collect();
+    assert_eq!(
+        ids,
+        vec![("phone", DeviceState::Active), ("robot", DeviceState::Blocked)],
+        "newest first, no retired device"
+    );
     assert_eq!(
         store.devices_of_user("41790000002").await.unwrap(),
-        vec![device("theirs", "41790000002", "app", NOW + 20)]
+        vec![device("theirs", "41790000002", Method::App, ms(20))]
     );
     assert_eq!(store.devices_of_user("41799999999").await.unwrap(), vec![]);
 });
@@ -536,15 +690,15 @@ both!(record_pin_failure, |db, store| {
     user_with_device(&store, "41790000002", "d2").await;
     assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 1);
     assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 2);
-    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "active");
+    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, DeviceState::Active);
     assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 3);
     let d1 = store.find_device("d1").await.unwrap().unwrap();
-    assert_eq!((d1.state.as_str(), d1.pin_failures), ("blocked", 3));
+    assert_eq!((d1.state, d1.pin_failures), (DeviceState::Blocked, 3));
     assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 4);
-    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, "blocked");
+    assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, DeviceState::Blocked);
     // Other devices are untouched; an unknown device counts nothing.
     let d2 = store.find_device("d2").await.unwrap().unwrap();
-    assert_eq!((d2.state.as_str(), d2.pin_failures), ("active", 0));
+    assert_eq!((d2.state, d2.pin_failures), (DeviceState::Active, 0));
     assert_eq!(store.record_pin_failure("nope", 3).await.unwrap(), 0);
     assert_eq!(store.find_device("nope").await.unwrap(), None);
 });
@@ -557,7 +711,7 @@ both!(reset_pin_failures, |db, store| {
     store.record_pin_failure("d2", 5).await.unwrap();
     store.reset_pin_failures("d1").await.unwrap();
     let d1 = store.find_device("d1").await.unwrap().unwrap();
-    assert_eq!((d1.state.as_str(), d1.pin_failures), ("active", 0));
+    assert_eq!((d1.state, d1.pin_failures), (DeviceState::Active, 0));
     assert_eq!(store.find_device("d2").await.unwrap().unwrap().pin_failures, 1);
     // Counting starts again from zero; resetting twice or an unknown device is no error.
     store.reset_pin_failures("d1").await.unwrap();
@@ -569,7 +723,7 @@ both!(reset_pin_failures, |db, store| {
 
 both!(remember_nonce, |db, store| {
     assert!(store.remember_nonce("d1", "n1", NOW).await.unwrap());
-    assert!(!store.remember_nonce("d1", "n1", NOW + 1).await.unwrap(), "a replay");
+    assert!(!store.remember_nonce("d1", "n1", ms(1)).await.unwrap(), "a replay");
     assert!(store.remember_nonce("d1", "n2", NOW).await.unwrap());
     assert!(store.remember_nonce("d2", "n1", NOW).await.unwrap(), "nonces are per device");
     assert!(!store.remember_nonce("d2", "n1", NOW).await.unwrap());
@@ -577,50 +731,67 @@ both!(remember_nonce, |db, store| {
 
 both!(purge_nonces, |db, store| {
     assert_eq!(store.purge_nonces(NOW).await.unwrap(), 0);
-    store.remember_nonce("d1", "old", NOW - 100).await.unwrap();
-    store.remember_nonce("d2", "older", NOW - 200).await.unwrap();
+    store.remember_nonce("d1", "old", ms(-100)).await.unwrap();
+    store.remember_nonce("d2", "older", ms(-200)).await.unwrap();
     store.remember_nonce("d1", "edge", NOW).await.unwrap();
-    store.remember_nonce("d1", "new", NOW + 100).await.unwrap();
+    store.remember_nonce("d1", "new", ms(100)).await.unwrap();
     // Strictly older than `before` goes.
     assert_eq!(store.purge_nonces(NOW).await.unwrap(), 2);
-    assert!(store.remember_nonce("d1", "old", NOW + 200).await.unwrap(), "forgotten");
-    assert!(store.remember_nonce("d2", "older", NOW + 200).await.unwrap(), "forgotten");
-    assert!(!store.remember_nonce("d1", "edge", NOW + 200).await.unwrap(), "kept");
-    assert!(!store.remember_nonce("d1", "new", NOW + 200).await.unwrap(), "kept");
+    assert!(store.remember_nonce("d1", "old", ms(200)).await.unwrap(), "forgotten");
+    assert!(store.remember_nonce("d2", "older", ms(200)).await.unwrap(), "forgotten");
+    assert!(!store.remember_nonce("d1", "edge", ms(200)).await.unwrap(), "kept");
+    assert!(!store.remember_nonce("d1", "new", ms(200)).await.unwrap(), "kept");
     assert_eq!(store.purge_nonces(NOW).await.unwrap(), 0);
 });
 
 // ---- transactions ----
 
-both!(insert_transaction, |db, store| {
-    let t1 = tx("T1", "41790000001", Some("d1"), "app");
-    assert_eq!(store.insert_transaction(&t1).await.unwrap(), InsertOutcome::Inserted);
-    // The same AP_ID + AP_TransID + Instant under a new MSSP_TransID is a duplicate.
-    let replay = TransactionRecord { mssp_trans_id: "T2".into(), dtbd: "other".into(), ..t1.clone() };
-    assert_eq!(store.insert_transaction(&replay).await.unwrap(), InsertOutcome::Duplicate);
+both!(insert_mss_transaction, |db, store| {
+    let t1 = tx("T1", "41790000001", Some("d1"), Method::App);
+    assert_eq!(store.insert_mss_transaction(&t1, &mss(&t1)).await.unwrap(), InsertOutcome::Inserted);
+    assert_eq!(store.find_mss_transaction("T1").await.unwrap(), Some((t1.clone(), mss(&t1))));
+    // The same AP_ID + AP_TransID + Instant under a new MSSP_TransID is a duplicate, and
+    // neither half of it is written.
+    let replay = TransactionRecord { id: "T2".into(), content: SignContent::Text("other".into()), ..t1.clone() };
+    let replay_mss = MssRecord { transaction_id: "T2".into(), ..mss(&t1) };
+    assert_eq!(store.insert_mss_transaction(&replay, &replay_mss).await.unwrap(), InsertOutcome::Duplicate);
     assert_eq!(store.find_transaction("T2").await.unwrap(), None);
+    assert_eq!(store.find_mss_transaction("T2").await.unwrap(), None);
     assert_eq!(store.find_transaction("T1").await.unwrap(), Some(t1.clone()));
     // Change any one of the three and it is a new request.
-    let later = TransactionRecord { mssp_trans_id: "T3".into(), ap_instant: NOW + 1, ..t1.clone() };
-    let other_id = TransactionRecord { mssp_trans_id: "T4".into(), ap_trans_id: "AP-other".into(), ..t1.clone() };
-    let other_ap = TransactionRecord { mssp_trans_id: "T5".into(), ap_id: "mid://other".into(), ..t1.clone() };
-    for t in [&later, &other_id, &other_ap] {
-        assert_eq!(store.insert_transaction(t).await.unwrap(), InsertOutcome::Inserted, "{}", t.mssp_trans_id);
-        assert_eq!(store.find_transaction(&t.mssp_trans_id).await.unwrap().as_ref(), Some(t));
+    let later = MssRecord { ap_instant: ms(1), ..mss(&t1) };
+    let other_id = MssRecord { ap_trans_id: "AP-other".into(), ..mss(&t1) };
+    let other_ap = MssRecord { ap_id: "mid://other".into(), ..mss(&t1) };
+    for (id, m) in [("T3", later), ("T4", other_id), ("T5", other_ap)] {
+        let t = TransactionRecord { id: id.into(), ..t1.clone() };
+        let m = MssRecord { transaction_id: id.into(), ..m };
+        assert_eq!(store.insert_mss_transaction(&t, &m).await.unwrap(), InsertOutcome::Inserted, "{id}");
+        assert_eq!(store.find_mss_transaction(id).await.unwrap(), Some((t, m)));
     }
+});
+
+both!(insert_transaction, |db, store| {
+    // A transaction no service table refers to, asking for a document's digest.
+    let doc = TransactionRecord {
+        content: SignContent::Document { name: "Vertrag März.pdf".into(), sha256: [0xab; 32] },
+        ..tx("D1", "41790000001", Some("d1"), Method::App)
+    };
+    store.insert_transaction(&doc).await.unwrap();
+    assert_eq!(store.find_transaction("D1").await.unwrap(), Some(doc.clone()));
+    assert_eq!(store.find_mss_transaction("D1").await.unwrap(), None, "no MSS request");
+    // The id is unique.
+    assert!(store.insert_transaction(&doc).await.is_err());
 });
 
 both!(find_transaction, |db, store| {
     assert_eq!(store.find_transaction("T1").await.unwrap(), None);
-    let bare = tx("T1", "41790000001", None, "sim");
+    let bare = tx("T1", "41790000001", None, Method::Sim);
     let full = TransactionRecord {
-        services: "geofencing subscriberInfo".into(),
-        state: "failed".into(),
-        fault_code: Some(401),
-        fault_detail: Some("user cancelled".into()),
+        state: TxState::Failed,
+        failure: Some(Failure::new(FailureReason::Declined, Some("user cancelled"))),
         signature: Some(vec![0x30, 0x80, 0, 0, 255]),
-        completed_at: Some(NOW + 10),
-        ..tx("T2", "41790000002", Some("d2"), "app")
+        completed_at: Some(ms(10)),
+        ..tx("T2", "41790000002", Some("d2"), Method::App)
     };
     store.insert_transaction(&bare).await.unwrap();
     store.insert_transaction(&full).await.unwrap();
@@ -629,181 +800,174 @@ both!(find_transaction, |db, store| {
     assert_eq!(store.find_transaction("t1").await.unwrap(), None);
 });
 
+both!(find_mss_transaction, |db, store| {
+    assert_eq!(store.find_mss_transaction("T1").await.unwrap(), None);
+    let t = ended(TxState::Failed, tx("T1", "41000092406", None, Method::Sim));
+    let t = TransactionRecord { failure: Some(Failure::new(FailureReason::Simulated, Some("x"))), ..t };
+    let m = MssRecord { services: "geofencing validate".into(), fault_code: Some(406), ..mss(&t) };
+    store.insert_mss_transaction(&t, &m).await.unwrap();
+    assert_eq!(store.find_mss_transaction("T1").await.unwrap(), Some((t, m)));
+    assert_eq!(store.find_mss_transaction("t1").await.unwrap(), None);
+});
+
 both!(pending_for_device, |db, store| {
-    let at = |id: &str, created_at: i64, expires_at: i64| TransactionRecord {
+    let at = |id: &str, created_at: Timestamp, expires_at: Timestamp| TransactionRecord {
         created_at,
         expires_at,
-        ..tx(id, "41790000001", Some("d1"), "app")
+        ..tx(id, "41790000001", Some("d1"), Method::App)
     };
-    store.insert_transaction(&at("second", NOW - 10, NOW + 1000)).await.unwrap();
-    store.insert_transaction(&at("first", NOW - 20, NOW + 1000)).await.unwrap();
-    store.insert_transaction(&at("expired", NOW - 30, NOW - 1)).await.unwrap();
-    store.insert_transaction(&at("edge", NOW - 30, NOW)).await.unwrap();
+    store.insert_transaction(&at("second", ms(-10), ms(1000))).await.unwrap();
+    store.insert_transaction(&at("first", ms(-20), ms(1000))).await.unwrap();
+    store.insert_transaction(&at("expired", ms(-30), ms(-1))).await.unwrap();
+    store.insert_transaction(&at("edge", ms(-30), NOW)).await.unwrap();
+    store.insert_transaction(&ended(TxState::Signed, at("signed", ms(-40), ms(1000)))).await.unwrap();
+    store.insert_transaction(&ended(TxState::Failed, at("failed", ms(-40), ms(1000)))).await.unwrap();
     store
-        .insert_transaction(&TransactionRecord { state: "signed".into(), ..at("signed", NOW - 40, NOW + 1000) })
+        .insert_transaction(&TransactionRecord { device_id: Some("d2".into()), ..at("theirs", ms(-50), ms(1000)) })
         .await
         .unwrap();
     store
-        .insert_transaction(&TransactionRecord { state: "failed".into(), ..at("failed", NOW - 40, NOW + 1000) })
-        .await
-        .unwrap();
-    store
-        .insert_transaction(&TransactionRecord { device_id: Some("d2".into()), ..at("theirs", NOW - 50, NOW + 1000) })
-        .await
-        .unwrap();
-    store
-        .insert_transaction(&TransactionRecord { device_id: None, ..at("nodevice", NOW - 50, NOW + 1000) })
+        .insert_transaction(&TransactionRecord { device_id: None, ..at("nodevice", ms(-50), ms(1000)) })
         .await
         .unwrap();
 
     let pending = store.pending_for_device("d1", NOW).await.unwrap();
-    let ids: Vec<_> = pending.iter().map(|t| t.mssp_trans_id.as_str()).collect();
+    let ids: Vec<_> = pending.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, vec!["first", "second"], "oldest first; no expired, final or foreign request");
-    assert_eq!(pending[0], at("first", NOW - 20, NOW + 1000));
-    assert!(store.complete_transaction("first", &Completion::signed(vec![1]), NOW).await.unwrap());
-    let ids: Vec<_> = store.pending_for_device("d1", NOW).await.unwrap().into_iter().map(|t| t.mssp_trans_id).collect();
+    assert_eq!(pending[0], at("first", ms(-20), ms(1000)));
+    assert!(store.complete_transaction("first", &Completion::Signed(vec![1]), NOW).await.unwrap());
+    let ids: Vec<_> = store.pending_for_device("d1", NOW).await.unwrap().into_iter().map(|t| t.id).collect();
     assert_eq!(ids, vec!["second"]);
-    assert_eq!(store.pending_for_device("d1", NOW + 1000).await.unwrap(), vec![]);
+    assert_eq!(store.pending_for_device("d1", ms(1000)).await.unwrap(), vec![]);
     assert_eq!(store.pending_for_device("d9", NOW).await.unwrap(), vec![]);
 });
 
 both!(complete_transaction, |db, store| {
-    store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap();
-    store.insert_transaction(&tx("T2", "41790000001", Some("d1"), "app")).await.unwrap();
-    store
-        .insert_transaction(&TransactionRecord { state: "failed".into(), ..tx("T3", "41790000001", None, "app") })
-        .await
-        .unwrap();
+    store.insert_transaction(&tx("T1", "41790000001", Some("d1"), Method::App)).await.unwrap();
+    store.insert_transaction(&tx("T2", "41790000001", Some("d1"), Method::App)).await.unwrap();
+    store.insert_transaction(&ended(TxState::Failed, tx("T3", "41790000001", None, Method::App))).await.unwrap();
 
-    assert!(store.complete_transaction("T1", &Completion::signed(vec![0x30, 1, 2]), NOW + 5).await.unwrap());
+    assert!(store.complete_transaction("T1", &Completion::Signed(vec![0x30, 1, 2]), ms(5)).await.unwrap());
     let t1 = store.find_transaction("T1").await.unwrap().unwrap();
     assert_eq!(
         t1,
         TransactionRecord {
-            state: "signed".into(),
+            state: TxState::Signed,
             signature: Some(vec![0x30, 1, 2]),
-            completed_at: Some(NOW + 5),
-            ..tx("T1", "41790000001", Some("d1"), "app")
+            completed_at: Some(ms(5)),
+            ..tx("T1", "41790000001", Some("d1"), Method::App)
         }
     );
     // The first answer wins: a second completion changes nothing.
-    assert!(!store.complete_transaction("T1", &Completion::failed(208, "expired"), NOW + 9).await.unwrap());
-    assert!(!store.complete_transaction("T1", &Completion::signed(vec![9]), NOW + 9).await.unwrap());
+    let expired = Completion::Failed(Failure::new(FailureReason::Expired, Some("expired")));
+    assert!(!store.complete_transaction("T1", &expired, ms(9)).await.unwrap());
+    assert!(!store.complete_transaction("T1", &Completion::Signed(vec![9]), ms(9)).await.unwrap());
     assert_eq!(store.find_transaction("T1").await.unwrap(), Some(t1));
 
-    assert!(store.complete_transaction("T2", &Completion::failed(401, "cancelled"), NOW + 6).await.unwrap());
+    let cancelled = Failure::new(FailureReason::Declined, Some("cancelled"));
+    assert!(store.complete_transaction("T2", &Completion::Failed(cancelled.clone()), ms(6)).await.unwrap());
     let t2 = store.find_transaction("T2").await.unwrap().unwrap();
     assert_eq!(
-        (t2.state.as_str(), t2.fault_code, t2.fault_detail.as_deref(), t2.signature, t2.completed_at),
-        ("failed", Some(401), Some("cancelled"), None, Some(NOW + 6))
+        (t2.state, t2.failure, t2.signature, t2.completed_at),
+        (TxState::Failed, Some(cancelled), None, Some(ms(6)))
     );
     // Only from pending; an unknown transaction is not completed.
-    assert!(!store.complete_transaction("T3", &Completion::signed(vec![1]), NOW).await.unwrap());
+    assert!(!store.complete_transaction("T3", &Completion::Signed(vec![1]), NOW).await.unwrap());
     assert_eq!(store.find_transaction("T3").await.unwrap().unwrap().signature, None);
-    assert!(!store.complete_transaction("nope", &Completion::signed(vec![1]), NOW).await.unwrap());
+    assert!(!store.complete_transaction("nope", &Completion::Signed(vec![1]), NOW).await.unwrap());
     assert_eq!(store.find_transaction("nope").await.unwrap(), None);
 });
 
 both!(concurrent_complete_transaction, |db, store| {
-    store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap();
+    store.insert_transaction(&tx("T1", "41790000001", Some("d1"), Method::App)).await.unwrap();
     let results = race(&store, |store, i| async move {
         let mark = i as u8;
-        (mark, store.complete_transaction("T1", &Completion::signed(vec![mark]), NOW + i).await.unwrap())
+        (mark, store.complete_transaction("T1", &Completion::Signed(vec![mark]), ms(i)).await.unwrap())
     })
     .await;
     let winners: Vec<u8> = results.into_iter().filter(|(_, won)| *won).map(|(i, _)| i).collect();
     assert_eq!(winners.len(), 1, "winners: {winners:?}");
     let t1 = store.find_transaction("T1").await.unwrap().unwrap();
-    assert_eq!(t1.state, "signed");
+    assert_eq!(t1.state, TxState::Signed);
     assert_eq!(t1.signature, Some(vec![winners[0]]), "the winner's answer is the one kept");
-    assert_eq!(t1.completed_at, Some(NOW + winners[0] as i64));
+    assert_eq!(t1.completed_at, Some(ms(winners[0] as i64)));
 });
 
 both!(fail_pending_of_user, |db, store| {
     let me = "41790000001";
-    store.insert_transaction(&tx("keep", me, Some("d1"), "app")).await.unwrap();
-    store.insert_transaction(&tx("old1", me, Some("d1"), "app")).await.unwrap();
-    store.insert_transaction(&tx("old2", me, Some("d0"), "app")).await.unwrap();
-    store.insert_transaction(&tx("robot", me, Some("r1"), "sim")).await.unwrap();
-    store
-        .insert_transaction(&TransactionRecord { state: "signed".into(), ..tx("done", me, Some("d1"), "app") })
-        .await
-        .unwrap();
-    store.insert_transaction(&tx("theirs", "41790000002", Some("d2"), "app")).await.unwrap();
+    store.insert_transaction(&tx("keep", me, Some("d1"), Method::App)).await.unwrap();
+    store.insert_transaction(&tx("old1", me, Some("d1"), Method::App)).await.unwrap();
+    store.insert_transaction(&tx("old2", me, Some("d0"), Method::App)).await.unwrap();
+    store.insert_transaction(&tx("robot", me, Some("r1"), Method::Sim)).await.unwrap();
+    store.insert_transaction(&ended(TxState::Signed, tx("done", me, Some("d1"), Method::App))).await.unwrap();
+    store.insert_transaction(&tx("theirs", "41790000002", Some("d2"), Method::App)).await.unwrap();
 
-    let failed =
-        store.fail_pending_of_user(me, "app", "keep", 402, "replaced by a new request", NOW + 7).await.unwrap();
+    let replaced = Failure::new(FailureReason::Replaced, Some("replaced by a new request"));
+    let failed = store.fail_pending_of_user(me, Method::App, "keep", &replaced, ms(7)).await.unwrap();
     assert_eq!(sorted(failed), vec!["old1", "old2"]);
     for id in ["old1", "old2"] {
         let t = store.find_transaction(id).await.unwrap().unwrap();
         assert_eq!(
-            (t.state.as_str(), t.fault_code, t.fault_detail.as_deref(), t.completed_at),
-            ("failed", Some(402), Some("replaced by a new request"), Some(NOW + 7)),
+            (t.state, t.failure, t.completed_at),
+            (TxState::Failed, Some(replaced.clone()), Some(ms(7))),
             "{id}"
         );
     }
-    assert_eq!(state_of(&store, "keep").await, "pending");
-    assert_eq!(state_of(&store, "robot").await, "pending", "only that method");
-    assert_eq!(store.find_transaction("done").await.unwrap().unwrap().fault_code, None);
-    assert_eq!(state_of(&store, "done").await, "signed");
-    assert_eq!(state_of(&store, "theirs").await, "pending");
+    assert_eq!(state_of(&store, "keep").await, TxState::Pending);
+    assert_eq!(state_of(&store, "robot").await, TxState::Pending, "only that method");
+    assert_eq!(store.find_transaction("done").await.unwrap().unwrap().failure, None);
+    assert_eq!(state_of(&store, "done").await, TxState::Signed);
+    assert_eq!(state_of(&store, "theirs").await, TxState::Pending);
     // Nothing left to fail.
-    assert_eq!(
-        store.fail_pending_of_user(me, "app", "keep", 402, "again", NOW + 8).await.unwrap(),
-        Vec::<String>::new()
-    );
-    assert_eq!(store.find_transaction("old1").await.unwrap().unwrap().completed_at, Some(NOW + 7));
+    let again = Failure::new(FailureReason::Replaced, Some("again"));
+    assert_eq!(store.fail_pending_of_user(me, Method::App, "keep", &again, ms(8)).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.find_transaction("old1").await.unwrap().unwrap().completed_at, Some(ms(7)));
 });
 
 both!(fail_pending_of_device, |db, store| {
-    store.insert_transaction(&tx("p1", "41790000001", Some("d1"), "app")).await.unwrap();
-    store.insert_transaction(&tx("p2", "41790000001", Some("d1"), "app")).await.unwrap();
-    store
-        .insert_transaction(&TransactionRecord { state: "signed".into(), ..tx("s1", "41790000001", Some("d1"), "app") })
-        .await
-        .unwrap();
-    store.insert_transaction(&tx("q1", "41790000001", Some("d2"), "app")).await.unwrap();
-    store.insert_transaction(&tx("n1", "41790000001", None, "app")).await.unwrap();
+    store.insert_transaction(&tx("p1", "41790000001", Some("d1"), Method::App)).await.unwrap();
+    store.insert_transaction(&tx("p2", "41790000001", Some("d1"), Method::App)).await.unwrap();
+    store.insert_transaction(&ended(TxState::Signed, tx("s1", "41790000001", Some("d1"), Method::App))).await.unwrap();
+    store.insert_transaction(&tx("q1", "41790000001", Some("d2"), Method::App)).await.unwrap();
+    store.insert_transaction(&tx("n1", "41790000001", None, Method::App)).await.unwrap();
 
-    let failed = store.fail_pending_of_device("d1", 404, "device blocked", NOW + 3).await.unwrap();
+    let blocked = Failure::new(FailureReason::PinBlocked, Some("device blocked"));
+    let failed = store.fail_pending_of_device("d1", &blocked, ms(3)).await.unwrap();
     assert_eq!(sorted(failed), vec!["p1", "p2"]);
     let p1 = store.find_transaction("p1").await.unwrap().unwrap();
-    assert_eq!(
-        (p1.state.as_str(), p1.fault_code, p1.fault_detail.as_deref(), p1.completed_at),
-        ("failed", Some(404), Some("device blocked"), Some(NOW + 3))
-    );
-    assert_eq!(state_of(&store, "s1").await, "signed");
-    assert_eq!(state_of(&store, "q1").await, "pending");
-    assert_eq!(state_of(&store, "n1").await, "pending");
-    assert_eq!(store.fail_pending_of_device("d1", 404, "again", NOW + 4).await.unwrap(), Vec::<String>::new());
+    assert_eq!((p1.state, p1.failure, p1.completed_at), (TxState::Failed, Some(blocked.clone()), Some(ms(3))));
+    assert_eq!(state_of(&store, "s1").await, TxState::Signed);
+    assert_eq!(state_of(&store, "q1").await, TxState::Pending);
+    assert_eq!(state_of(&store, "n1").await, TxState::Pending);
+    assert_eq!(store.fail_pending_of_device("d1", &blocked, ms(4)).await.unwrap(), Vec::<String>::new());
 });
 
 // ---- receipts ----
 
 both!(insert_receipt, |db, store| {
-    store.insert_transaction(&tx("T1", "41790000001", Some("d1"), "app")).await.unwrap();
-    store.insert_transaction(&tx("T2", "41790000001", None, "app")).await.unwrap();
+    store.insert_transaction(&tx("T1", "41790000001", Some("d1"), Method::App)).await.unwrap();
+    store.insert_transaction(&tx("T2", "41790000001", None, Method::App)).await.unwrap();
     assert!(store.insert_receipt("T1", Some("d1"), "Thank you", NOW).await.unwrap());
     // One receipt per transaction: the second is refused and the first kept.
-    assert!(!store.insert_receipt("T1", Some("d1"), "Second", NOW + 1).await.unwrap());
+    assert!(!store.insert_receipt("T1", Some("d1"), "Second", ms(1)).await.unwrap());
     assert!(store.insert_receipt("T2", None, "No device", NOW).await.unwrap());
     assert!(!store.insert_receipt("T2", None, "No device", NOW).await.unwrap());
     assert_eq!(
-        store.take_receipts("d1", NOW + 2).await.unwrap(),
+        store.take_receipts("d1", ms(2)).await.unwrap(),
         vec![ReceiptRecord { mssp_trans_id: "T1".into(), message: "Thank you".into() }]
     );
     // A receipt belongs to a transaction that exists.
     assert!(store.insert_receipt("nope", Some("d1"), "x", NOW).await.is_err());
-    assert_eq!(store.take_receipts("d1", NOW + 3).await.unwrap(), vec![]);
+    assert_eq!(store.take_receipts("d1", ms(3)).await.unwrap(), vec![]);
 });
 
 both!(take_receipts, |db, store| {
     for (id, device) in [("T1", Some("d1")), ("T2", Some("d1")), ("T3", Some("d2")), ("T4", None)] {
-        store.insert_transaction(&tx(id, "41790000001", device, "app")).await.unwrap();
+        store.insert_transaction(&tx(id, "41790000001", device, Method::App)).await.unwrap();
         assert!(store.insert_receipt(id, device, &format!("receipt {id}"), NOW).await.unwrap());
     }
     assert_eq!(store.take_receipts("d9", NOW).await.unwrap(), vec![]);
-    let mut mine = store.take_receipts("d1", NOW + 1).await.unwrap();
+    let mut mine = store.take_receipts("d1", ms(1)).await.unwrap();
     mine.sort_by(|a, b| a.mssp_trans_id.cmp(&b.mssp_trans_id));
     assert_eq!(
         mine,
@@ -813,27 +977,27 @@ both!(take_receipts, |db, store| {
         ]
     );
     // Each receipt is handed out once.
-    assert_eq!(store.take_receipts("d1", NOW + 2).await.unwrap(), vec![]);
-    store.insert_transaction(&tx("T5", "41790000001", Some("d1"), "app")).await.unwrap();
-    assert!(store.insert_receipt("T5", Some("d1"), "receipt T5", NOW + 3).await.unwrap());
+    assert_eq!(store.take_receipts("d1", ms(2)).await.unwrap(), vec![]);
+    store.insert_transaction(&tx("T5", "41790000001", Some("d1"), Method::App)).await.unwrap();
+    assert!(store.insert_receipt("T5", Some("d1"), "receipt T5", ms(3)).await.unwrap());
     assert_eq!(
-        store.take_receipts("d1", NOW + 4).await.unwrap(),
+        store.take_receipts("d1", ms(4)).await.unwrap(),
         vec![ReceiptRecord { mssp_trans_id: "T5".into(), message: "receipt T5".into() }]
     );
     assert_eq!(
-        store.take_receipts("d2", NOW + 4).await.unwrap(),
+        store.take_receipts("d2", ms(4)).await.unwrap(),
         vec![ReceiptRecord { mssp_trans_id: "T3".into(), message: "receipt T3".into() }]
     );
-    assert_eq!(store.take_receipts("d2", NOW + 5).await.unwrap(), vec![]);
+    assert_eq!(store.take_receipts("d2", ms(5)).await.unwrap(), vec![]);
 });
 
 both!(concurrent_take_receipts, |db, store| {
     for i in 0..6 {
         let id = format!("T{i}");
-        store.insert_transaction(&tx(&id, "41790000001", Some("d1"), "app")).await.unwrap();
+        store.insert_transaction(&tx(&id, "41790000001", Some("d1"), Method::App)).await.unwrap();
         assert!(store.insert_receipt(&id, Some("d1"), "ok", NOW).await.unwrap());
     }
-    let taken = race(&store, |store, i| async move { store.take_receipts("d1", NOW + i).await.unwrap() }).await;
+    let taken = race(&store, |store, i| async move { store.take_receipts("d1", ms(i)).await.unwrap() }).await;
     let handed_out: Vec<String> = taken.into_iter().flatten().map(|r| r.mssp_trans_id).collect();
     assert_eq!(sorted(handed_out), vec!["T0", "T1", "T2", "T3", "T4", "T5"], "each receipt exactly once");
 });

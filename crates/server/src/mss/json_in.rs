@@ -5,7 +5,7 @@
 //! where a string belongs is a 101 that names the field.
 
 use mobileid_core::Fault;
-use mobileid_engine::messages::{
+use mobileid_engine::mss::messages::{
     DataInput, FrameInput, ProfileInput, ReceiptInput, ServiceInput, SignatureInput, StatusInput,
 };
 use serde_json::{Map, Value};

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use mobileid_core::request::format_instant_json;
 use mobileid_core::services::{APP2APP_URI, GEOFENCING_URI};
 use mobileid_core::{Fault, StatusCode};
-use mobileid_engine::messages::{
+use mobileid_engine::mss::messages::{
     CertificateInfo, Echo, ProfileExtension, ProfileOutcome, ReceiptOutcome, ServiceResponse, SignatureOutcome,
     SscdInfo, StatusOutcome,
 };

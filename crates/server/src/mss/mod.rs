@@ -8,7 +8,7 @@ pub mod rest;
 pub mod soap;
 
 use mobileid_core::Fault;
-use mobileid_engine::messages::{
+use mobileid_engine::mss::messages::{
     ProfileInput, ProfileOutcome, ReceiptInput, ReceiptOutcome, SignatureInput, SignatureOutcome, StatusInput,
     StatusOutcome,
 };
@@ -34,11 +34,12 @@ pub enum Outcome {
 
 /// One engine, two encodings: both front ends hand their decoded request here.
 pub async fn dispatch(engine: &Engine, identity: &ClientIdentity, request: Request) -> Result<Outcome, Fault> {
+    let mss = engine.mss();
     Ok(match request {
-        Request::Signature(input) => Outcome::Signature(engine.sign(identity, input).await?),
-        Request::Status(input) => Outcome::Status(engine.status(identity, input).await?),
-        Request::Receipt(input) => Outcome::Receipt(engine.receipt(identity, input).await?),
-        Request::Profile(input) => Outcome::Profile(engine.profile(identity, input).await?),
+        Request::Signature(input) => Outcome::Signature(mss.sign(identity, input).await?),
+        Request::Status(input) => Outcome::Status(mss.status(identity, input).await?),
+        Request::Receipt(input) => Outcome::Receipt(mss.receipt(identity, input).await?),
+        Request::Profile(input) => Outcome::Profile(mss.profile(identity, input).await?),
     })
 }
 

@@ -9,7 +9,7 @@
 //! input with too many nodes or too deep a nesting, before anything is looked at.
 
 use mobileid_core::Fault;
-use mobileid_engine::messages::{
+use mobileid_engine::mss::messages::{
     DataInput, FrameInput, ProfileInput, ReceiptInput, ServiceInput, SignatureInput, StatusInput,
 };
 use roxmltree::{Document, Node, NodeType, ParsingOptions};

@@ -1,38 +1,64 @@
-//! The phone's side of a transaction: activation, its inbox, and its answers.
+//! The device's side: activation, authentication of its API calls, its inbox, its
+//! answers, and wrong PINs.
 //!
 //! A phone holds two keys: a device key that signs its API calls (so it can listen without
 //! the PIN) and the user's signing key, encrypted under the PIN, whose certificate we issue
 //! here. The signing key never leaves the phone: we send what is to be signed (the CMS
-//! signed attributes), the phone checks it against the text it shows, signs, and we verify
+//! signed attributes), the phone checks it against what it shows, signs, and we verify
 //! before assembling the CMS.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use mobileid_core::{Dtbd, FaultCode};
+use mobileid_core::{DeviceState, FailureReason, Method, SignContent, Timestamp};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
-use mobileid_crypto::{assemble_signed_data, check_csr, signed_attributes, verify_signature, SubjectKey};
-use mobileid_store::{ChangeEvent, CodeOutcome, Completion, DeviceRecord, ReceiptRecord, TransactionRecord};
+use mobileid_crypto::{check_csr, verify_signature, SubjectKey};
+use mobileid_store::{ChangeEvent, CodeOutcome, DeviceRecord, Failure, ReceiptRecord, TransactionRecord};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::{now_ms, Engine};
+use crate::transactions::{signed_parts, TransactionError};
+use crate::Engine;
 
+/// What a device is refused, in the domain's words; the device API maps each to an HTTP
+/// status.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DeviceError {
+    /// The call is not proven to come from a known device (time, signature, replay).
     #[error("{0}")]
-    BadRequest(String),
+    NotAuthenticated(String),
+    /// The call is malformed.
     #[error("{0}")]
-    Unauthorized(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    /// The transaction was already answered, cancelled or expired.
-    #[error("{0}")]
-    Conflict(String),
+    Invalid(String),
+    /// The activation code cannot be used.
+    #[error("{why}")]
+    CodeRefused { why: String },
+    #[error("this device's key is blocked")]
+    KeyBlocked,
+    #[error("no such request for this device")]
+    NoSuchRequest,
+    /// Already answered, failed or expired.
+    #[error("the request is no longer open")]
+    NoLongerOpen,
+    #[error("the request has expired")]
+    Expired,
+    #[error("the signature does not verify with the user's certificate")]
+    BadSignature,
     #[error("internal error")]
     Internal,
+}
+
+impl From<TransactionError> for DeviceError {
+    fn from(e: TransactionError) -> DeviceError {
+        match e {
+            TransactionError::NoSuchRequest => DeviceError::NoSuchRequest,
+            TransactionError::NoLongerOpen => DeviceError::NoLongerOpen,
+            TransactionError::Expired => DeviceError::Expired,
+            TransactionError::BadSignature => DeviceError::BadSignature,
+            TransactionError::Invalid(why) => DeviceError::Invalid(why),
+            TransactionError::Internal => DeviceError::Internal,
+        }
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> DeviceError {
@@ -51,17 +77,16 @@ pub struct Activation {
     pub chain: Vec<Vec<u8>>,
 }
 
-/// A request waiting for the phone's answer.
+/// A request waiting for the device's answer.
 #[derive(Debug, Clone)]
 pub struct PendingRequest {
     pub transaction_id: String,
-    pub mime_type: String,
-    pub data: String,
+    pub content: SignContent,
     pub language: String,
     pub nonce: Vec<u8>,
     /// DER of the CMS signed attributes: the bytes the signing key signs.
     pub to_be_signed: Vec<u8>,
-    pub expires_at: i64,
+    pub expires_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -97,17 +122,17 @@ impl Engine {
         body: &[u8],
     ) -> Result<Activation, DeviceError> {
         let device_key = SubjectKey::from_spki_der(device_key_spki)
-            .map_err(|e| DeviceError::BadRequest(format!("device_key is not a usable public key: {e}")))?;
+            .map_err(|e| DeviceError::Invalid(format!("device_key is not a usable public key: {e}")))?;
         self.check_time(proof)?;
         let message = canonical_request("POST", path, proof.timestamp_ms, &proof.nonce, body);
         verify_signature(&device_key, &message, &proof.signature).map_err(|_| {
             tracing::warn!("refused activation: request not signed by the presented device key");
-            DeviceError::Unauthorized("the request signature does not verify with device_key".into())
+            DeviceError::NotAuthenticated("the request signature does not verify with device_key".into())
         })?;
         // Check the CSR before spending the code, so a broken phone can try again.
-        check_csr(csr_der).map_err(|e| DeviceError::BadRequest(format!("the CSR was refused: {e}")))?;
+        check_csr(csr_der).map_err(|e| DeviceError::Invalid(format!("the CSR was refused: {e}")))?;
 
-        let msisdn = match self.inner.store.take_activation_code(&activation_code_hash(code), now_ms()).await {
+        let msisdn = match self.inner.store.take_activation_code(&activation_code_hash(code), self.now()).await {
             Ok(CodeOutcome::Taken(msisdn)) => msisdn,
             Ok(outcome) => {
                 tracing::warn!(?outcome, "refused activation code");
@@ -116,7 +141,7 @@ impl Engine {
                     CodeOutcome::AlreadyUsed => "the activation code was already used",
                     _ => "unknown activation code",
                 };
-                return Err(DeviceError::Forbidden(why.into()));
+                return Err(DeviceError::CodeRefused { why: why.into() });
             }
             Err(e) => return Err(internal(e)),
         };
@@ -126,7 +151,7 @@ impl Engine {
             .find_user(&msisdn)
             .await
             .map_err(internal)?
-            .ok_or_else(|| DeviceError::Forbidden("the user of this code no longer exists".into()))?;
+            .ok_or_else(|| DeviceError::CodeRefused { why: "the user of this code no longer exists".into() })?;
         let certificate = self
             .inner
             .ca
@@ -135,13 +160,13 @@ impl Engine {
         let device = DeviceRecord {
             device_id: random_id("dev"),
             msisdn: msisdn.clone(),
-            method: "app".into(),
-            state: "active".into(),
+            method: Method::App,
+            state: DeviceState::Active,
             cert_der: certificate.clone(),
             auth_key: Some(device_key_spki.to_vec()),
             server_key: None,
             pin_failures: 0,
-            created_at: now_ms(),
+            created_at: self.now(),
         };
         self.inner.store.activate_device(&device).await.map_err(internal)?;
         tracing::info!(msisdn, device = %device.device_id, "device activated");
@@ -165,38 +190,46 @@ impl Engine {
     ) -> Result<DeviceRecord, DeviceError> {
         self.check_time(proof)?;
         let device = self.inner.store.find_device(&proof.device_id).await.map_err(internal)?;
-        let device = device.filter(|d| d.state != "retired").ok_or_else(|| {
+        let device = device.filter(|d| d.state != DeviceState::Retired).ok_or_else(|| {
             tracing::warn!(device = %proof.device_id, "refused device request: unknown or retired device");
-            DeviceError::Unauthorized("unknown device".into())
+            DeviceError::NotAuthenticated("unknown device".into())
         })?;
-        let key =
-            device.auth_key.as_deref().ok_or_else(|| DeviceError::Unauthorized("this device has no API key".into()))?;
+        let key = device
+            .auth_key
+            .as_deref()
+            .ok_or_else(|| DeviceError::NotAuthenticated("this device has no API key".into()))?;
         let key = SubjectKey::from_spki_der(key).map_err(internal)?;
         let message = canonical_request(method, path_and_query, proof.timestamp_ms, &proof.nonce, body);
         if verify_signature(&key, &message, &proof.signature).is_err() {
             tracing::warn!(device = %device.device_id, "refused device request: signature does not verify");
-            return Err(DeviceError::Unauthorized("the request signature does not verify".into()));
+            return Err(DeviceError::NotAuthenticated("the request signature does not verify".into()));
         }
-        let fresh = self
-            .inner
-            .store
-            .remember_nonce(&device.device_id, &proof.nonce, proof.timestamp_ms)
-            .await
-            .map_err(internal)?;
+        let seen_at = Timestamp::from_millis(proof.timestamp_ms);
+        let fresh =
+            self.inner.store.remember_nonce(&device.device_id, &proof.nonce, seen_at).await.map_err(internal)?;
         if !fresh {
             tracing::warn!(device = %device.device_id, "refused device request: replayed nonce");
-            return Err(DeviceError::Unauthorized("replayed request".into()));
+            return Err(DeviceError::NotAuthenticated("replayed request".into()));
         }
         Ok(device)
     }
 
+    /// The request time must be within the clock window of ours, compared without
+    /// overflow: a `ts` of i64::MIN or i64::MAX is simply outside.
     fn check_time(&self, proof: &DeviceAuthorization) -> Result<(), DeviceError> {
-        let window = self.inner.config.device_clock_window.as_millis() as i64;
-        if (now_ms() - proof.timestamp_ms).abs() > window {
+        let sent = Timestamp::from_millis(proof.timestamp_ms);
+        if !self.now().within(sent, self.inner.config.device_clock_window) {
             tracing::warn!(device = %proof.device_id, "refused device request: time outside the window");
-            return Err(DeviceError::Unauthorized("the request time is outside the allowed window".into()));
+            return Err(DeviceError::NotAuthenticated("the request time is outside the allowed window".into()));
         }
         Ok(())
+    }
+
+    /// Forgets device-request nonces that can no longer be replayed: a request older than
+    /// the clock window is refused by its time anyway. Returns how many went.
+    pub async fn purge_old_nonces(&self) -> Result<u64, DeviceError> {
+        let before = self.now().minus(2 * self.inner.config.device_clock_window);
+        self.inner.store.purge_nonces(before).await.map_err(internal)
     }
 
     /// The device's pending requests and new receipts; waits up to `wait` for one to arrive
@@ -231,17 +264,17 @@ impl Engine {
     }
 
     async fn read_inbox(&self, device: &DeviceRecord) -> Result<Inbox, DeviceError> {
-        if device.state != "active" {
+        if device.state != DeviceState::Active {
             return Ok(Inbox::default());
         }
-        let now = now_ms();
+        let now = self.now();
         let pending = self.inner.store.pending_for_device(&device.device_id, now).await.map_err(internal)?;
-        let requests = pending.iter().map(pending_request).collect::<Result<_, _>>()?;
+        let requests = pending.into_iter().map(pending_request).collect::<Result<_, _>>()?;
         let receipts = self.inner.store.take_receipts(&device.device_id, now).await.map_err(internal)?;
         Ok(Inbox { requests, receipts })
     }
 
-    /// The phone approves: its signature over the signed attributes must verify with the
+    /// The device approves: its signature over the signed attributes must verify with the
     /// user's certificate before the transaction completes with the assembled CMS.
     pub async fn approve(
         &self,
@@ -250,62 +283,31 @@ impl Engine {
         signature: &[u8],
     ) -> Result<(), DeviceError> {
         let record = self.answerable(device, transaction_id).await?;
-        let (content, to_be_signed) = signed_content(&record)?;
-        let key = SubjectKey::from_certificate_der(&device.cert_der).map_err(internal)?;
-        if verify_signature(&key, &to_be_signed, signature).is_err() {
-            tracing::warn!(device = %device.device_id, transaction_id, "refused approval: signature does not verify");
-            return Err(DeviceError::BadRequest("the signature does not verify with the user's certificate".into()));
-        }
-        let cms = assemble_signed_data(
-            &content,
-            &to_be_signed,
-            signature,
-            &device.cert_der,
-            &self.inner.ca.chain(),
-            key.algorithm(),
-        )
-        .map_err(internal)?;
-        if !self
-            .inner
-            .store
-            .complete_transaction(transaction_id, &Completion::signed(cms), now_ms())
-            .await
-            .map_err(internal)?
-        {
-            return Err(DeviceError::Conflict("the request is no longer open".into()));
-        }
+        self.complete_signed(device, &record, signature).await?;
         if device.pin_failures > 0 {
             self.inner.store.reset_pin_failures(&device.device_id).await.map_err(internal)?;
         }
-        self.announce(ChangeEvent::TransactionDone(transaction_id.to_string())).await;
         Ok(())
     }
 
-    /// The user pressed Cancel: the AP gets 401.
+    /// The user pressed Cancel.
     pub async fn decline(&self, device: &DeviceRecord, transaction_id: &str) -> Result<(), DeviceError> {
         self.answerable(device, transaction_id).await?;
-        let cancel =
-            Completion::failed(i64::from(FaultCode::UserCancel.number()), FaultCode::UserCancel.default_detail());
-        if !self.inner.store.complete_transaction(transaction_id, &cancel, now_ms()).await.map_err(internal)? {
-            return Err(DeviceError::Conflict("the request is no longer open".into()));
-        }
-        self.announce(ChangeEvent::TransactionDone(transaction_id.to_string())).await;
-        Ok(())
+        Ok(self.fail(transaction_id, Failure::new(FailureReason::Declined, None)).await?)
     }
 
     /// Counts a wrong PIN. At the limit the key is blocked, and the requests waiting for
-    /// this device end with 402 PIN_NR_BLOCKED.
+    /// this device fail (PIN blocked).
     pub async fn pin_failure(&self, device: &DeviceRecord) -> Result<PinFailure, DeviceError> {
         let limit = self.inner.config.pin_attempts;
         let failures = self.inner.store.record_pin_failure(&device.device_id, limit).await.map_err(internal)?;
         let blocked = failures >= limit;
         if blocked {
             tracing::warn!(device = %device.device_id, "PIN blocked after {failures} wrong PINs");
-            let code = FaultCode::PinNrBlocked;
             let failed = self
                 .inner
                 .store
-                .fail_pending_of_device(&device.device_id, i64::from(code.number()), code.default_detail(), now_ms())
+                .fail_pending_of_device(&device.device_id, &Failure::new(FailureReason::PinBlocked, None), self.now())
                 .await
                 .map_err(internal)?;
             for id in failed {
@@ -316,43 +318,23 @@ impl Engine {
     }
 
     async fn answerable(&self, device: &DeviceRecord, transaction_id: &str) -> Result<TransactionRecord, DeviceError> {
-        if device.state != "active" {
-            return Err(DeviceError::Forbidden("this device's key is blocked".into()));
+        if device.state != DeviceState::Active {
+            return Err(DeviceError::KeyBlocked);
         }
-        let record = self.inner.store.find_transaction(transaction_id).await.map_err(internal)?;
-        let record = record
-            .filter(|r| r.device_id.as_deref() == Some(device.device_id.as_str()))
-            .ok_or_else(|| DeviceError::NotFound("no such request for this device".into()))?;
-        if record.state != "pending" {
-            return Err(DeviceError::Conflict("the request is no longer open".into()));
-        }
-        if record.expires_at <= now_ms() {
-            return Err(DeviceError::Conflict("the request has expired".into()));
-        }
-        Ok(record)
+        Ok(self.open_request(device, transaction_id).await?)
     }
 }
 
-fn pending_request(record: &TransactionRecord) -> Result<PendingRequest, DeviceError> {
-    let (_, to_be_signed) = signed_content(record)?;
+fn pending_request(record: TransactionRecord) -> Result<PendingRequest, DeviceError> {
+    let (_, to_be_signed) = signed_parts(&record)?;
     Ok(PendingRequest {
-        transaction_id: record.mssp_trans_id.clone(),
-        mime_type: record.mime_type.clone(),
-        data: record.dtbd.clone(),
-        language: record.language.clone(),
-        nonce: record.nonce.clone(),
+        transaction_id: record.id,
+        content: record.content,
+        language: record.language,
+        nonce: record.nonce,
         to_be_signed,
         expires_at: record.expires_at,
     })
-}
-
-/// The signed content and the signed attributes, derived again from what the store holds.
-fn signed_content(record: &TransactionRecord) -> Result<(Vec<u8>, Vec<u8>), DeviceError> {
-    let dtbd = Dtbd::from_wire(&record.mime_type, &record.dtbd).map_err(internal)?;
-    let nonce: [u8; 8] = record.nonce.as_slice().try_into().map_err(internal)?;
-    let content = dtbd.signed_bytes();
-    let to_be_signed = signed_attributes(&content, &nonce);
-    Ok((content, to_be_signed))
 }
 
 pub(crate) fn random_id(prefix: &str) -> String {

@@ -4,11 +4,11 @@
 use mobileid_core::request::{check_versions, parse_instant, Operation};
 use mobileid_core::{ApTransId, Fault};
 
-use crate::ap::{Ap, ClientIdentity};
-use crate::messages::{Echo, FrameInput};
-use crate::Engine;
+use super::ap::{Ap, ClientIdentity};
+use super::messages::{Echo, FrameInput};
+use super::{internal, Mss};
 
-impl Engine {
+impl Mss<'_> {
     pub(crate) async fn check_frame(
         &self,
         operation: Operation,
@@ -23,7 +23,8 @@ impl Engine {
         let ap_trans_id = frame.ap_trans_id.as_deref().ok_or_else(|| Fault::missing_param("AP_TransID is missing"))?;
         let instant = frame.instant.as_deref().ok_or_else(|| Fault::missing_param("Instant is missing"))?;
         let ap_trans_id = ApTransId::parse(ap_trans_id)?;
-        let instant = parse_instant(instant, chrono::Utc::now(), self.inner.config.instant_tolerance)?;
+        let now = self.engine.now().to_datetime().ok_or_else(|| internal("the clock is out of range"))?;
+        let instant = parse_instant(instant, now, self.engine.config().instant_tolerance)?;
         let echo = Echo {
             ap_id: ap.ap_id.clone(),
             ap_pwd: frame.ap_pwd.clone(),
@@ -38,9 +39,9 @@ impl Engine {
         let ap_id = ap_id.filter(|id| !id.is_empty()).ok_or_else(Fault::wrong_ssl_credentials)?;
         let record = match identity {
             ClientIdentity::Certificate(fingerprint) => {
-                self.inner.store.find_ap_for_certificate(ap_id, fingerprint).await
+                self.engine.store().find_ap_for_certificate(ap_id, fingerprint).await
             }
-            ClientIdentity::Sandbox => self.inner.store.find_ap(ap_id).await,
+            ClientIdentity::Sandbox => self.engine.store().find_ap(ap_id).await,
         }
         .map_err(internal)?;
         match record {
@@ -51,10 +52,4 @@ impl Engine {
             }
         }
     }
-}
-
-/// A store failure becomes 900: the AP learns nothing about our database.
-pub(crate) fn internal(e: impl std::fmt::Display) -> Fault {
-    tracing::error!("internal error: {e}");
-    Fault::internal("Unknown Error")
 }

@@ -1,7 +1,6 @@
 //! MSS_Signature: checks, delivery to the phone (or a robot's immediate answer), and for
 //! sync requests the wait for the outcome.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use mobileid_core::profile::{resolve, Method, UserMethods};
@@ -10,16 +9,17 @@ use mobileid_core::services::{
     Language, APP2APP_URI, GEOFENCING_URI, SUBSCRIBER_INFO_URI, USER_LANG_URI, VALIDATE_URI,
 };
 use mobileid_core::testnumbers::fires_late;
-use mobileid_core::{Dtbd, Fault, FaultCode, Msisdn, MsspTransId, SignatureProfile, StatusCode};
-use mobileid_crypto::{assemble_signed_data, signed_attributes, PrivateKey};
-use mobileid_store::{ChangeEvent, DeviceRecord, InsertOutcome, TransactionRecord, UserRecord};
-use rand::RngCore;
+use mobileid_core::{
+    DeviceState, Dtbd, FailureReason, Fault, FaultCode, Msisdn, MsspTransId, Requester, SignContent, SignatureProfile,
+    StatusCode, TxKind, TxState, UserState,
+};
+use mobileid_store::{DeviceRecord, Failure, InsertOutcome, MssRecord, TransactionRecord, UserRecord};
 use sha2::{Digest, Sha256};
 
-use crate::ap::{Ap, ClientIdentity, Permission};
-use crate::frame::internal;
-use crate::messages::{Echo, ServiceInput, ServiceResponse, SignatureInput, SignatureOutcome};
-use crate::{now_ms, Engine};
+use super::ap::{Ap, ClientIdentity, Permission};
+use super::messages::{Echo, ServiceInput, ServiceResponse, SignatureInput, SignatureOutcome};
+use super::{failure_fault, internal, Mss};
+use crate::transactions::NewTransaction;
 
 /// The additional services of one request, checked against the AP's subscriptions.
 #[derive(Debug, Default)]
@@ -94,7 +94,7 @@ fn not_subscribed(uri: &str) -> Fault {
     )
 }
 
-impl Engine {
+impl Mss<'_> {
     pub async fn sign(&self, identity: &ClientIdentity, input: SignatureInput) -> Result<SignatureOutcome, Fault> {
         let (ap, echo) = self.check_frame(Operation::Signature, identity, &input.frame).await?;
 
@@ -111,7 +111,7 @@ impl Engine {
             return Err(Fault::wrong_param("App2App is only supported with MessagingMode asynch"));
         }
 
-        let user = self.inner.store.find_user(msisdn.normalized()).await.map_err(internal)?;
+        let user = self.engine.store().find_user(msisdn.normalized()).await.map_err(internal)?;
         let requested = match input.signature_profile.as_deref() {
             None | Some("") => SignatureProfile::AuthProfile1,
             Some(uri) => SignatureProfile::parse_uri(uri)?,
@@ -139,50 +139,48 @@ impl Engine {
         dtbd: &Dtbd,
     ) -> Result<(Method, DeviceRecord), Fault> {
         self.check_user_state(user)?;
-        let devices = self.inner.store.devices_of_user(&user.msisdn).await.map_err(internal)?;
+        let devices = self.engine.store().devices_of_user(&user.msisdn).await.map_err(internal)?;
         // Before anything else about the devices: an AP without the permission must not
         // learn which methods a robot has.
         if devices.iter().any(|d| d.server_key.is_some()) && !request.ap.has(Permission::Robots) {
             return Err(Fault::new(FaultCode::UnknownClient, "This AP may not use the robot test users"));
         }
-        let active = |method: &str| devices.iter().find(|d| d.method == method && d.state == "active");
-        let methods = UserMethods { sim_active: active("sim").is_some(), app_active: active("app").is_some() };
+        let active = |method: Method| devices.iter().find(|d| d.method == method && d.state == DeviceState::Active);
+        let methods =
+            UserMethods { sim_active: active(Method::Sim).is_some(), app_active: active(Method::App).is_some() };
         if !methods.sim_active && !methods.app_active {
-            return Err(if devices.iter().any(|d| d.state == "blocked") {
+            return Err(if devices.iter().any(|d| d.state == DeviceState::Blocked) {
                 Fault::of(FaultCode::PinNrBlocked)
             } else {
                 self.user_fault(FaultCode::NoKeyFound, "Mobile user account needs to be activated", user)
             });
         }
         let method = resolve(request.requested, request.ap.auth_profile1_maps_to, methods)?;
-        if matches!(dtbd, Dtbd::TxnApproval(_)) && method == Method::Sim {
+        if dtbd.needs_app() && method == Method::Sim {
             return Err(Fault::new(
                 FaultCode::UnsupportedProfile,
                 "The user does not support this Mobile Signature Profile: transaction approval needs the App (Device-LoA4)",
             ));
         }
-        let device = match method {
-            Method::Sim => active("sim"),
-            Method::App => active("app"),
-        }
-        .cloned()
-        .ok_or_else(|| Fault::internal("resolved method has no device"))?;
+        let device = active(method).cloned().ok_or_else(|| Fault::internal("resolved method has no device"))?;
         Ok((method, device))
     }
 
     pub(crate) fn check_user_state(&self, user: &UserRecord) -> Result<(), Fault> {
-        match user.state.as_str() {
-            "ACTIVE" => Ok(()),
-            "REGISTERED" => {
+        match user.state {
+            UserState::Active => Ok(()),
+            UserState::Registered => {
                 Err(self.user_fault(FaultCode::NoKeyFound, "Mobile user account has state REGISTERED", user))
             }
-            _ => Err(Fault::new(FaultCode::CardBlocked, "Mobile user account has state INACTIVE or no SIM assigned")),
+            UserState::Inactive => {
+                Err(Fault::new(FaultCode::CardBlocked, "Mobile user account has state INACTIVE or no SIM assigned"))
+            }
         }
     }
 
     pub(crate) fn user_fault(&self, code: FaultCode, detail: &str, user: &UserRecord) -> Fault {
         let mut fault = Fault::new(code, detail);
-        fault.portal_url = self.inner.config.portal_url.as_ref().map(|url| format!("{url}?msisdn={}", user.msisdn));
+        fault.portal_url = self.engine.config().portal_url.as_ref().map(|url| format!("{url}?msisdn={}", user.msisdn));
         fault
     }
 
@@ -194,64 +192,36 @@ impl Engine {
         device: DeviceRecord,
         dtbd: Dtbd,
     ) -> Result<SignatureOutcome, Fault> {
-        let content = dtbd.signed_bytes();
-        let mut nonce = [0u8; 8];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let to_be_signed = signed_attributes(&content, &nonce);
-        let now = now_ms();
         let id = MsspTransId::generate().as_str().to_string();
-        let (mime_type, data) = dtbd.to_wire();
-        let mut record = TransactionRecord {
-            mssp_trans_id: id.clone(),
-            ap_id: request.ap.ap_id.clone(),
-            ap_trans_id: request.echo.ap_trans_id.clone(),
-            ap_instant: request.echo.instant.timestamp_millis(),
-            msisdn: user.msisdn.clone(),
-            msisdn_raw: request.msisdn.raw().to_string(),
-            device_id: Some(device.device_id.clone()),
-            method: method.as_db().to_string(),
-            profile: method.resolved_profile().uri().to_string(),
-            mime_type,
-            dtbd: data,
+        let new = NewTransaction {
+            kind: TxKind::Mss,
+            requester: Requester::Ap(request.ap.ap_id.clone()),
+            device,
+            content: SignContent::from(dtbd),
             language: request.services.language.unwrap_or(Language::En).code().to_string(),
-            nonce: nonce.to_vec(),
-            services: request.services.tokens(),
-            state: "pending".to_string(),
-            fault_code: None,
-            fault_detail: None,
-            signature: None,
-            created_at: now,
-            expires_at: now + request.timeout.as_millis() as i64,
-            completed_at: None,
+            lifetime: request.timeout,
         };
-        if let Some(sealed) = &device.server_key {
-            // A robot answers at once with the key the server holds for it.
-            let cms = self.robot_signature(&device, sealed, &content, &to_be_signed).await?;
-            record.state = "signed".to_string();
-            record.signature = Some(cms);
-            record.completed_at = Some(now);
-        }
-        self.insert_new(&record).await?;
-        if record.state == "pending" {
-            self.replace_running_requests(&record).await?;
-            self.announce(ChangeEvent::DeviceInbox(device.device_id.clone())).await;
-        }
+        let record = self.engine.prepare(new, &id).await?;
+        let profile = method.resolved_profile();
+        let mss = self.mss_record(&request, &id, profile);
+        self.insert_new(&record, &mss).await?;
+        self.engine.deliver(&record).await?;
         let service_responses = match (&request.services.app2app, request.mode) {
             (Some(redirect), MessagingMode::Asynch) => vec![app2app_response(redirect, &id, &user)],
             _ => Vec::new(),
         };
-        let profile = method.resolved_profile();
         match request.mode {
             MessagingMode::Asynch => {
-                Ok(SignatureOutcome::accepted(request.echo, id, record.msisdn_raw, profile, service_responses))
+                Ok(SignatureOutcome::accepted(request.echo, id, mss.msisdn_raw, profile, service_responses))
             }
             MessagingMode::Synch => {
-                let done = self.await_outcome(&id, record.expires_at).await?;
-                let answer = self.final_answer(&done, &request.ap)?;
+                let expired = Fault::expired_sync();
+                let done = self.engine.wait_for_outcome(&id, Some(&expired.detail)).await?;
+                let answer = self.final_answer(&done, &mss, &request.ap)?;
                 Ok(SignatureOutcome {
                     echo: request.echo,
                     mssp_trans_id: id,
-                    msisdn_raw: record.msisdn_raw,
+                    msisdn_raw: mss.msisdn_raw,
                     status: answer.status,
                     signature: answer.signature,
                     profile,
@@ -261,9 +231,23 @@ impl Engine {
         }
     }
 
-    /// Stores a new transaction; 101 if (AP_ID, AP_TransID, Instant) was used before.
-    async fn insert_new(&self, record: &TransactionRecord) -> Result<(), Fault> {
-        match self.inner.store.insert_transaction(record).await.map_err(internal)? {
+    fn mss_record(&self, request: &Prepared, id: &str, profile: SignatureProfile) -> MssRecord {
+        MssRecord {
+            transaction_id: id.to_string(),
+            ap_id: request.ap.ap_id.clone(),
+            ap_trans_id: request.echo.ap_trans_id.clone(),
+            ap_instant: mobileid_core::Timestamp::from_datetime(request.echo.instant),
+            msisdn_raw: request.msisdn.raw().to_string(),
+            profile: profile.uri().to_string(),
+            services: request.services.tokens(),
+            fault_code: None,
+        }
+    }
+
+    /// Stores a new transaction with its MSS request; 101 if (AP_ID, AP_TransID, Instant)
+    /// was used before.
+    async fn insert_new(&self, record: &TransactionRecord, mss: &MssRecord) -> Result<(), Fault> {
+        match self.engine.store().insert_mss_transaction(record, mss).await.map_err(internal)? {
             InsertOutcome::Inserted => Ok(()),
             InsertOutcome::Duplicate => {
                 Err(Fault::wrong_param("The combination of AP_ID, AP_TransID and Instant was used before"))
@@ -271,94 +255,18 @@ impl Engine {
         }
     }
 
-    /// §11.2: a new App request for a user cancels the one running (401 for its AP).
-    async fn replace_running_requests(&self, record: &TransactionRecord) -> Result<(), Fault> {
-        if record.method != "app" {
-            return Ok(());
-        }
-        let replaced = self
-            .inner
-            .store
-            .fail_pending_of_user(
-                &record.msisdn,
-                "app",
-                &record.mssp_trans_id,
-                i64::from(FaultCode::UserCancel.number()),
-                FaultCode::UserCancel.default_detail(),
-                now_ms(),
-            )
-            .await
-            .map_err(internal)?;
-        for id in replaced {
-            self.announce(ChangeEvent::TransactionDone(id)).await;
-        }
-        Ok(())
-    }
-
-    async fn robot_signature(
-        &self,
-        device: &DeviceRecord,
-        sealed: &[u8],
-        content: &[u8],
-        to_be_signed: &[u8],
-    ) -> Result<Vec<u8>, Fault> {
-        let key = self.robot_key(device, sealed)?;
-        let algorithm = key.algorithm();
-        let message = to_be_signed.to_vec();
-        // RSA signing takes milliseconds: keep it off the async workers.
-        let signature =
-            tokio::task::spawn_blocking(move || key.sign(&message)).await.map_err(internal)?.map_err(internal)?;
-        let chain = self.inner.ca.chain();
-        assemble_signed_data(content, to_be_signed, &signature, &device.cert_der, &chain, algorithm).map_err(internal)
-    }
-
-    fn robot_key(&self, device: &DeviceRecord, sealed: &[u8]) -> Result<Arc<PrivateKey>, Fault> {
-        if let Some(key) = self.inner.robot_keys.get(&device.device_id) {
-            return Ok(key.clone());
-        }
-        let pkcs8 = self.master_key().open(sealed, &robot_key_context(&device.device_id)).map_err(internal)?;
-        let key = Arc::new(PrivateKey::from_pkcs8_der(&pkcs8).map_err(internal)?);
-        self.inner.robot_keys.insert(device.device_id.clone(), key.clone());
-        Ok(key)
-    }
-
-    /// Waits until the transaction is final or its time is up (then it ends as 208).
-    pub(crate) async fn await_outcome(&self, id: &str, expires_at: i64) -> Result<TransactionRecord, Fault> {
-        let subscription = self.inner.transactions.subscribe(id);
-        loop {
-            let notified = subscription.notify().notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let record = self
-                .inner
-                .store
-                .find_transaction(id)
-                .await
-                .map_err(internal)?
-                .ok_or_else(|| Fault::internal("transaction vanished"))?;
-            if record.state != "pending" {
-                return Ok(record);
-            }
-            let left = Duration::from_millis((expires_at - now_ms()).max(0) as u64);
-            if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
-                self.mark_expired(&record, Fault::expired_sync()).await?;
-            }
-        }
-    }
-
     /// The answer for a final transaction: the signature, or its fault.
-    pub(crate) fn final_answer(&self, record: &TransactionRecord, ap: &Ap) -> Result<FinalAnswer, Fault> {
-        if record.state != "signed" {
-            let code = record
-                .fault_code
-                .and_then(|c| u16::try_from(c).ok())
-                .and_then(FaultCode::from_number)
-                .unwrap_or(FaultCode::InternalError);
-            let detail = record.fault_detail.clone().unwrap_or_else(|| code.default_detail().to_string());
-            return Err(Fault::new(code, detail));
+    pub(crate) fn final_answer(
+        &self,
+        record: &TransactionRecord,
+        mss: &MssRecord,
+        ap: &Ap,
+    ) -> Result<FinalAnswer, Fault> {
+        if record.state != TxState::Signed {
+            return Err(failure_fault(record, mss));
         }
         let cms = record.signature.clone().ok_or_else(|| Fault::internal("signed transaction without signature"))?;
-        let tokens: Vec<&str> = record.services.split_whitespace().collect();
+        let tokens: Vec<&str> = mss.services.split_whitespace().collect();
         let status = if tokens.contains(&"validate") {
             match mobileid_crypto::verify_signed_data(&cms) {
                 Ok(_) => StatusCode::ValidSignature,
@@ -387,34 +295,29 @@ impl Engine {
         if request.mode == MessagingMode::Synch || !fires_late(code) {
             return Err(Fault::of(code));
         }
-        let now = now_ms();
+        let now = self.engine.now();
         let id = MsspTransId::generate().as_str().to_string();
         let profile = SignatureProfile::StkLoA4;
         let record = TransactionRecord {
-            mssp_trans_id: id.clone(),
-            ap_id: request.ap.ap_id.clone(),
-            ap_trans_id: request.echo.ap_trans_id.clone(),
-            ap_instant: request.echo.instant.timestamp_millis(),
+            id: id.clone(),
+            kind: TxKind::Mss,
+            requester: Requester::Ap(request.ap.ap_id.clone()),
             msisdn: request.msisdn.normalized().to_string(),
-            msisdn_raw: request.msisdn.raw().to_string(),
             device_id: None,
-            method: "sim".to_string(),
-            profile: profile.uri().to_string(),
-            mime_type: "text/plain".to_string(),
-            dtbd: text.to_string(),
+            method: Method::Sim,
+            content: SignContent::Text(text.to_string()),
             language: request.services.language.unwrap_or(Language::En).code().to_string(),
             nonce: Vec::new(),
-            services: request.services.tokens(),
-            state: "failed".to_string(),
-            fault_code: Some(i64::from(code.number())),
-            fault_detail: Some(code.default_detail().to_string()),
+            state: TxState::Failed,
+            failure: Some(Failure::new(FailureReason::Simulated, Some(code.default_detail()))),
             signature: None,
             created_at: now,
-            expires_at: now + request.timeout.as_millis() as i64,
+            expires_at: now.plus(request.timeout),
             completed_at: Some(now),
         };
-        self.insert_new(&record).await?;
-        Ok(SignatureOutcome::accepted(request.echo, id, record.msisdn_raw, profile, Vec::new()))
+        let mss = MssRecord { fault_code: Some(code.number()), ..self.mss_record(&request, &id, profile) };
+        self.insert_new(&record, &mss).await?;
+        Ok(SignatureOutcome::accepted(request.echo, id, mss.msisdn_raw, profile, Vec::new()))
     }
 }
 
@@ -434,10 +337,6 @@ struct Prepared {
     timeout: Duration,
     services: RequestedServices,
     requested: SignatureProfile,
-}
-
-pub(crate) fn robot_key_context(device_id: &str) -> Vec<u8> {
-    format!("mobileid robot key {device_id}").into_bytes()
 }
 
 fn app2app_response(redirect: &str, mssp_trans_id: &str, user: &UserRecord) -> ServiceResponse {

@@ -2,14 +2,13 @@
 
 use mobileid_core::profile::{available_profiles, UserMethods};
 use mobileid_core::request::Operation;
-use mobileid_core::{Fault, FaultCode, Msisdn};
+use mobileid_core::{DeviceState, Fault, FaultCode, Method, Msisdn};
 use mobileid_crypto::CertificateInfo as ParsedCertificate;
 use mobileid_store::DeviceRecord;
 
-use crate::ap::{ClientIdentity, Permission};
-use crate::frame::internal;
-use crate::messages::{CardDetails, CertificateInfo, ProfileExtension, ProfileInput, ProfileOutcome, SscdInfo};
-use crate::Engine;
+use super::ap::{ClientIdentity, Permission};
+use super::messages::{CardDetails, CertificateInfo, ProfileExtension, ProfileInput, ProfileOutcome, SscdInfo};
+use super::{internal, Mss};
 
 /// Which parts of the extension the AP asked for.
 struct Wanted {
@@ -47,29 +46,29 @@ impl Wanted {
     }
 }
 
-impl Engine {
+impl Mss<'_> {
     pub async fn profile(&self, identity: &ClientIdentity, input: ProfileInput) -> Result<ProfileOutcome, Fault> {
         let (ap, echo) = self.check_frame(Operation::Profile, identity, &input.frame).await?;
         let major = input.frame.major_version.clone().unwrap_or_default();
         let minor = input.frame.minor_version.clone().unwrap_or_default();
         let msisdn = input.msisdn.as_deref().ok_or_else(|| Fault::missing_param("MobileUser/MSISDN is missing"))?;
         let msisdn = Msisdn::parse(msisdn)?;
-        let user = self.inner.store.find_user(msisdn.normalized()).await.map_err(internal)?;
+        let user = self.engine.store().find_user(msisdn.normalized()).await.map_err(internal)?;
         let user = user.ok_or_else(|| Fault::of(FaultCode::UnknownClient))?;
         if let Some(code) = user.test_fault {
             let code = u16::try_from(code).ok().and_then(FaultCode::from_number).unwrap_or(FaultCode::InternalError);
             return Err(Fault::of(code));
         }
         self.check_user_state(&user)?;
-        let devices = self.inner.store.devices_of_user(&user.msisdn).await.map_err(internal)?;
+        let devices = self.engine.store().devices_of_user(&user.msisdn).await.map_err(internal)?;
         if devices.is_empty() {
             return Err(self.user_fault(FaultCode::NoKeyFound, "Mobile user account needs to be activated", &user));
         }
         if devices.iter().any(|d| d.server_key.is_some()) && !ap.has(Permission::Robots) {
             return Err(Fault::new(FaultCode::UnknownClient, "This AP may not use the robot test users"));
         }
-        let active = |method: &str| devices.iter().any(|d| d.method == method && d.state == "active");
-        let methods = UserMethods { sim_active: active("sim"), app_active: active("app") };
+        let active = |method: Method| devices.iter().any(|d| d.method == method && d.state == DeviceState::Active);
+        let methods = UserMethods { sim_active: active(Method::Sim), app_active: active(Method::App) };
         let profiles = available_profiles(methods, ap.auth_profile1_maps_to);
         let legacy = major == "1";
         let extension = match Wanted::from_input(&input) {
@@ -101,14 +100,14 @@ impl Engine {
         for device in devices {
             let sscd = SscdInfo {
                 state: wanted.state.then(|| "ACTIVE".to_string()),
-                pin_blocked: wanted.pin_status.then_some(device.state == "blocked"),
+                pin_blocked: wanted.pin_status.then_some(device.state == DeviceState::Blocked),
                 certificates: if wanted.certs { vec![self.certificate_info(device)?] } else { Vec::new() },
                 // Our SIM users are robots on no real network.
-                card_details: (wanted.card_details && device.method == "sim").then(CardDetails::unknown),
+                card_details: (wanted.card_details && device.method == Method::Sim).then(CardDetails::unknown),
             };
-            match device.method.as_str() {
-                "sim" => extension.sim = Some(sscd),
-                _ => extension.apps.push(sscd),
+            match device.method {
+                Method::Sim => extension.sim = Some(sscd),
+                Method::App => extension.apps.push(sscd),
             }
         }
         Ok(extension)
@@ -116,13 +115,14 @@ impl Engine {
 
     fn certificate_info(&self, device: &DeviceRecord) -> Result<CertificateInfo, Fault> {
         let mut chain = vec![device.cert_der.clone()];
-        chain.extend(self.inner.ca.chain());
+        chain.extend(self.engine.inner.ca.chain());
         let parsed: Vec<ParsedCertificate> =
             chain.iter().map(|der| ParsedCertificate::parse(der)).collect::<Result<_, _>>().map_err(internal)?;
-        let expired = parsed[0].not_after < chrono::Utc::now();
+        let now = self.engine.now().to_datetime().ok_or_else(|| internal("the clock is out of range"))?;
+        let expired = parsed[0].not_after < now;
         Ok(CertificateInfo {
             algorithm: parsed[0].algorithm.name().to_string(),
-            state: if expired || device.state == "blocked" { "INACTIVE" } else { "ACTIVE" }.to_string(),
+            state: if expired || device.state == DeviceState::Blocked { "INACTIVE" } else { "ACTIVE" }.to_string(),
             subject_names: parsed.iter().map(|p| p.subject_rfc2253_lower.clone()).collect(),
             chain,
         })

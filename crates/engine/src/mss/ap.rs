@@ -1,6 +1,6 @@
 //! Application providers: who is calling, and what they may ask for.
 
-use mobileid_core::{Fault, FaultCode, SignatureProfile};
+use mobileid_core::{Fault, FaultCode, SignatureProfile, Timestamp};
 use mobileid_store::ApRecord;
 
 /// How the caller proved who it is.
@@ -73,7 +73,7 @@ impl Ap {
         })
     }
 
-    pub fn to_record(&self, created_at: i64) -> ApRecord {
+    pub fn to_record(&self, created_at: Timestamp) -> ApRecord {
         ApRecord {
             ap_id: self.ap_id.clone(),
             name: self.name.clone(),

@@ -1,18 +1,17 @@
 //! MSS_Receipt: one short message to the user after a successful signature.
 
 use mobileid_core::request::Operation;
-use mobileid_core::{Dtbd, Fault, Msisdn};
-
-use crate::ap::ClientIdentity;
-use crate::frame::internal;
-use crate::messages::{ReceiptInput, ReceiptOutcome, ReceiptReply};
-use crate::{now_ms, Engine};
+use mobileid_core::{Dtbd, Fault, Msisdn, TxState};
 use mobileid_store::ChangeEvent;
+
+use super::ap::ClientIdentity;
+use super::messages::{ReceiptInput, ReceiptOutcome, ReceiptReply};
+use super::{internal, Mss};
 
 /// The historical SIM-encrypted receipt format, no longer offered (contract §5.3).
 const ENCRYPTED_RECEIPT_MIME: &str = "application/alauda-rsamessage";
 
-impl Engine {
+impl Mss<'_> {
     pub async fn receipt(&self, identity: &ClientIdentity, input: ReceiptInput) -> Result<ReceiptOutcome, Fault> {
         let (ap, echo) = self.check_frame(Operation::Receipt, identity, &input.frame).await?;
         let id = input.mssp_trans_id.as_deref().ok_or_else(|| Fault::missing_param("MSSP_TransID is missing"))?;
@@ -29,21 +28,21 @@ impl Engine {
             Dtbd::TxnApproval(_) => return Err(Fault::wrong_param("A receipt Message must be text/plain")),
         };
 
-        let record = self.owned_transaction(&ap, id).await?;
+        let (record, _) = self.owned_transaction(&ap, id).await?;
         if record.msisdn != msisdn.normalized() {
             return Err(Fault::wrong_param("MobileUser does not match the transaction"));
         }
-        if record.state != "signed" {
+        if record.state != TxState::Signed {
             return Err(Fault::wrong_param("A receipt needs a successfully signed transaction"));
         }
         let device = match &record.device_id {
-            Some(id) => self.inner.store.find_device(id).await.map_err(internal)?,
+            Some(id) => self.engine.store().find_device(id).await.map_err(internal)?,
             None => None,
         };
         let fresh = self
-            .inner
-            .store
-            .insert_receipt(id, record.device_id.as_deref(), &text, now_ms())
+            .engine
+            .store()
+            .insert_receipt(id, record.device_id.as_deref(), &text, self.engine.now())
             .await
             .map_err(internal)?;
         if !fresh {
@@ -53,7 +52,7 @@ impl Engine {
         }
         let robot = device.as_ref().is_some_and(|d| d.server_key.is_some());
         if let (Some(device), false) = (&device, robot) {
-            self.announce(ChangeEvent::DeviceInbox(device.device_id.clone())).await;
+            self.engine.announce(ChangeEvent::DeviceInbox(device.device_id.clone())).await;
         }
         // The user's acknowledgement exists on SIM only; a robot "presses OK" at once, and
         // an App user is shown the text without an answer (the UserAck=false form).

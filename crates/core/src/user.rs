@@ -1,0 +1,41 @@
+//! The states of a user and of a user's devices, with their one database spelling.
+
+use crate::transaction::db_enum;
+
+db_enum! {
+    /// A user's Mobile ID account.
+    UserState, "user state" {
+        /// Enrolled, no device activated yet.
+        Registered => "REGISTERED",
+        Active => "ACTIVE",
+        /// Switched off by the operator.
+        Inactive => "INACTIVE",
+    }
+}
+
+db_enum! {
+    /// A signing device (a phone, or a robot's server-held key).
+    DeviceState, "device state" {
+        Active => "active",
+        /// Too many wrong PINs: the key signs no more.
+        Blocked => "blocked",
+        /// Replaced by a newer device of the same method.
+        Retired => "retired",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_round_trips() {
+        for s in UserState::ALL {
+            assert_eq!(UserState::from_db(s.as_db()), Ok(*s));
+        }
+        for s in DeviceState::ALL {
+            assert_eq!(DeviceState::from_db(s.as_db()), Ok(*s));
+        }
+        assert!(UserState::from_db("active").is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! The engine driven through its public API on a real SQLite database in a temporary
+//! directory (and the async expiry also on a fresh schema of the PostgreSQL database `test`
+//! on 127.0.0.1:5432, as in the store's tests), with a manual clock: expiries and clock
+//! windows are tested by setting the time, never by sleeping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mobileid_core::{FaultCode, Requester, SignContent, Timestamp, TxKind, TxState};
+use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
+use mobileid_crypto::{verify_detached_signed_data, KeyAlgorithm, MasterKey, PrivateKey};
+use mobileid_engine::admin::default_profiles;
+use mobileid_engine::mss::messages::{DataInput, FrameInput, SignatureInput, StatusInput};
+use mobileid_engine::transactions::NewTransaction;
+use mobileid_engine::{Ap, ClientIdentity, DeviceError, Engine, EngineConfig, ManualClock};
+use mobileid_store::{DeviceRecord, Store};
+use sha2::{Digest, Sha256};
+use sqlx::Connection;
+
+const AP_ID: &str = "mid://engine.test";
+const ACTIVATE_PATH: &str = "/device/v1/activate";
+
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+struct World {
+    engine: Engine,
+    clock: Arc<ManualClock>,
+    /// The PostgreSQL schema to drop at the end, if the world lives there.
+    schema: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn end(self) {
+        self.engine.store().close().await;
+        if let Some(schema) = self.schema {
+            let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL).await.expect("PostgreSQL");
+            sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&mut admin).await.expect("drop");
+        }
+    }
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("engine.db").display());
+    world_at(&url, None, dir).await
+}
+
+async fn postgres_world(name: &str) -> World {
+    let schema = format!("en_{name}_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {PG_ADMIN_URL} is needed for this test: {e}"));
+    sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(&mut admin).await.expect("create schema");
+    let url = format!("{PG_ADMIN_URL}?options=-c%20search_path%3D{schema}");
+    world_at(&url, Some(schema), tempfile::tempdir().expect("tempdir")).await
+}
+
+async fn world_at(url: &str, schema: Option<String>, dir: tempfile::TempDir) -> World {
+    let store = Store::connect(url).await.expect("store");
+    let clock = Arc::new(ManualClock::starting_now());
+    let engine = Engine::start_with_clock(store, MasterKey::generate(), EngineConfig::default(), clock.clone())
+        .await
+        .expect("engine");
+    let ap = Ap {
+        ap_id: AP_ID.into(),
+        name: "Engine test".into(),
+        dtbd_prefix: String::new(),
+        allowed_profiles: default_profiles(),
+        auth_profile1_maps_to: mobileid_core::SignatureProfile::AnyLoA4,
+        permissions: Vec::new(),
+    };
+    engine.store().upsert_ap(&ap.to_record(engine.now())).await.expect("AP");
+    World { engine, clock, schema, _dir: dir }
+}
+
+/// A phone: the device key that signs its calls and the signing key it certifies.
+struct Phone {
+    device_key: PrivateKey,
+    signing_key: PrivateKey,
+    device: DeviceRecord,
+}
+
+fn proof(
+    key: &PrivateKey,
+    device_id: &str,
+    ts: i64,
+    nonce: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> DeviceAuthorization {
+    let signature = key.sign(&canonical_request(method, path, ts, nonce, body)).expect("sign");
+    DeviceAuthorization { device_id: device_id.into(), timestamp_ms: ts, nonce: nonce.into(), signature }
+}
+
+async fn activate(world: &World, code: &str) -> Result<Phone, DeviceError> {
+    let device_key = PrivateKey::generate(KeyAlgorithm::EcP256).expect("device key");
+    let signing_key = PrivateKey::generate(KeyAlgorithm::EcP256).expect("signing key");
+    let csr = signing_key.csr_der("phone").expect("csr");
+    let body = b"{}";
+    let now = world.engine.now().as_millis();
+    let auth = proof(&device_key, "new", now, &format!("n{now}"), "POST", ACTIVATE_PATH, body);
+    let spki = device_key.public_key_spki_der();
+    let activation = world.engine.activate(code, &csr, &spki, &auth, ACTIVATE_PATH, body).await?;
+    let device = world.engine.store().find_device(&activation.device_id).await.expect("read").expect("device");
+    Ok(Phone { device_key, signing_key, device })
+}
+
+async fn enrolled(world: &World, msisdn: &str) -> Phone {
+    let code = world.engine.add_user(msisdn).await.expect("user").code;
+    activate(world, &code).await.expect("activation")
+}
+
+fn frame(world: &World, ap_trans_id: &str) -> FrameInput {
+    let instant = world.engine.now().to_datetime().expect("now").format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    FrameInput {
+        major_version: Some("1".into()),
+        minor_version: Some("1".into()),
+        ap_id: Some(AP_ID.into()),
+        ap_pwd: None,
+        ap_trans_id: Some(ap_trans_id.into()),
+        instant: Some(instant),
+    }
+}
+
+#[tokio::test]
+async fn a_document_digest_is_created_signed_by_the_phone_and_verifies_detached() {
+    let world = world().await;
+    let phone = enrolled(&world, "+41791234567").await;
+    let document = b"%PDF-1.7 the contract".as_slice();
+    let sha256: [u8; 32] = Sha256::digest(document).into();
+    let created = world
+        .engine
+        .create(NewTransaction {
+            kind: TxKind::Mss,
+            requester: Requester::Ap(AP_ID.into()),
+            device: phone.device.clone(),
+            content: SignContent::Document { name: "contract.pdf".into(), sha256 },
+            language: "en".into(),
+            lifetime: Duration::from_secs(60),
+        })
+        .await
+        .expect("created");
+    assert_eq!(created.state, TxState::Pending);
+
+    let inbox = world.engine.inbox(&phone.device, Duration::ZERO).await.expect("inbox");
+    assert_eq!(inbox.requests.len(), 1);
+    let request = &inbox.requests[0];
+    assert_eq!(request.content, SignContent::Document { name: "contract.pdf".into(), sha256 });
+    let signature = phone.signing_key.sign(&request.to_be_signed).expect("sign");
+    world.engine.approve(&phone.device, &request.transaction_id, &signature).await.expect("approved");
+
+    let done = world.engine.store().find_transaction(&created.id).await.unwrap().unwrap();
+    assert_eq!(done.state, TxState::Signed);
+    let cms = done.signature.expect("CMS");
+    let verified = verify_detached_signed_data(&cms, &sha256).expect("verifies with the document's digest");
+    assert_eq!(verified.signer_certificate_der, phone.device.cert_der);
+    assert!(verify_detached_signed_data(&cms, &[0; 32]).is_err(), "and with no other digest");
+    // Answered once: a second answer is refused.
+    let again = world.engine.approve(&phone.device, &request.transaction_id, &signature).await;
+    assert_eq!(again, Err(DeviceError::NoLongerOpen));
+}
+
+#[tokio::test]
+async fn an_async_request_past_its_time_reports_208_on_every_poll_and_refuses_a_late_approval() {
+    async_expiry(world().await).await;
+}
+
+#[tokio::test]
+async fn an_async_request_past_its_time_reports_208_on_every_poll_and_refuses_a_late_approval_postgres() {
+    async_expiry(postgres_world("expiry").await).await;
+}
+
+async fn async_expiry(world: World) {
+    let phone = enrolled(&world, "+41791234568").await;
+    let identity = ClientIdentity::Sandbox;
+    let input = SignatureInput {
+        frame: frame(&world, "T-expiry"),
+        messaging_mode: Some("asynch".into()),
+        timeout: Some("5".into()),
+        msisdn: Some("+41791234568".into()),
+        data_to_be_signed: Some(DataInput { mime_type: None, encoding: None, data: Some("Log in?".into()) }),
+        signature_profile: Some("http://mid.swisscom.ch/Device-LoA4".into()),
+        services: Vec::new(),
+    };
+    let accepted = world.engine.mss().sign(&identity, input).await.expect("accepted");
+    let id = accepted.mssp_trans_id;
+    let status = |world: &World| StatusInput { frame: frame(world, "T-status"), mssp_trans_id: Some(id.clone()) };
+
+    let pending = world.engine.mss().status(&identity, status(&world)).await.expect("pending");
+    assert_eq!(pending.status.number(), 504);
+    let inbox = world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap();
+    let request = inbox.requests[0].clone();
+
+    world.clock.advance(Duration::from_millis(4_999));
+    assert_eq!(world.engine.mss().status(&identity, status(&world)).await.expect("still").status.number(), 504);
+    world.clock.advance(Duration::from_millis(1));
+    for _ in 0..2 {
+        let fault = world.engine.mss().status(&identity, status(&world)).await.expect_err("expired");
+        assert_eq!((fault.code, fault.detail.as_str()), (FaultCode::ExpiredTransaction, "Original request timed out."));
+    }
+    assert!(world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap().requests.is_empty());
+    let signature = phone.signing_key.sign(&request.to_be_signed).expect("sign");
+    let late = world.engine.approve(&phone.device, &request.transaction_id, &signature).await;
+    assert_eq!(late, Err(DeviceError::NoLongerOpen));
+    let fault = world.engine.mss().status(&identity, status(&world)).await.expect_err("still expired");
+    assert_eq!(fault.code, FaultCode::ExpiredTransaction);
+    world.end().await;
+}
+
+#[tokio::test]
+async fn a_late_approval_before_any_poll_is_refused_as_expired() {
+    let world = world().await;
+    let phone = enrolled(&world, "+41791234569").await;
+    let created = world
+        .engine
+        .create(NewTransaction {
+            kind: TxKind::Mss,
+            requester: Requester::Ap(AP_ID.into()),
+            device: phone.device.clone(),
+            content: SignContent::Text("Log in?".into()),
+            language: "en".into(),
+            lifetime: Duration::from_secs(80),
+        })
+        .await
+        .unwrap();
+    let request = world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap().requests[0].clone();
+    world.clock.advance(Duration::from_secs(80));
+    let signature = phone.signing_key.sign(&request.to_be_signed).unwrap();
+    assert_eq!(world.engine.approve(&phone.device, &created.id, &signature).await, Err(DeviceError::Expired));
+    let current = world.engine.current(&created.id, None).await.unwrap();
+    assert_eq!(current.state, TxState::Failed);
+}
+
+#[tokio::test]
+async fn an_activation_code_is_good_until_its_expiry_and_not_at_it() {
+    let world = world().await;
+    let ttl = world.engine.config().activation_code_ttl;
+    let early = world.engine.add_user("+41791230001").await.unwrap().code;
+    world.clock.advance(ttl - Duration::from_millis(1));
+    activate(&world, &early).await.expect("one millisecond before the expiry");
+
+    let late = world.engine.add_user("+41791230002").await.unwrap().code;
+    world.clock.advance(ttl);
+    let refused = activate(&world, &late).await.err();
+    assert_eq!(refused, Some(DeviceError::CodeRefused { why: "the activation code has expired".into() }));
+}
+
+#[tokio::test]
+async fn device_requests_are_accepted_inside_the_clock_window_and_refused_outside_it_without_overflow() {
+    let world = world().await;
+    let phone = enrolled(&world, "+41791230003").await;
+    let window = world.engine.config().device_clock_window.as_millis() as i64;
+    let now = world.engine.now().as_millis();
+    let call = |ts: i64, nonce: &str| {
+        let auth = proof(&phone.device_key, &phone.device.device_id, ts, nonce, "GET", "/device/v1/inbox", b"");
+        let engine = world.engine.clone();
+        async move { engine.authenticate_device(&auth, "GET", "/device/v1/inbox", b"").await.map(|d| d.device_id) }
+    };
+    assert!(call(now - window, "edge-past").await.is_ok());
+    assert!(call(now + window, "edge-future").await.is_ok());
+    for (ts, nonce) in [(now - window - 1, "past"), (now + window + 1, "future"), (i64::MIN, "min"), (i64::MAX, "max")]
+    {
+        match call(ts, nonce).await {
+            Err(DeviceError::NotAuthenticated(why)) => assert!(why.contains("window"), "{ts}: {why}"),
+            other => panic!("ts {ts}: expected NotAuthenticated, got {other:?}"),
+        }
+    }
+    // The window moves with the clock: the same time is refused later.
+    world.clock.advance(Duration::from_millis(window as u64 + 1));
+    assert!(matches!(call(now, "moved").await, Err(DeviceError::NotAuthenticated(_))));
+    assert_eq!(Timestamp::from_millis(now).plus(Duration::from_millis(window as u64 + 1)), world.engine.now());
+}

@@ -1,0 +1,317 @@
+//! Transactions (`transactions`, the same for every front end) and the MSS request that
+//! started one (`mss_requests`, keyed by the transaction id: AP_ID, AP_TransID, Instant and
+//! what the AP's answer echoes).
+//!
+//! Every state change is a conditional UPDATE from pending, so the first answer wins and
+//! a final state never changes, on any node.
+
+use mobileid_core::{ContentKind, FailureReason, Method, Requester, SignContent, Timestamp, TxKind, TxState};
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+use sqlx::Row;
+
+use crate::{ts, ts_opt, Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionRecord {
+    pub id: String,
+    pub kind: TxKind,
+    pub requester: Requester,
+    /// Normalised: digits only.
+    pub msisdn: String,
+    pub device_id: Option<String>,
+    pub method: Method,
+    pub content: SignContent,
+    pub language: String,
+    /// The randomNonce of the CMS signed attributes (with the content it fixes what is signed).
+    pub nonce: Vec<u8>,
+    pub state: TxState,
+    /// Set exactly when the state is failed.
+    pub failure: Option<Failure>,
+    /// The CMS SignedData (DER) once signed.
+    pub signature: Option<Vec<u8>>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// Why a transaction failed, and a text for the requester if the service chose one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: FailureReason,
+    pub detail: Option<String>,
+}
+
+impl Failure {
+    pub fn new(reason: FailureReason, detail: Option<&str>) -> Failure {
+        Failure { reason, detail: detail.map(str::to_string) }
+    }
+}
+
+/// The MSS side of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MssRecord {
+    pub transaction_id: String,
+    pub ap_id: String,
+    pub ap_trans_id: String,
+    pub ap_instant: Timestamp,
+    /// The MSISDN exactly as the AP wrote it, for echoing.
+    pub msisdn_raw: String,
+    /// The resolved signature profile URI.
+    pub profile: String,
+    /// Additional services asked for, as space-separated tokens.
+    pub services: String,
+    /// For a test number's simulated failure: the fault code it plays.
+    pub fault_code: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted,
+    Duplicate,
+}
+
+/// The final state written by [`Store::complete_transaction`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    Signed(Vec<u8>),
+    Failed(Failure),
+}
+
+const TX_COLUMNS: &str = "t.id, t.kind, t.requester, t.msisdn, t.device_id, t.method, t.content_kind, t.content, \
+     t.digest, t.language, t.nonce, t.state, t.failure_reason, t.failure_detail, t.signature, t.created_at, \
+     t.expires_at, t.completed_at";
+const TX_COLUMN_COUNT: usize = 18;
+const MSS_COLUMNS: &str =
+    "m.transaction_id, m.ap_id, m.ap_trans_id, m.ap_instant, m.msisdn_raw, m.profile, m.services, m.fault_code";
+
+impl TransactionRecord {
+    fn from_row(r: &AnyRow) -> Result<TransactionRecord> {
+        let text = |i: usize| -> Result<String> { Ok(r.try_get::<String, _>(i)?) };
+        let digest: Option<Vec<u8>> = r.try_get(8)?;
+        let content = SignContent::from_db(ContentKind::from_db(&text(6)?)?, &text(7)?, digest.as_deref())?;
+        let reason: Option<String> = r.try_get(12)?;
+        let failure = match reason {
+            Some(reason) => Some(Failure { reason: FailureReason::from_db(&reason)?, detail: r.try_get(13)? }),
+            None => None,
+        };
+        Ok(TransactionRecord {
+            id: text(0)?,
+            kind: TxKind::from_db(&text(1)?)?,
+            requester: Requester::from_db(&text(2)?)?,
+            msisdn: text(3)?,
+            device_id: r.try_get(4)?,
+            method: Method::from_db(&text(5)?)?,
+            content,
+            language: text(9)?,
+            nonce: r.try_get(10)?,
+            state: TxState::from_db(&text(11)?)?,
+            failure,
+            signature: r.try_get(14)?,
+            created_at: ts(r.try_get(15)?),
+            expires_at: ts(r.try_get(16)?),
+            completed_at: ts_opt(r.try_get(17)?),
+        })
+    }
+}
+
+impl MssRecord {
+    fn from_row(r: &AnyRow, at: usize) -> Result<MssRecord> {
+        let fault_code = match r.try_get::<Option<i64>, _>(at + 7)? {
+            Some(code) => Some(u16::try_from(code).map_err(|_| {
+                StoreError::Corrupt(mobileid_core::StoredValueError::new("fault code", code.to_string()))
+            })?),
+            None => None,
+        };
+        Ok(MssRecord {
+            transaction_id: r.try_get(at)?,
+            ap_id: r.try_get(at + 1)?,
+            ap_trans_id: r.try_get(at + 2)?,
+            ap_instant: ts(r.try_get(at + 3)?),
+            msisdn_raw: r.try_get(at + 4)?,
+            profile: r.try_get(at + 5)?,
+            services: r.try_get(at + 6)?,
+            fault_code,
+        })
+    }
+}
+
+/// The failure columns of a completion: (state, reason, detail, signature).
+fn completion_columns(outcome: &Completion) -> (TxState, Option<&'static str>, Option<&str>, Option<&[u8]>) {
+    match outcome {
+        Completion::Signed(cms) => (TxState::Signed, None, None, Some(cms)),
+        Completion::Failed(f) => (TxState::Failed, Some(f.reason.as_db()), f.detail.as_deref(), None),
+    }
+}
+
+async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> Result<()> {
+    let (content_kind, content, digest) = t.content.to_db();
+    sqlx::query(
+        "INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, content_kind, content, digest,
+           language, nonce, state, failure_reason, failure_detail, signature, created_at, expires_at, completed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(&t.id)
+    .bind(t.kind.as_db())
+    .bind(t.requester.to_db())
+    .bind(&t.msisdn)
+    .bind(&t.device_id)
+    .bind(t.method.as_db())
+    .bind(content_kind.as_db())
+    .bind(content)
+    .bind(digest)
+    .bind(&t.language)
+    .bind(&t.nonce)
+    .bind(t.state.as_db())
+    .bind(t.failure.as_ref().map(|f| f.reason.as_db()))
+    .bind(t.failure.as_ref().and_then(|f| f.detail.clone()))
+    .bind(&t.signature)
+    .bind(t.created_at.as_millis())
+    .bind(t.expires_at.as_millis())
+    .bind(t.completed_at.map(Timestamp::as_millis))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Inserts a new transaction that no service table refers to.
+    pub async fn insert_transaction(&self, t: &TransactionRecord) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_transaction(&mut conn, t).await
+    }
+
+    /// Inserts a new MSS transaction with its MSS request, in one database transaction;
+    /// `Duplicate` (and nothing written) if (AP_ID, AP_TransID, Instant) was used before.
+    pub async fn insert_mss_transaction(&self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
+        let mut db = self.pool.begin().await?;
+        insert_transaction(&mut db, t).await?;
+        let done = sqlx::query(
+            "INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services,
+               fault_code)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (ap_id, ap_trans_id, ap_instant) DO NOTHING",
+        )
+        .bind(&mss.transaction_id)
+        .bind(&mss.ap_id)
+        .bind(&mss.ap_trans_id)
+        .bind(mss.ap_instant.as_millis())
+        .bind(&mss.msisdn_raw)
+        .bind(&mss.profile)
+        .bind(&mss.services)
+        .bind(mss.fault_code.map(i64::from))
+        .execute(&mut *db)
+        .await?;
+        if done.rows_affected() != 1 {
+            db.rollback().await?;
+            return Ok(InsertOutcome::Duplicate);
+        }
+        db.commit().await?;
+        Ok(InsertOutcome::Inserted)
+    }
+
+    pub async fn find_transaction(&self, id: &str) -> Result<Option<TransactionRecord>> {
+        let row = sqlx::query(&format!("SELECT {TX_COLUMNS} FROM transactions t WHERE t.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| TransactionRecord::from_row(&r)).transpose()
+    }
+
+    /// A transaction with its MSS request, in one read; None unless both exist.
+    pub async fn find_mss_transaction(&self, id: &str) -> Result<Option<(TransactionRecord, MssRecord)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TX_COLUMNS}, {MSS_COLUMNS} FROM transactions t JOIN mss_requests m ON m.transaction_id = t.id
+             WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((TransactionRecord::from_row(&r)?, MssRecord::from_row(&r, TX_COLUMN_COUNT)?))).transpose()
+    }
+
+    /// Requests waiting for this device's answer that have not expired, oldest first.
+    pub async fn pending_for_device(&self, device_id: &str, now: Timestamp) -> Result<Vec<TransactionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TX_COLUMNS} FROM transactions t
+             WHERE t.device_id = $1 AND t.state = $2 AND t.expires_at > $3 ORDER BY t.created_at"
+        ))
+        .bind(device_id)
+        .bind(TxState::Pending.as_db())
+        .bind(now.as_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(TransactionRecord::from_row).collect()
+    }
+
+    /// Moves a pending transaction to its final state. False if it was no longer pending:
+    /// the first answer wins, and a final state never changes.
+    pub async fn complete_transaction(&self, id: &str, outcome: &Completion, now: Timestamp) -> Result<bool> {
+        let (state, reason, detail, signature) = completion_columns(outcome);
+        let done = sqlx::query(
+            "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = $3, signature = $4,
+               completed_at = $5
+             WHERE id = $6 AND state = $7",
+        )
+        .bind(state.as_db())
+        .bind(reason)
+        .bind(detail)
+        .bind(signature)
+        .bind(now.as_millis())
+        .bind(id)
+        .bind(TxState::Pending.as_db())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Fails every pending request of this user on this method but `except`, and returns
+    /// their IDs (a new App request replaces the running one).
+    pub async fn fail_pending_of_user(
+        &self,
+        msisdn: &str,
+        method: Method,
+        except: &str,
+        failure: &Failure,
+        now: Timestamp,
+    ) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = $3, completed_at = $4
+             WHERE msisdn = $5 AND method = $6 AND state = $7 AND id <> $8
+             RETURNING id",
+        )
+        .bind(TxState::Failed.as_db())
+        .bind(failure.reason.as_db())
+        .bind(&failure.detail)
+        .bind(now.as_millis())
+        .bind(msisdn)
+        .bind(method.as_db())
+        .bind(TxState::Pending.as_db())
+        .bind(except)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Fails the pending requests addressed to a device (it was blocked).
+    pub async fn fail_pending_of_device(
+        &self,
+        device_id: &str,
+        failure: &Failure,
+        now: Timestamp,
+    ) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = $3, completed_at = $4
+             WHERE device_id = $5 AND state = $6 RETURNING id",
+        )
+        .bind(TxState::Failed.as_db())
+        .bind(failure.reason.as_db())
+        .bind(&failure.detail)
+        .bind(now.as_millis())
+        .bind(device_id)
+        .bind(TxState::Pending.as_db())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+}

@@ -1,0 +1,144 @@
+//! Users (`users`) and their one-time activation codes (`activation_codes`).
+
+use mobileid_core::{Timestamp, UserState};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{ts, ts_opt, Result, Store};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Normalised: digits only.
+    pub msisdn: String,
+    pub serial_number: String,
+    pub state: UserState,
+    /// For a test number: the fault code it always answers.
+    pub test_fault: Option<i64>,
+    pub created_at: Timestamp,
+}
+
+impl UserRecord {
+    fn from_row(r: &AnyRow) -> Result<UserRecord> {
+        Ok(UserRecord {
+            msisdn: r.try_get(0)?,
+            serial_number: r.try_get(1)?,
+            state: UserState::from_db(&r.try_get::<String, _>(2)?)?,
+            test_fault: r.try_get(3)?,
+            created_at: ts(r.try_get(4)?),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeOutcome {
+    Taken(String),
+    Unknown,
+    Expired,
+    AlreadyUsed,
+}
+
+impl Store {
+    /// Inserts a user; false if the MSISDN already exists.
+    pub async fn insert_user(&self, user: &UserRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO users (msisdn, serial_number, state, test_fault, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (msisdn) DO NOTHING",
+        )
+        .bind(&user.msisdn)
+        .bind(&user.serial_number)
+        .bind(user.state.as_db())
+        .bind(user.test_fault)
+        .bind(user.created_at.as_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn find_user(&self, msisdn: &str) -> Result<Option<UserRecord>> {
+        let row =
+            sqlx::query("SELECT msisdn, serial_number, state, test_fault, created_at FROM users WHERE msisdn = $1")
+                .bind(msisdn)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| UserRecord::from_row(&r)).transpose()
+    }
+
+    pub async fn set_user_state(&self, msisdn: &str, state: UserState) -> Result<()> {
+        sqlx::query("UPDATE users SET state = $1 WHERE msisdn = $2")
+            .bind(state.as_db())
+            .bind(msisdn)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a user with its devices, codes and nothing else (transactions stay for audit).
+    pub async fn delete_user(&self, msisdn: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["activation_codes", "devices"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE msisdn = $1")).bind(msisdn).execute(&mut *tx).await?;
+        }
+        let done = sqlx::query("DELETE FROM users WHERE msisdn = $1").bind(msisdn).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes the test-number users (fault numbers and robots) so they behave like unknown numbers.
+    pub async fn delete_test_users(&self, msisdns: &[&str]) -> Result<u64> {
+        let mut removed = 0;
+        for msisdn in msisdns {
+            if self.delete_user(msisdn).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    // ---- activation codes ----
+
+    pub async fn insert_activation_code(&self, code_hash: &str, msisdn: &str, expires_at: Timestamp) -> Result<()> {
+        sqlx::query("INSERT INTO activation_codes (code_hash, msisdn, expires_at) VALUES ($1, $2, $3)")
+            .bind(code_hash)
+            .bind(msisdn)
+            .bind(expires_at.as_millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a fresh, unexpired code used and returns its MSISDN. A code is spent exactly
+    /// once even when two activations race, because the UPDATE is conditional.
+    pub async fn take_activation_code(&self, code_hash: &str, now: Timestamp) -> Result<CodeOutcome> {
+        let taken = sqlx::query(
+            "UPDATE activation_codes SET used_at = $1
+             WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING msisdn",
+        )
+        .bind(now.as_millis())
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = taken {
+            return Ok(CodeOutcome::Taken(row.try_get(0)?));
+        }
+        let row = sqlx::query("SELECT used_at FROM activation_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => CodeOutcome::Unknown,
+            Some(r) if r.try_get::<Option<i64>, _>(0)?.is_some() => CodeOutcome::AlreadyUsed,
+            Some(_) => CodeOutcome::Expired,
+        })
+    }
+
+    /// The expiry of the user's latest code, and when it was used (if it was).
+    pub async fn latest_activation_code_expiry(&self, msisdn: &str) -> Result<Option<(Timestamp, Option<Timestamp>)>> {
+        let row = sqlx::query(
+            "SELECT expires_at, used_at FROM activation_codes WHERE msisdn = $1 ORDER BY expires_at DESC LIMIT 1",
+        )
+        .bind(msisdn)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((ts(r.try_get(0)?), ts_opt(r.try_get(1)?)))).transpose()
+    }
+}
