@@ -7,6 +7,7 @@
 //! key after the configured number of failures. Before signing, the phone recomputes
 //! what it is asked to sign from the text it shows and refuses anything else.
 
+use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ pub enum PhoneError {
 pub type Result<T, E = PhoneError> = std::result::Result<T, E>;
 
 /// Everything the phone keeps between runs (the state file).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct PhoneState {
     pub server: String,
     /// PEM of the CA the phone trusts for the server's TLS certificate, if not a public one.
@@ -59,6 +60,19 @@ pub struct PhoneState {
     pub certificate: String,
     pub chain: Vec<String>,
     pub blocked: bool,
+}
+
+impl fmt::Debug for PhoneState {
+    // The device key and the sealed signing key stay out of logs and panic messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PhoneState")
+            .field("server", &self.server)
+            .field("device_id", &self.device_id)
+            .field("msisdn", &self.msisdn)
+            .field("serial_number", &self.serial_number)
+            .field("blocked", &self.blocked)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the phone shows the user for a request, after checking it.

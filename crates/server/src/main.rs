@@ -124,7 +124,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let data_dir = DataDir::open(&config.data_dir)?;
     let master_key = data_dir.master_key(&config)?;
-    let store = Store::connect(&config.database_url).await.context("opening the database")?;
+    let store = Store::connect(config.database_url.expose()).await.context("opening the database")?;
     let engine = Engine::start(store, master_key.clone(), engine_config(&config)).await?;
     if engine.first_start() {
         data_dir.seed_demo_ap(&engine).await?;

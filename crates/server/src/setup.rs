@@ -43,7 +43,7 @@ impl DataDir {
     /// From the configuration if set there, else `master.key`, created on first use.
     pub fn master_key(&self, config: &Config) -> anyhow::Result<MasterKey> {
         if !config.master_key.is_empty() {
-            return parse_master_key(&config.master_key).context("master_key / MOBILEID_MASTER_KEY");
+            return parse_master_key(config.master_key.expose()).context("master_key / MOBILEID_MASTER_KEY");
         }
         let file = self.path.join("master.key");
         if file.exists() {

@@ -15,11 +15,18 @@ pub struct ApRecord {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthorityRecord {
     pub name: String,
     pub cert_der: Vec<u8>,
     pub sealed_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for AuthorityRecord {
+    // Sealed keys are ciphertext, but they stay out of logs all the same.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorityRecord").field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +49,7 @@ pub enum CodeOutcome {
     AlreadyUsed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
     pub device_id: String,
     pub msisdn: String,
@@ -57,6 +64,19 @@ pub struct DeviceRecord {
     pub server_key: Option<Vec<u8>>,
     pub pin_failures: i64,
     pub created_at: i64,
+}
+
+impl std::fmt::Debug for DeviceRecord {
+    // A robot's sealed signing key stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRecord")
+            .field("device_id", &self.device_id)
+            .field("msisdn", &self.msisdn)
+            .field("method", &self.method)
+            .field("state", &self.state)
+            .field("pin_failures", &self.pin_failures)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
