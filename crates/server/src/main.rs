@@ -130,7 +130,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         data_dir.seed_demo_ap(&engine).await?;
         engine.enable_test_numbers().await?;
     }
-    data_dir.write_root_ca(&engine)?;
+    data_dir.write_ca_files(&engine)?;
     match command {
         Command::Serve => serve(config, data_dir, engine, master_key).await,
         Command::Ap(command) => ap_command(&engine, command).await,
