@@ -286,7 +286,16 @@ fn sign_request(key: &PrivateKey, device_id: &str, method: &str, path_and_query:
     Ok(DeviceAuthorization { device_id: device_id.to_string(), timestamp_ms, nonce, signature }.to_header())
 }
 
+/// Makes aws-lc-rs the process-wide rustls provider, if none is set yet. reqwest is built
+/// without a provider of its own (its default would bring ring as a second crypto
+/// backend), so a program must call this before it builds a reqwest client.
+pub fn install_crypto_provider() {
+    // An error only says a provider is already installed, which is just as good.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 fn http_client(server_ca_pem: Option<&str>) -> Result<reqwest::Client> {
+    install_crypto_provider();
     let mut builder = reqwest::Client::builder().use_rustls_tls();
     if let Some(pem) = server_ca_pem {
         builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
