@@ -16,6 +16,7 @@ use mobileid_store::{ChangeEvent, CodeOutcome, Completion, DeviceRecord, Receipt
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::metrics::Ending;
 use crate::{now_ms, Engine};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -274,6 +275,7 @@ impl Engine {
         {
             return Err(DeviceError::Conflict("the request is no longer open".into()));
         }
+        self.inner.metrics.finished(Ending::Signed, record.created_at, now_ms());
         if device.pin_failures > 0 {
             self.inner.store.reset_pin_failures(&device.device_id).await.map_err(internal)?;
         }
@@ -283,12 +285,13 @@ impl Engine {
 
     /// The user pressed Cancel: the AP gets 401.
     pub async fn decline(&self, device: &DeviceRecord, transaction_id: &str) -> Result<(), DeviceError> {
-        self.answerable(device, transaction_id).await?;
+        let record = self.answerable(device, transaction_id).await?;
         let cancel =
             Completion::failed(i64::from(FaultCode::UserCancel.number()), FaultCode::UserCancel.default_detail());
         if !self.inner.store.complete_transaction(transaction_id, &cancel, now_ms()).await.map_err(internal)? {
             return Err(DeviceError::Conflict("the request is no longer open".into()));
         }
+        self.inner.metrics.finished(Ending::Declined, record.created_at, now_ms());
         self.announce(ChangeEvent::TransactionDone(transaction_id.to_string())).await;
         Ok(())
     }
@@ -309,6 +312,7 @@ impl Engine {
                 .await
                 .map_err(internal)?;
             for id in failed {
+                self.record_finished(Ending::PinBlocked, &id).await;
                 self.announce(ChangeEvent::TransactionDone(id)).await;
             }
         }

@@ -12,6 +12,7 @@ mod authority;
 pub mod device;
 mod frame;
 pub mod messages;
+pub mod metrics;
 mod profile_query;
 mod receipt;
 mod signature;
@@ -27,6 +28,7 @@ use mobileid_store::{ChangeEvent, Store};
 
 pub use ap::{Ap, ClientIdentity, Permission};
 pub use device::DeviceError;
+use metrics::TransactionMetrics;
 use waiters::Waiters;
 
 /// Settings the engine needs; the server fills them from its `Config`.
@@ -86,6 +88,7 @@ struct Inner {
     /// Robot users' keys, opened once: they sign on every robot request.
     robot_keys: DashMap<String, Arc<PrivateKey>>,
     first_start: bool,
+    metrics: TransactionMetrics,
 }
 
 impl Engine {
@@ -102,6 +105,7 @@ impl Engine {
                 inboxes: Waiters::default(),
                 robot_keys: DashMap::new(),
                 first_start,
+                metrics: TransactionMetrics::default(),
             }),
         };
         engine.follow_other_nodes().await?;
@@ -115,6 +119,11 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Transaction latencies, for the `/metrics` registry.
+    pub fn metrics(&self) -> &TransactionMetrics {
+        &self.inner.metrics
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::ap::{Ap, ClientIdentity, Permission};
 use crate::frame::internal;
 use crate::messages::{Echo, ServiceInput, ServiceResponse, SignatureInput, SignatureOutcome};
+use crate::metrics::Ending;
 use crate::{now_ms, Engine};
 
 /// The additional services of one request, checked against the AP's subscriptions.
@@ -232,6 +233,9 @@ impl Engine {
             record.completed_at = Some(now);
         }
         self.insert_new(&record).await?;
+        if record.signature.is_some() {
+            self.inner.metrics.finished(Ending::RobotSigned, record.created_at, now_ms());
+        }
         if record.state == "pending" {
             self.replace_running_requests(&record).await?;
             self.announce(ChangeEvent::DeviceInbox(device.device_id.clone())).await;
@@ -290,6 +294,7 @@ impl Engine {
             .await
             .map_err(internal)?;
         for id in replaced {
+            self.record_finished(Ending::Replaced, &id).await;
             self.announce(ChangeEvent::TransactionDone(id)).await;
         }
         Ok(())

@@ -8,6 +8,7 @@ use mobileid_store::{ChangeEvent, Completion, TransactionRecord};
 use crate::ap::{Ap, ClientIdentity};
 use crate::frame::internal;
 use crate::messages::{StatusInput, StatusOutcome};
+use crate::metrics::Ending;
 use crate::{now_ms, Engine};
 
 impl Engine {
@@ -68,6 +69,7 @@ impl Engine {
         let id = &record.mssp_trans_id;
         let expired = Completion::failed(i64::from(fault.code.number()), fault.detail);
         if self.inner.store.complete_transaction(id, &expired, now_ms()).await.map_err(internal)? {
+            self.inner.metrics.finished(Ending::Expired, record.created_at, now_ms());
             self.announce(ChangeEvent::TransactionDone(id.clone())).await;
             if let Some(device) = &record.device_id {
                 self.announce(ChangeEvent::DeviceInbox(device.clone())).await;

@@ -8,6 +8,7 @@
 
 mod events;
 mod records;
+mod stats;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use events::{ChangeEvent, ChangeListener};
 pub use records::*;
+pub use stats::PoolStats;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
