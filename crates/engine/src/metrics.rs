@@ -55,7 +55,7 @@ const BUCKETS: [f64; 14] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.
 
 impl Default for TransactionMetrics {
     fn default() -> Self {
-        TransactionMetrics { latency: Family::new_with_constructor(|| Histogram::new(BUCKETS.into_iter())) }
+        TransactionMetrics { latency: Family::new_with_constructor(|| Histogram::new(BUCKETS)) }
     }
 }
 

@@ -80,8 +80,7 @@ impl Metrics {
     pub fn new(engine: &Engine) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency =
-            Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(REQUEST_BUCKETS.into_iter()));
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(REQUEST_BUCKETS));
         let (pending, phones, pool) = (Gauge::default(), Gauge::default(), Family::<PoolLabels, Gauge>::default());
         registry.register(
             "mobileid_http_requests",
