@@ -159,7 +159,7 @@ pub async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next
 }
 
 /// For front ends whose outcome is the HTTP status: labels the response with its route.
-pub fn tag(front_end: &'static str, path: Option<&MatchedPath>, response: Response) -> Response {
+fn tag(front_end: &'static str, path: Option<&MatchedPath>, response: Response) -> Response {
     let operation = path.map_or("unknown", MatchedPath::as_str).to_string();
     let outcome = status_class(&response);
     Observation::new(front_end, operation, outcome).attach(response)
