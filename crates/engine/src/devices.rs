@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use mobileid_core::{DeviceState, FailureReason, Method, SignContent, Timestamp};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
-use mobileid_crypto::{check_csr, verify_signature, SubjectKey};
+use mobileid_crypto::{check_csr, verify_signature, PinGuard, PinProof, PinShare, SubjectKey};
 use mobileid_store::{ChangeEvent, CodeOutcome, DeviceRecord, Failure, ReceiptRecord, TransactionRecord};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -75,6 +75,8 @@ pub struct Activation {
     pub certificate: Vec<u8>,
     /// Issuing CA, then root.
     pub chain: Vec<Vec<u8>>,
+    /// The server's share of the key that seals the signing key, for the right PIN.
+    pub pin_share: PinShare,
 }
 
 /// A request waiting for the device's answer.
@@ -95,11 +97,13 @@ pub struct Inbox {
     pub receipts: Vec<ReceiptRecord>,
 }
 
-/// What the server answers about a wrong PIN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PinFailure {
-    pub failures: i64,
-    pub blocked: bool,
+/// What an unlock with a PIN proof gets: the share for the right PIN, nothing for a
+/// wrong one, and how many wrong PINs are left before the key is blocked. A wrong PIN
+/// that reaches the limit is [`DeviceError::KeyBlocked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinUnlock {
+    pub share: Option<PinShare>,
+    pub attempts_left: i64,
 }
 
 /// The hash under which an activation code is stored: a database leak reveals no codes.
@@ -117,6 +121,7 @@ impl Engine {
         code: &str,
         csr_der: &[u8],
         device_key_spki: &[u8],
+        pin_proof: &PinProof,
         proof: &DeviceAuthorization,
         path: &str,
         body: &[u8],
@@ -157,14 +162,18 @@ impl Engine {
             .ca
             .issue_user_certificate(csr_der, &user.serial_number, self.inner.config.certificate_validity_days)
             .map_err(internal)?;
+        let device_id = random_id("dev");
+        let (guard, pin_share) = PinGuard::new(pin_proof);
+        let sealed_guard = self.master_key().seal(guard.as_bytes(), &pin_guard_context(&device_id));
         let device = DeviceRecord {
-            device_id: random_id("dev"),
+            device_id,
             msisdn: msisdn.clone(),
             method: Method::App,
             state: DeviceState::Active,
             cert_der: certificate.clone(),
             auth_key: Some(device_key_spki.to_vec()),
             server_key: None,
+            pin_guard: Some(sealed_guard),
             pin_failures: 0,
             created_at: self.now(),
         };
@@ -176,6 +185,7 @@ impl Engine {
             serial_number: user.serial_number,
             certificate,
             chain: self.inner.ca.chain(),
+            pin_share,
         })
     }
 
@@ -296,25 +306,54 @@ impl Engine {
         Ok(self.fail(transaction_id, Failure::new(FailureReason::Declined, None)).await?)
     }
 
-    /// Counts a wrong PIN. At the limit the key is blocked, and the requests waiting for
-    /// this device fail (PIN blocked).
-    pub async fn pin_failure(&self, device: &DeviceRecord) -> Result<PinFailure, DeviceError> {
+    /// Checks the proof of the PIN the user typed. The server, not the phone, tells a wrong
+    /// PIN: it counts it (one UPDATE that also blocks at the limit) before it answers, so a
+    /// phone that never reports wrong PINs is counted all the same. At the limit the key is
+    /// blocked and the requests waiting for this device fail (PIN blocked). A right PIN
+    /// clears the count and gets the share, unless the device was blocked meanwhile.
+    pub async fn unlock_pin(&self, device: &DeviceRecord, pin_proof: &PinProof) -> Result<PinUnlock, DeviceError> {
+        if device.state != DeviceState::Active {
+            return Err(DeviceError::KeyBlocked);
+        }
+        let sealed = device
+            .pin_guard
+            .as_deref()
+            .ok_or_else(|| DeviceError::Invalid("this device has no PIN; activate the phone again".into()))?;
+        let guard = self
+            .master_key()
+            .open(sealed, &pin_guard_context(&device.device_id))
+            .map_err(internal)
+            .and_then(|bytes| PinGuard::from_bytes(&bytes).map_err(internal))?;
         let limit = self.inner.config.pin_attempts;
-        let failures = self.inner.store.record_pin_failure(&device.device_id, limit).await.map_err(internal)?;
-        let blocked = failures >= limit;
-        if blocked {
-            tracing::warn!(device = %device.device_id, "PIN blocked after {failures} wrong PINs");
-            let failed = self
-                .inner
-                .store
-                .fail_pending_of_device(&device.device_id, &Failure::new(FailureReason::PinBlocked, None), self.now())
-                .await
-                .map_err(internal)?;
-            for id in failed {
-                self.announce(ChangeEvent::TransactionDone(id)).await;
+        match guard.share_for(pin_proof) {
+            Some(share) => {
+                if !self.inner.store.accept_pin(&device.device_id).await.map_err(internal)? {
+                    return Err(DeviceError::KeyBlocked);
+                }
+                Ok(PinUnlock { share: Some(share), attempts_left: limit })
+            }
+            None => {
+                let failures = self.inner.store.record_pin_failure(&device.device_id, limit).await.map_err(internal)?;
+                if failures < limit {
+                    return Ok(PinUnlock { share: None, attempts_left: limit - failures });
+                }
+                tracing::warn!(device = %device.device_id, "PIN blocked after {failures} wrong PINs");
+                let failed = self
+                    .inner
+                    .store
+                    .fail_pending_of_device(
+                        &device.device_id,
+                        &Failure::new(FailureReason::PinBlocked, None),
+                        self.now(),
+                    )
+                    .await
+                    .map_err(internal)?;
+                for id in failed {
+                    self.announce(ChangeEvent::TransactionDone(id)).await;
+                }
+                Err(DeviceError::KeyBlocked)
             }
         }
-        Ok(PinFailure { failures, blocked })
     }
 
     async fn answerable(&self, device: &DeviceRecord, transaction_id: &str) -> Result<TransactionRecord, DeviceError> {
@@ -335,6 +374,12 @@ fn pending_request(record: TransactionRecord) -> Result<PendingRequest, DeviceEr
         to_be_signed,
         expires_at: record.expires_at,
     })
+}
+
+/// The master-key context of a device's PIN guard: a guard cannot stand in for another
+/// device's.
+fn pin_guard_context(device_id: &str) -> Vec<u8> {
+    format!("pin-guard:{device_id}").into_bytes()
 }
 
 pub(crate) fn random_id(prefix: &str) -> String {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use mobileid_core::device_api::{ACTIVATE_PATH, INBOX_PATH, PIN_FAILURE_PATH, STREAM_PATH};
+use mobileid_core::device_api::{ACTIVATE_PATH, INBOX_PATH, PIN_UNLOCK_PATH, STREAM_PATH};
 use mobileid_engine::Engine;
 
 use crate::config::Config;
@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route(INBOX_PATH, get(device_api::inbox))
         .route(STREAM_PATH, get(device_api::stream))
         .route("/device/v1/transactions/{id}/{action}", post(device_api::answer))
-        .route(PIN_FAILURE_PATH, post(device_api::pin_failure))
+        .route(PIN_UNLOCK_PATH, post(device_api::pin_unlock))
         .route("/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state)

@@ -140,6 +140,7 @@ fn device(device_id: &str, msisdn: &str, method: Method, created_at: Timestamp) 
         cert_der: vec![0x30, 0x82, 1, 2, 3, 0, 255],
         auth_key: Some(vec![0x30, 0x59, 9, 8, 7]),
         server_key: None,
+        pin_guard: Some(vec![7; 64]),
         pin_failures: 0,
         created_at,
     }
@@ -589,6 +590,7 @@ both!(activate_device, |db, store| {
     let s1 = DeviceRecord {
         auth_key: None,
         server_key: Some(vec![5; 32]),
+        pin_guard: None,
         ..device("s1", "41790000001", Method::Sim, ms(1))
     };
     store.activate_device(&s1).await.unwrap();
@@ -650,6 +652,7 @@ both!(find_device, |db, store| {
     let robot = DeviceRecord {
         auth_key: None,
         server_key: Some((0..=255).collect()),
+        pin_guard: None,
         cert_der: vec![],
         pin_failures: 0,
         ..device("r1", "41790000001", Method::Sim, ms(1))
@@ -717,6 +720,23 @@ both!(reset_pin_failures, |db, store| {
     store.reset_pin_failures("d1").await.unwrap();
     store.reset_pin_failures("nope").await.unwrap();
     assert_eq!(store.record_pin_failure("d1", 5).await.unwrap(), 1);
+});
+
+both!(accept_pin, |db, store| {
+    user_with_device(&store, "41790000001", "d1").await;
+    user_with_device(&store, "41790000002", "d2").await;
+    store.record_pin_failure("d1", 5).await.unwrap();
+    store.record_pin_failure("d2", 5).await.unwrap();
+    assert!(store.accept_pin("d1").await.unwrap());
+    let d1 = store.find_device("d1").await.unwrap().unwrap();
+    assert_eq!((d1.state, d1.pin_failures), (DeviceState::Active, 0));
+    assert_eq!(store.find_device("d2").await.unwrap().unwrap().pin_failures, 1, "other devices untouched");
+    // A blocked device is refused and keeps its count; so is an unknown one.
+    store.record_pin_failure("d2", 2).await.unwrap();
+    assert!(!store.accept_pin("d2").await.unwrap());
+    let d2 = store.find_device("d2").await.unwrap().unwrap();
+    assert_eq!((d2.state, d2.pin_failures), (DeviceState::Blocked, 2));
+    assert!(!store.accept_pin("nope").await.unwrap());
 });
 
 // ---- device request nonces ----
