@@ -113,19 +113,29 @@ pub fn activation_code_hash(code: &str) -> String {
     Sha256::digest(normalized.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What a phone offers at activation, decoded from its request.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPhone<'a> {
+    pub code: &'a str,
+    /// PKCS#10 for the signing key.
+    pub csr_der: &'a [u8],
+    /// SubjectPublicKeyInfo of the key that will sign the phone's API calls.
+    pub device_key_spki: &'a [u8],
+    pub pin_proof: &'a PinProof,
+}
+
 impl Engine {
-    /// Spends a one-time code: issues the certificate for the phone's CSR and registers the
-    /// device key. The request must be signed by that device key (proof of possession).
+    /// Spends a one-time code: issues the certificate for the phone's CSR, registers the
+    /// device key and the PIN guard. The request must be signed by that device key (proof
+    /// of possession).
     pub async fn activate(
         &self,
-        code: &str,
-        csr_der: &[u8],
-        device_key_spki: &[u8],
-        pin_proof: &PinProof,
+        phone: &NewPhone<'_>,
         proof: &DeviceAuthorization,
         path: &str,
         body: &[u8],
     ) -> Result<Activation, DeviceError> {
+        let NewPhone { code, csr_der, device_key_spki, pin_proof } = *phone;
         let device_key = SubjectKey::from_spki_der(device_key_spki)
             .map_err(|e| DeviceError::Invalid(format!("device_key is not a usable public key: {e}")))?;
         self.check_time(proof)?;

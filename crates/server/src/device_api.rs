@@ -21,7 +21,7 @@ use mobileid_core::device_api::{
 use mobileid_core::SignContent;
 use mobileid_crypto::device_auth::DeviceAuthorization;
 use mobileid_crypto::PinProof;
-use mobileid_engine::devices::{DeviceError, Inbox};
+use mobileid_engine::devices::{DeviceError, Inbox, NewPhone};
 use mobileid_store::DeviceRecord;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -97,8 +97,8 @@ pub async fn activate(State(state): State<AppState>, headers: HeaderMap, body: B
     let csr = decode_b64("csr", &request.csr)?;
     let device_key = decode_b64("device_key", &request.device_key)?;
     let pin_proof = decode_pin_proof(&request.pin_proof)?;
-    let activation =
-        state.engine.activate(&request.code, &csr, &device_key, &pin_proof, &proof, ACTIVATE_PATH, &body).await?;
+    let phone = NewPhone { code: &request.code, csr_der: &csr, device_key_spki: &device_key, pin_proof: &pin_proof };
+    let activation = state.engine.activate(&phone, &proof, ACTIVATE_PATH, &body).await?;
     Ok(Json(ActivationResponse {
         device_id: activation.device_id,
         msisdn: activation.msisdn,
