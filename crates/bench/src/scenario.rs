@@ -52,7 +52,7 @@ fn user_msisdn(index: usize) -> String {
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Unlock {
     /// With the PIN every time (`Phone::approve`), as the app does: a PBKDF2 of 100,000
-    /// rounds per approval, on the benchmark's CPU.
+    /// rounds on the benchmark's CPU and an unlock call to the server per approval.
     Each,
     /// With the PIN once, before the load; each request is still checked against the text
     /// shown, then signed with the unlocked key. Leaves the CPU to the server.

@@ -8,7 +8,7 @@ use crate::content::ContentKind;
 pub const ACTIVATE_PATH: &str = "/device/v1/activate";
 pub const INBOX_PATH: &str = "/device/v1/inbox";
 pub const STREAM_PATH: &str = "/device/v1/stream";
-pub const PIN_FAILURE_PATH: &str = "/device/v1/pin-failures";
+pub const PIN_UNLOCK_PATH: &str = "/device/v1/pin/unlock";
 
 pub fn approve_path(transaction_id: &str) -> String {
     format!("/device/v1/transactions/{transaction_id}/approve")
@@ -18,23 +18,18 @@ pub fn decline_path(transaction_id: &str) -> String {
     format!("/device/v1/transactions/{transaction_id}/decline")
 }
 
-/// Activation: the one-time code, a PKCS#10 CSR for the PIN-protected signing key, and the
-/// device key (SubjectPublicKeyInfo) that will sign the phone's API calls.
+/// Activation: the one-time code, a PKCS#10 CSR for the PIN-protected signing key, the
+/// device key (SubjectPublicKeyInfo) that will sign the phone's API calls, and the proof of
+/// the new PIN (32 bytes) the server will check at every unlock.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ActivationRequest {
     pub code: String,
     pub csr: String,
     pub device_key: String,
+    pub pin_proof: String,
 }
 
-impl std::fmt::Debug for ActivationRequest {
-    // The one-time code is a credential until it is spent.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActivationRequest").field("device_key", &self.device_key).finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ActivationResponse {
     pub device_id: String,
     pub msisdn: String,
@@ -43,6 +38,59 @@ pub struct ActivationResponse {
     pub certificate: String,
     /// Issuing CA, then root (DER).
     pub chain: Vec<String>,
+    /// The server's share of the key that seals the signing key (32 bytes).
+    pub pin_share: String,
+}
+
+/// `POST /device/v1/pin/unlock`: the proof of the PIN the user typed.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PinUnlockRequest {
+    pub pin_proof: String,
+}
+
+/// The share when the proof is right; none when it is wrong (the server counted it).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PinUnlockResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<String>,
+    pub attempts_left: i64,
+}
+
+// PIN proofs and shares are secrets (a proof with the phone's salt allows a PIN search, a
+// share opens the signing key with the PIN): Debug shows everything else.
+impl std::fmt::Debug for ActivationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivationRequest")
+            .field("code", &"..")
+            .field("csr", &self.csr)
+            .field("device_key", &self.device_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ActivationResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivationResponse")
+            .field("device_id", &self.device_id)
+            .field("msisdn", &self.msisdn)
+            .field("serial_number", &self.serial_number)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PinUnlockRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PinUnlockRequest(..)")
+    }
+}
+
+impl std::fmt::Debug for PinUnlockResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinUnlockResponse")
+            .field("share", &self.share.as_ref().map(|_| ".."))
+            .field("attempts_left", &self.attempts_left)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -87,13 +135,6 @@ pub struct ReceiptNotice {
 pub struct ApproveRequest {
     /// The signing key's signature over `to_be_signed`.
     pub signature: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PinFailureResponse {
-    pub failures: i64,
-    pub blocked: bool,
-    pub attempts_left: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,9 +1,11 @@
 //! Secrets kept on disk or in the database: AES-256-GCM under a server master key, or
-//! under a key derived from the user's PIN (the virtual phone's key file).
+//! under a key derived from the user's PIN together with a share only the server releases
+//! for the right PIN (the virtual phone's signing key; see docs/device-api.md, "PIN:
+//! enforced by the server").
 //!
 //! Layouts, all integers big-endian, the leading version byte allowing a later change:
 //! - master key: `version(1) | nonce(12) | ciphertext+tag`
-//! - PIN:        `version(1) | salt(16) | nonce(12) | ciphertext+tag`
+//! - PIN:        `version(1) = 2 | salt(16) | nonce(12) | ciphertext+tag`
 //!
 //! Everything before the ciphertext is authenticated along with the caller's context, so
 //! the header cannot be altered and a blob sealed for one purpose cannot stand in for
@@ -13,7 +15,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use aws_lc_rs::pbkdf2;
+use aws_lc_rs::{hkdf, hmac, pbkdf2};
 use rand::RngCore;
 
 use crate::CryptoError;
@@ -61,29 +63,175 @@ impl fmt::Debug for MasterKey {
     }
 }
 
-/// Encrypts `plaintext` under a key stretched from `pin`.
-pub fn seal_with_pin(pin: &str, plaintext: &[u8]) -> Vec<u8> {
-    let mut header = [0u8; 1 + SALT_LEN];
-    header[0] = VERSION;
-    rand::rngs::OsRng.fill_bytes(&mut header[1..]);
-    let key = pin_key(pin, &header[1..]);
-    seal(&key, &header, plaintext, &[])
+/// The PIN-sealed layout's version: 2 since the key also needs the server's share (1 was
+/// sealed under the PIN alone and could be searched offline).
+const PIN_VERSION: u8 = 2;
+const PIN_PROOF_LABEL: &[u8] = b"mobileid pin proof v1";
+const PIN_CHECK_LABEL: &[u8] = b"mobileid pin check v1";
+const SIGNING_KEY_INFO: &[u8] = b"mobileid signing key v1";
+
+/// The phone's key stretched from the PIN and a salt. It is never stored and never sent:
+/// the server sees only its [`PinKey::proof`], and the key that seals the signing key
+/// needs the server's share as well, so a copy of the phone's state cannot test PINs.
+pub struct PinKey {
+    key: [u8; 32],
+    salt: [u8; SALT_LEN],
 }
 
-/// Decrypts what [`seal_with_pin`] made. Any authentication failure is reported as
-/// [`CryptoError::WrongPin`]: GCM cannot tell a wrong PIN from altered bytes, and the
-/// wrong PIN is by far the likelier cause.
-pub fn open_with_pin(pin: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let body = strip_version(sealed)?;
-    if body.len() < SALT_LEN {
-        return Err(CryptoError::MalformedSealedData("too short".into()));
+impl PinKey {
+    /// A new PIN with a fresh salt (activation).
+    pub fn new(pin: &str) -> PinKey {
+        let mut salt = [0u8; SALT_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        PinKey { key: pbkdf2_pin(pin, &salt), salt }
     }
-    let (salt, body) = body.split_at(SALT_LEN);
-    let key = pin_key(pin, salt);
-    open(&key, &sealed[..1 + SALT_LEN], body, &[]).ok_or(CryptoError::WrongPin)
+
+    /// The PIN as it applies to what [`PinKey::seal`] made (its salt is in the header).
+    pub fn for_sealed(pin: &str, sealed: &[u8]) -> Result<PinKey, CryptoError> {
+        let salt: [u8; SALT_LEN] = pin_header(sealed)?;
+        Ok(PinKey { key: pbkdf2_pin(pin, &salt), salt })
+    }
+
+    /// What the phone sends the server for this PIN.
+    pub fn proof(&self) -> PinProof {
+        PinProof(hmac_sha256(&self.key, &[PIN_PROOF_LABEL]))
+    }
+
+    /// Seals `plaintext` under HKDF(PIN key ‖ server share):
+    /// `version(1) | salt(16) | nonce(12) | ciphertext+tag`.
+    pub fn seal(&self, share: &PinShare, plaintext: &[u8]) -> Vec<u8> {
+        let mut header = [0u8; 1 + SALT_LEN];
+        header[0] = PIN_VERSION;
+        header[1..].copy_from_slice(&self.salt);
+        seal(&self.kek(share), &header, plaintext, &[])
+    }
+
+    /// Opens what [`PinKey::seal`] made. It needs the share the server released for this
+    /// PIN; without it, a right PIN fails exactly as a wrong one does.
+    pub fn open(&self, share: &PinShare, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        pin_header(sealed)?;
+        let (header, body) = sealed.split_at(1 + SALT_LEN);
+        open(&self.kek(share), header, body, &[]).ok_or(CryptoError::SealedDataRejected)
+    }
+
+    fn kek(&self, share: &PinShare) -> [u8; 32] {
+        let ikm = [&self.key[..], &share.0[..]].concat();
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(&ikm);
+        let mut kek = [0u8; 32];
+        prk.expand(&[SIGNING_KEY_INFO], Len32)
+            .and_then(|okm| okm.fill(&mut kek))
+            // HKDF-SHA256 gives up to 8,160 bytes; 32 are always available.
+            .expect("32 bytes are within HKDF-SHA256's output limit");
+        kek
+    }
 }
 
-fn pin_key(pin: &str, salt: &[u8]) -> [u8; 32] {
+impl fmt::Debug for PinKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PinKey(..)")
+    }
+}
+
+/// The salt of a PIN-sealed blob, refusing other layouts (an older phone's state).
+fn pin_header(sealed: &[u8]) -> Result<[u8; SALT_LEN], CryptoError> {
+    match sealed.split_first() {
+        Some((&PIN_VERSION, body)) if body.len() >= SALT_LEN + NONCE_LEN + TAG_LEN => {
+            let mut salt = [0u8; SALT_LEN];
+            salt.copy_from_slice(&body[..SALT_LEN]);
+            Ok(salt)
+        }
+        Some((&PIN_VERSION, _)) => Err(CryptoError::MalformedSealedData("too short".into())),
+        Some((other, _)) => Err(CryptoError::MalformedSealedData(format!(
+            "unknown version {other} (a phone activated before the server-held PIN share must activate again)"
+        ))),
+        None => Err(CryptoError::MalformedSealedData("empty".into())),
+    }
+}
+
+/// `HMAC-SHA256(PIN key, "mobileid pin proof v1")`: proves the PIN to the server without
+/// revealing it. Secret: with the salt it allows a PIN search, so it is never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PinProof(pub [u8; 32]);
+
+impl fmt::Debug for PinProof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PinProof(..)")
+    }
+}
+
+/// The server's half of the key that seals the signing key: `HMAC-SHA256(share key, proof)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PinShare(pub [u8; 32]);
+
+impl fmt::Debug for PinShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PinShare(..)")
+    }
+}
+
+/// What the server keeps per device (sealed under the master key): a random share key and
+/// a check value of the right proof, `share_key(32) | HMAC-SHA256(share_key, label ‖ proof)(32)`.
+/// The check lets the server tell a wrong PIN itself, so it counts wrong PINs without
+/// trusting the phone and releases the share for the right PIN only; it needs the share
+/// key, so the database without the master key allows no PIN search either.
+pub struct PinGuard([u8; 64]);
+
+impl PinGuard {
+    /// A guard for the phone's right proof, and the share that proof releases.
+    pub fn new(proof: &PinProof) -> (PinGuard, PinShare) {
+        let mut bytes = [0u8; 64];
+        rand::rngs::OsRng.fill_bytes(&mut bytes[..32]);
+        let (share_key, check) = bytes.split_at_mut(32);
+        check.copy_from_slice(&hmac_sha256(share_key, &[PIN_CHECK_LABEL, &proof.0]));
+        let share = PinShare(hmac_sha256(share_key, &[&proof.0]));
+        (PinGuard(bytes), share)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<PinGuard, CryptoError> {
+        let bytes: [u8; 64] =
+            bytes.try_into().map_err(|_| CryptoError::MalformedSealedData("a PIN guard is 64 bytes".into()))?;
+        Ok(PinGuard(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 64] {
+        &self.0
+    }
+
+    /// The share for `proof` if it is the right one (compared in constant time), else None.
+    pub fn share_for(&self, proof: &PinProof) -> Option<PinShare> {
+        let (share_key, check) = self.0.split_at(32);
+        let key = hmac::Key::new(hmac::HMAC_SHA256, share_key);
+        hmac::verify(&key, &[PIN_CHECK_LABEL, &proof.0].concat(), check).ok()?;
+        Some(PinShare(hmac_sha256(share_key, &[&proof.0])))
+    }
+}
+
+impl fmt::Debug for PinGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PinGuard(..)")
+    }
+}
+
+/// HKDF output length for a 32-byte key.
+struct Len32;
+
+impl hkdf::KeyType for Len32 {
+    fn len(&self) -> usize {
+        32
+    }
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut context = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, key));
+    for part in parts {
+        context.update(part);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(context.sign().as_ref());
+    out
+}
+
+fn pbkdf2_pin(pin: &str, salt: &[u8]) -> [u8; 32] {
     let mut key = [0u8; 32];
     pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, PIN_ITERATIONS, salt, pin.as_bytes(), &mut key);
     key
@@ -183,10 +331,53 @@ mod tests {
     }
 
     #[test]
-    fn pin_round_trip_and_wrong_pin() {
-        let sealed = seal_with_pin("123456", b"pkcs8 bytes");
-        assert_eq!(open_with_pin("123456", &sealed).expect("opens"), b"pkcs8 bytes");
-        assert!(matches!(open_with_pin("654321", &sealed), Err(CryptoError::WrongPin)));
-        assert!(matches!(open_with_pin("123456", &sealed[..10]), Err(CryptoError::MalformedSealedData(_))));
+    fn pin_round_trip_needs_the_right_pin_and_the_share() {
+        let pin = PinKey::new("123456");
+        let (guard, share) = PinGuard::new(&pin.proof());
+        let sealed = pin.seal(&share, b"pkcs8 bytes");
+        assert_eq!(sealed[0], PIN_VERSION);
+
+        let again = PinKey::for_sealed("123456", &sealed).expect("header");
+        assert_eq!(again.proof(), pin.proof());
+        let released = guard.share_for(&again.proof()).expect("the right proof releases the share");
+        assert_eq!(again.open(&released, &sealed).expect("opens"), b"pkcs8 bytes");
+
+        let wrong = PinKey::for_sealed("654321", &sealed).expect("header");
+        assert!(guard.share_for(&wrong.proof()).is_none(), "a wrong proof releases nothing");
+        assert!(PinGuard::new(&pin.proof()).0.share_for(&pin.proof()).expect("share") != released);
+        assert!(matches!(PinKey::for_sealed("123456", &sealed[..10]), Err(CryptoError::MalformedSealedData(_))));
+        let guard_again = PinGuard::from_bytes(guard.as_bytes()).expect("64 bytes");
+        assert_eq!(guard_again.share_for(&pin.proof()), Some(released));
+    }
+
+    /// Offline, with the sealed key alone, the right PIN fails exactly as every wrong one
+    /// does: without the server's share nothing tells them apart.
+    #[test]
+    fn without_the_share_no_pin_opens_the_key() {
+        let pin = PinKey::new("123456");
+        let (_, share) = PinGuard::new(&pin.proof());
+        let sealed = pin.seal(&share, b"pkcs8 bytes");
+        for guess in ["123456", "000000", "654321"] {
+            let key = PinKey::for_sealed(guess, &sealed).expect("header");
+            for fake in [PinShare([0; 32]), PinShare(key.proof().0)] {
+                assert!(matches!(key.open(&fake, &sealed), Err(CryptoError::SealedDataRejected)), "{guess}");
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let pin = PinKey::new("123456");
+        let (guard, share) = PinGuard::new(&pin.proof());
+        let shown = format!("{pin:?} {:?} {guard:?} {share:?}", pin.proof());
+        assert_eq!(shown, "PinKey(..) PinProof(..) PinGuard(..) PinShare(..)");
+    }
+
+    #[test]
+    fn an_old_pin_only_blob_is_refused_with_a_clear_error() {
+        let old = [vec![1u8], vec![0; SALT_LEN + NONCE_LEN + TAG_LEN + 8]].concat();
+        assert!(
+            matches!(PinKey::for_sealed("123456", &old), Err(CryptoError::MalformedSealedData(m)) if m.contains("activate again"))
+        );
     }
 }

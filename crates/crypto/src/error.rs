@@ -35,7 +35,4 @@ pub enum CryptoError {
     /// Wrong master key, wrong context, or altered bytes: AES-GCM cannot tell these apart.
     #[error("sealed data cannot be opened with this key and context")]
     SealedDataRejected,
-    /// With PIN-sealed data an authentication failure almost always means a mistyped PIN.
-    #[error("wrong PIN")]
-    WrongPin,
 }

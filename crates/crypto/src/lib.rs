@@ -19,7 +19,7 @@ mod keys;
 mod pem;
 mod rfc2253;
 
-pub use at_rest::{open_with_pin, seal_with_pin, MasterKey};
+pub use at_rest::{MasterKey, PinGuard, PinKey, PinProof, PinShare};
 pub use ca::{check_csr, self_signed_client_certificate, CaCertificate, CertificateAuthority};
 pub use cert::{sha256_fingerprint_hex, verify_chain, CertificateInfo};
 pub use cms::{

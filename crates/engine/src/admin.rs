@@ -192,6 +192,7 @@ impl Engine {
                 cert_der: certificate,
                 auth_key: None,
                 server_key: Some(sealed),
+                pin_guard: None,
                 pin_failures: 0,
                 created_at: self.now(),
             })

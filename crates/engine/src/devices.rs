@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use mobileid_core::{DeviceState, FailureReason, Method, SignContent, Timestamp};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
-use mobileid_crypto::{check_csr, verify_signature, SubjectKey};
+use mobileid_crypto::{check_csr, verify_signature, PinGuard, PinProof, PinShare, SubjectKey};
 use mobileid_store::{ChangeEvent, CodeOutcome, DeviceRecord, Failure, ReceiptRecord, TransactionRecord};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -76,6 +76,8 @@ pub struct Activation {
     pub certificate: Vec<u8>,
     /// Issuing CA, then root.
     pub chain: Vec<Vec<u8>>,
+    /// The server's share of the key that seals the signing key, for the right PIN.
+    pub pin_share: PinShare,
 }
 
 /// A request waiting for the device's answer.
@@ -96,11 +98,13 @@ pub struct Inbox {
     pub receipts: Vec<ReceiptRecord>,
 }
 
-/// What the server answers about a wrong PIN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PinFailure {
-    pub failures: i64,
-    pub blocked: bool,
+/// What an unlock with a PIN proof gets: the share for the right PIN, nothing for a
+/// wrong one, and how many wrong PINs are left before the key is blocked. A wrong PIN
+/// that reaches the limit is [`DeviceError::KeyBlocked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinUnlock {
+    pub share: Option<PinShare>,
+    pub attempts_left: i64,
 }
 
 /// The hash under which an activation code is stored: a database leak reveals no codes.
@@ -110,18 +114,29 @@ pub fn activation_code_hash(code: &str) -> String {
     Sha256::digest(normalized.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What a phone offers at activation, decoded from its request.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPhone<'a> {
+    pub code: &'a str,
+    /// PKCS#10 for the signing key.
+    pub csr_der: &'a [u8],
+    /// SubjectPublicKeyInfo of the key that will sign the phone's API calls.
+    pub device_key_spki: &'a [u8],
+    pub pin_proof: &'a PinProof,
+}
+
 impl Engine {
-    /// Spends a one-time code: issues the certificate for the phone's CSR and registers the
-    /// device key. The request must be signed by that device key (proof of possession).
+    /// Spends a one-time code: issues the certificate for the phone's CSR, registers the
+    /// device key and the PIN guard. The request must be signed by that device key (proof
+    /// of possession).
     pub async fn activate(
         &self,
-        code: &str,
-        csr_der: &[u8],
-        device_key_spki: &[u8],
+        phone: &NewPhone<'_>,
         proof: &DeviceAuthorization,
         path: &str,
         body: &[u8],
     ) -> Result<Activation, DeviceError> {
+        let NewPhone { code, csr_der, device_key_spki, pin_proof } = *phone;
         let device_key = SubjectKey::from_spki_der(device_key_spki)
             .map_err(|e| DeviceError::Invalid(format!("device_key is not a usable public key: {e}")))?;
         self.check_time(proof)?;
@@ -158,14 +173,18 @@ impl Engine {
             .ca
             .issue_user_certificate(csr_der, &user.serial_number, self.inner.config.certificate_validity_days)
             .map_err(internal)?;
+        let device_id = random_id("dev");
+        let (guard, pin_share) = PinGuard::new(pin_proof);
+        let sealed_guard = self.master_key().seal(guard.as_bytes(), &pin_guard_context(&device_id));
         let device = DeviceRecord {
-            device_id: random_id("dev"),
+            device_id,
             msisdn: msisdn.clone(),
             method: Method::App,
             state: DeviceState::Active,
             cert_der: certificate.clone(),
             auth_key: Some(device_key_spki.to_vec()),
             server_key: None,
+            pin_guard: Some(sealed_guard),
             pin_failures: 0,
             created_at: self.now(),
         };
@@ -177,6 +196,7 @@ impl Engine {
             serial_number: user.serial_number,
             certificate,
             chain: self.inner.ca.chain(),
+            pin_share,
         })
     }
 
@@ -297,26 +317,55 @@ impl Engine {
         Ok(self.fail(&record, Failure::new(FailureReason::Declined, None)).await?)
     }
 
-    /// Counts a wrong PIN. At the limit the key is blocked, and the requests waiting for
-    /// this device fail (PIN blocked).
-    pub async fn pin_failure(&self, device: &DeviceRecord) -> Result<PinFailure, DeviceError> {
+    /// Checks the proof of the PIN the user typed. The server, not the phone, tells a wrong
+    /// PIN: it counts it (one UPDATE that also blocks at the limit) before it answers, so a
+    /// phone that never reports wrong PINs is counted all the same. At the limit the key is
+    /// blocked and the requests waiting for this device fail (PIN blocked). A right PIN
+    /// clears the count and gets the share, unless the device was blocked meanwhile.
+    pub async fn unlock_pin(&self, device: &DeviceRecord, pin_proof: &PinProof) -> Result<PinUnlock, DeviceError> {
+        if device.state != DeviceState::Active {
+            return Err(DeviceError::KeyBlocked);
+        }
+        let sealed = device
+            .pin_guard
+            .as_deref()
+            .ok_or_else(|| DeviceError::Invalid("this device has no PIN; activate the phone again".into()))?;
+        let guard = self
+            .master_key()
+            .open(sealed, &pin_guard_context(&device.device_id))
+            .map_err(internal)
+            .and_then(|bytes| PinGuard::from_bytes(&bytes).map_err(internal))?;
         let limit = self.inner.config.pin_attempts;
-        let failures = self.inner.store.record_pin_failure(&device.device_id, limit).await.map_err(internal)?;
-        let blocked = failures >= limit;
-        if blocked {
-            tracing::warn!(device = %device.device_id, "PIN blocked after {failures} wrong PINs");
-            let failed = self
-                .inner
-                .store
-                .fail_pending_of_device(&device.device_id, &Failure::new(FailureReason::PinBlocked, None), self.now())
-                .await
-                .map_err(internal)?;
-            for id in failed {
-                self.record_finished(Ending::Failed(FailureReason::PinBlocked), &id).await;
-                self.announce(ChangeEvent::TransactionDone(id)).await;
+        match guard.share_for(pin_proof) {
+            Some(share) => {
+                if !self.inner.store.accept_pin(&device.device_id).await.map_err(internal)? {
+                    return Err(DeviceError::KeyBlocked);
+                }
+                Ok(PinUnlock { share: Some(share), attempts_left: limit })
+            }
+            None => {
+                let failures = self.inner.store.record_pin_failure(&device.device_id, limit).await.map_err(internal)?;
+                if failures < limit {
+                    return Ok(PinUnlock { share: None, attempts_left: limit - failures });
+                }
+                tracing::warn!(device = %device.device_id, "PIN blocked after {failures} wrong PINs");
+                let failed = self
+                    .inner
+                    .store
+                    .fail_pending_of_device(
+                        &device.device_id,
+                        &Failure::new(FailureReason::PinBlocked, None),
+                        self.now(),
+                    )
+                    .await
+                    .map_err(internal)?;
+                for id in failed {
+                    self.record_finished(Ending::Failed(FailureReason::PinBlocked), &id).await;
+                    self.announce(ChangeEvent::TransactionDone(id)).await;
+                }
+                Err(DeviceError::KeyBlocked)
             }
         }
-        Ok(PinFailure { failures, blocked })
     }
 
     async fn answerable(&self, device: &DeviceRecord, transaction_id: &str) -> Result<TransactionRecord, DeviceError> {
@@ -337,6 +386,12 @@ fn pending_request(record: TransactionRecord) -> Result<PendingRequest, DeviceEr
         to_be_signed,
         expires_at: record.expires_at,
     })
+}
+
+/// The master-key context of a device's PIN guard: a guard cannot stand in for another
+/// device's.
+fn pin_guard_context(device_id: &str) -> Vec<u8> {
+    format!("pin-guard:{device_id}").into_bytes()
 }
 
 pub(crate) fn random_id(prefix: &str) -> String {

@@ -61,8 +61,10 @@ impl Engine {
     /// Services with tables of their own use the same steps with their own insert.
     pub async fn create(&self, new: NewTransaction) -> Result<TransactionRecord, TransactionError> {
         let record = self.prepare(new, mobileid_core::MsspTransId::generate().as_str()).await?;
-        self.inner.store.insert_transaction(&record).await.map_err(internal)?;
-        self.deliver(&record).await?;
+        let mut write = self.inner.store.begin_request(&record).await.map_err(internal)?;
+        write.insert(&record).await.map_err(internal)?;
+        let replaced = write.commit(&record).await.map_err(internal)?;
+        self.deliver(&record, replaced).await;
         Ok(record)
     }
 
@@ -103,39 +105,20 @@ impl Engine {
         Ok(record)
     }
 
-    /// After the insert: a pending request replaces the user's running one on the same
-    /// method (one request at a time on a phone) and wakes the device's inbox.
-    pub(crate) async fn deliver(&self, record: &TransactionRecord) -> Result<(), TransactionError> {
+    /// After the insert: wakes the waiters of the requests it replaced (the store failed
+    /// them in the insert's own database transaction) and the device's inbox.
+    pub(crate) async fn deliver(&self, record: &TransactionRecord, replaced: Vec<String>) {
         if record.state == TxState::Signed {
             let signed_at = record.completed_at.unwrap_or(record.created_at);
             self.inner.metrics.finished(Ending::RobotSigned, record.created_at, signed_at);
         }
-        if record.state != TxState::Pending {
-            return Ok(());
+        for id in replaced {
+            self.record_finished(Ending::Failed(FailureReason::Replaced), &id).await;
+            self.announce(ChangeEvent::TransactionDone(id)).await;
         }
-        let Some(device_id) = &record.device_id else {
-            return Ok(());
-        };
-        if record.method == Method::App {
-            let replaced = self
-                .inner
-                .store
-                .fail_pending_of_user(
-                    &record.msisdn,
-                    Method::App,
-                    &record.id,
-                    &Failure::new(FailureReason::Replaced, None),
-                    self.now(),
-                )
-                .await
-                .map_err(internal)?;
-            for id in replaced {
-                self.record_finished(Ending::Failed(FailureReason::Replaced), &id).await;
-                self.announce(ChangeEvent::TransactionDone(id)).await;
-            }
+        if let (TxState::Pending, Some(device_id)) = (record.state, &record.device_id) {
+            self.announce(ChangeEvent::DeviceInbox(device_id.clone())).await;
         }
-        self.announce(ChangeEvent::DeviceInbox(device_id.clone())).await;
-        Ok(())
     }
 
     /// A request of this device that can still be answered.

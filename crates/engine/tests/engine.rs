@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use mobileid_core::{FaultCode, Requester, SignContent, Timestamp, TxKind, TxState};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
-use mobileid_crypto::{verify_detached_signed_data, KeyAlgorithm, MasterKey, PrivateKey};
+use mobileid_crypto::{verify_detached_signed_data, KeyAlgorithm, MasterKey, PinKey, PrivateKey};
 use mobileid_engine::admin::default_profiles;
+use mobileid_engine::devices::NewPhone;
 use mobileid_engine::mss::messages::{DataInput, FrameInput, SignatureInput, StatusInput};
 use mobileid_engine::transactions::NewTransaction;
 use mobileid_engine::{Ap, ClientIdentity, DeviceError, Engine, EngineConfig, ManualClock};
@@ -102,7 +103,9 @@ async fn activate(world: &World, code: &str) -> Result<Phone, DeviceError> {
     let now = world.engine.now().as_millis();
     let auth = proof(&device_key, "new", now, &format!("n{now}"), "POST", ACTIVATE_PATH, body);
     let spki = device_key.public_key_spki_der();
-    let activation = world.engine.activate(code, &csr, &spki, &auth, ACTIVATE_PATH, body).await?;
+    let pin_proof = PinKey::new("123456").proof();
+    let phone = NewPhone { code, csr_der: &csr, device_key_spki: &spki, pin_proof: &pin_proof };
+    let activation = world.engine.activate(&phone, &auth, ACTIVATE_PATH, body).await?;
     let device = world.engine.store().find_device(&activation.device_id).await.expect("read").expect("device");
     Ok(Phone { device_key, signing_key, device })
 }

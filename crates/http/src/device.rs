@@ -17,11 +17,12 @@ use base64::Engine as _;
 use futures_util::stream::{self, Stream};
 use futures_util::StreamExt;
 use mobileid_core::device_api::{
-    ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse, PinFailureResponse,
-    ReceiptNotice, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_FAILURE_PATH, STREAM_PATH,
+    ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse, PinUnlockRequest,
+    PinUnlockResponse, ReceiptNotice, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_UNLOCK_PATH, STREAM_PATH,
 };
 use mobileid_core::SignContent;
-use mobileid_engine::devices::{DeviceError, Inbox};
+use mobileid_crypto::PinProof;
+use mobileid_engine::devices::{DeviceError, Inbox, NewPhone};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -35,7 +36,7 @@ pub fn router() -> Router<AppState> {
         .route(INBOX_PATH, get(inbox))
         .route(STREAM_PATH, get(stream))
         .route("/device/v1/transactions/{id}/{action}", post(answer))
-        .route(PIN_FAILURE_PATH, post(pin_failure))
+        .route(PIN_UNLOCK_PATH, post(pin_unlock))
         .route_layer(axum::middleware::map_response(metrics::tag_device))
 }
 
@@ -81,13 +82,16 @@ async fn activate(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     let request: ActivationRequest = parse_body(&body)?;
     let csr = decode_b64("csr", &request.csr)?;
     let device_key = decode_b64("device_key", &request.device_key)?;
-    let activation = state.engine.activate(&request.code, &csr, &device_key, &proof, ACTIVATE_PATH, &body).await?;
+    let pin_proof = decode_pin_proof(&request.pin_proof)?;
+    let phone = NewPhone { code: &request.code, csr_der: &csr, device_key_spki: &device_key, pin_proof: &pin_proof };
+    let activation = state.engine.activate(&phone, &proof, ACTIVATE_PATH, &body).await?;
     Ok(Json(ActivationResponse {
         device_id: activation.device_id,
         msisdn: activation.msisdn,
         serial_number: activation.serial_number,
         certificate: STANDARD.encode(&activation.certificate),
         chain: activation.chain.iter().map(|c| STANDARD.encode(c)).collect(),
+        pin_share: STANDARD.encode(activation.pin_share.0),
     })
     .into_response())
 }
@@ -177,15 +181,26 @@ async fn answer(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn pin_failure(
+// ---- PIN unlock (docs/device-api.md, "PIN: enforced by the server") ----
+
+fn decode_pin_proof(value: &str) -> Result<PinProof, ApiError> {
+    let bytes = decode_b64("pin_proof", value)?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| bad_request("pin_proof must be 32 bytes"))?;
+    Ok(PinProof(bytes))
+}
+
+/// `POST /device/v1/pin/unlock`: the share for the right PIN; a wrong one is counted
+/// before the answer, and the one that reaches the limit blocks the key (403).
+async fn pin_unlock(
     State(state): State<AppState>,
-    AuthenticatedDevice { device, .. }: AuthenticatedDevice,
-) -> Result<Json<PinFailureResponse>, ApiError> {
-    let outcome = state.engine.pin_failure(&device).await?;
-    Ok(Json(PinFailureResponse {
-        failures: outcome.failures,
-        blocked: outcome.blocked,
-        attempts_left: (state.settings.pin_attempts - outcome.failures).max(0),
+    AuthenticatedDevice { device, body }: AuthenticatedDevice,
+) -> Result<Json<PinUnlockResponse>, ApiError> {
+    let request: PinUnlockRequest = parse_body(&body)?;
+    let pin_proof = decode_pin_proof(&request.pin_proof)?;
+    let unlock = state.engine.unlock_pin(&device, &pin_proof).await?;
+    Ok(Json(PinUnlockResponse {
+        share: unlock.share.map(|share| STANDARD.encode(share.0)),
+        attempts_left: unlock.attempts_left,
     }))
 }
 

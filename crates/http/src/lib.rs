@@ -42,8 +42,6 @@ pub struct Settings {
     pub public_url: String,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
-    /// Wrong PINs before a phone's key is blocked (the device API reports what is left).
-    pub pin_attempts: i64,
 }
 
 /// Shared by every handler of every front end; cheap to clone.

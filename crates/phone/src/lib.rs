@@ -3,8 +3,9 @@
 //!
 //! It holds two keys. The device key signs every API call and is stored as is, so the
 //! phone can listen without the PIN. The signing key, whose certificate our CA issues,
-//! is stored sealed under the PIN; a wrong PIN is reported to the server, which blocks the
-//! key after the configured number of failures. Before signing, the phone recomputes
+//! is stored sealed under a key made from the PIN and a share the server releases only
+//! for the right PIN: the server tells wrong PINs, counts them and blocks the key at the
+//! limit, and a copy of the state file cannot test PINs offline. Before signing, the phone recomputes
 //! what it is asked to sign from what it shows (a text, rows, or a document's name and
 //! digest) and refuses anything else.
 
@@ -16,13 +17,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use mobileid_core::device_api::{
     approve_path, decline_path, ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse,
-    PinFailureResponse, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_FAILURE_PATH, STREAM_PATH,
+    PinUnlockRequest, PinUnlockResponse, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_UNLOCK_PATH, STREAM_PATH,
 };
 use mobileid_core::{ContentKind, Dtbd, SignContent};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
-use mobileid_crypto::{
-    open_with_pin, seal_with_pin, signed_attributes_for_digest, CryptoError, KeyAlgorithm, PrivateKey,
-};
+use mobileid_crypto::{signed_attributes_for_digest, CryptoError, KeyAlgorithm, PinKey, PinShare, PrivateKey};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +56,9 @@ pub struct PhoneState {
     pub serial_number: String,
     /// PKCS#8 of the device key (base64).
     pub device_key: String,
-    /// The signing key's PKCS#8 sealed under the PIN (base64).
+    /// The signing key's PKCS#8 sealed under HKDF(PIN key ‖ server share), with the PIN's
+    /// salt in its header (base64). Neither the PIN key, its proof, the share nor the
+    /// sealing key is kept.
     pub sealed_signing_key: String,
     /// The user certificate and its chain (base64 DER).
     pub certificate: String,
@@ -95,14 +96,17 @@ pub struct Phone {
 impl Phone {
     /// Makes both keys, spends the activation code, and returns the activated phone.
     pub async fn activate(server: &str, server_ca_pem: Option<&str>, code: &str, pin: &str) -> Result<Phone> {
+        let pin = pin.to_string();
         let http = http_client(server_ca_pem)?;
         let device_key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
         let signing_key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
         let csr = signing_key.csr_der("Mobile ID phone")?;
+        let pin_key = stretch(move || Ok(PinKey::new(&pin))).await?;
         let body = serde_json::to_vec(&ActivationRequest {
             code: code.to_string(),
             csr: STANDARD.encode(csr),
             device_key: STANDARD.encode(device_key.public_key_spki_der()),
+            pin_proof: STANDARD.encode(pin_key.proof().0),
         })
         .map_err(|e| PhoneError::State(e.to_string()))?;
         // The device id is not known yet; the server checks the signature with device_key.
@@ -115,6 +119,7 @@ impl Phone {
             .send()
             .await?;
         let activation: ActivationResponse = read_json(response).await?;
+        let share = decode_share(&activation.pin_share)?;
         let state = PhoneState {
             server: server.trim_end_matches('/').to_string(),
             server_ca_pem: server_ca_pem.map(str::to_string),
@@ -122,7 +127,7 @@ impl Phone {
             msisdn: activation.msisdn,
             serial_number: activation.serial_number,
             device_key: STANDARD.encode(device_key.pkcs8_der()),
-            sealed_signing_key: STANDARD.encode(seal_with_pin(pin, signing_key.pkcs8_der())),
+            sealed_signing_key: STANDARD.encode(pin_key.seal(&share, signing_key.pkcs8_der())),
             certificate: activation.certificate,
             chain: activation.chain,
             blocked: false,
@@ -144,9 +149,21 @@ impl Phone {
         Phone::from_state(state)
     }
 
+    /// Writes the state file. A new file is created readable by its owner only (0600):
+    /// it holds the device key, which signs API calls without the PIN.
     pub fn save(&self, path: &Path) -> Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| PhoneError::State(e.to_string()))?;
-        std::fs::write(path, text).map_err(|e| PhoneError::State(format!("{}: {e}", path.display())))
+        let failed = |e: std::io::Error| PhoneError::State(format!("{}: {e}", path.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(failed)?;
+        file.write_all(text.as_bytes()).map_err(failed)
     }
 
     pub fn state(&self) -> &PhoneState {
@@ -172,30 +189,39 @@ impl Phone {
         check_request(request)
     }
 
-    /// Unlocks the signing key with the PIN, signs, and sends the approval. A wrong PIN is
-    /// reported to the server and counted there.
+    /// Unlocks the signing key with the PIN, signs, and sends the approval. The server
+    /// tells and counts a wrong PIN.
     pub async fn approve(&mut self, request: &SignRequest, pin: &str) -> Result<()> {
         self.check(request)?;
         let signing_key = self.unlock(pin).await?;
         self.approve_unlocked(request, &signing_key).await
     }
 
-    /// Opens the signing key with the PIN. The key derivation is deliberately slow, so it
-    /// runs off the async workers. A wrong PIN is reported to the server and counted there.
+    /// Opens the signing key with the PIN: sends the PIN's proof to the server, which
+    /// counts a wrong one and releases its share for the right one; the key opens with
+    /// both. The key derivation is deliberately slow, so it runs off the async workers.
     pub async fn unlock(&mut self, pin: &str) -> Result<PrivateKey> {
         if self.state.blocked {
             return Err(PhoneError::PinBlocked);
         }
         let sealed = STANDARD.decode(&self.state.sealed_signing_key).map_err(|e| PhoneError::State(e.to_string()))?;
         let pin = pin.to_string();
-        let opened = tokio::task::spawn_blocking(move || open_with_pin(&pin, &sealed))
-            .await
-            .map_err(|e| PhoneError::State(format!("unlocking the key: {e}")))?;
-        match opened {
-            Ok(pkcs8) => Ok(PrivateKey::from_pkcs8_der(&pkcs8)?),
-            Err(CryptoError::WrongPin) => Err(self.report_wrong_pin().await?),
-            Err(e) => Err(e.into()),
+        let header = sealed.clone();
+        let pin_key = stretch(move || PinKey::for_sealed(&pin, &header)).await?;
+        let body = serde_json::to_vec(&PinUnlockRequest { pin_proof: STANDARD.encode(pin_key.proof().0) })
+            .map_err(|e| PhoneError::State(e.to_string()))?;
+        let response = self.send(reqwest::Method::POST, PIN_UNLOCK_PATH, body).await?;
+        if response.status() == reqwest::StatusCode::FORBIDDEN {
+            self.state.blocked = true;
+            return Err(PhoneError::PinBlocked);
         }
+        let unlock: PinUnlockResponse = read_json(response).await?;
+        let Some(share) = unlock.share else {
+            return Err(PhoneError::WrongPin { attempts_left: unlock.attempts_left });
+        };
+        // The server vouched for the PIN, so a failure here is a damaged state file.
+        let pkcs8 = pin_key.open(&decode_share(&share)?, &sealed)?;
+        Ok(PrivateKey::from_pkcs8_der(&pkcs8)?)
     }
 
     /// Checks the request, signs it with an already unlocked key and sends the approval (a
@@ -215,16 +241,6 @@ impl Phone {
     pub async fn decline(&self, request: &SignRequest) -> Result<()> {
         let response = self.send(reqwest::Method::POST, &decline_path(&request.transaction_id), b"{}".to_vec()).await?;
         check_status(response).await.map(drop)
-    }
-
-    async fn report_wrong_pin(&mut self) -> Result<PhoneError> {
-        let response = self.send(reqwest::Method::POST, PIN_FAILURE_PATH, b"{}".to_vec()).await?;
-        let outcome: PinFailureResponse = read_json(response).await?;
-        if outcome.blocked {
-            self.state.blocked = true;
-            return Ok(PhoneError::PinBlocked);
-        }
-        Ok(PhoneError::WrongPin { attempts_left: outcome.attempts_left })
     }
 
     /// Sends a request signed with the device key.
@@ -316,6 +332,19 @@ fn display(content: &SignContent) -> String {
         SignContent::TxnApproval(approval) => Dtbd::TxnApproval(approval.clone()).display_text(),
         SignContent::Document { name, sha256 } => format!("Document: {name}\nSHA-256: {}", hex::encode(sha256)),
     }
+}
+
+/// Runs the PIN's key derivation (PBKDF2, deliberately slow) off the async workers.
+async fn stretch(derive: impl FnOnce() -> Result<PinKey, CryptoError> + Send + 'static) -> Result<PinKey> {
+    let derived = tokio::task::spawn_blocking(derive)
+        .await
+        .map_err(|e| PhoneError::State(format!("deriving the PIN key: {e}")))?;
+    Ok(derived?)
+}
+
+fn decode_share(share: &str) -> Result<PinShare> {
+    let bytes = STANDARD.decode(share).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+    bytes.map(PinShare).ok_or_else(|| PhoneError::State("the server's PIN share is not 32 bytes of base64".into()))
 }
 
 fn sign_request(key: &PrivateKey, device_id: &str, method: &str, path_and_query: &str, body: &[u8]) -> Result<String> {

@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
                 .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
                 .transpose()?;
             let pin = match pin_file {
-                Some(file) => read_pin(&file)?,
+                Some(file) => check_new_pin(read_pin(&file)?)?,
                 None => new_pin()?,
             };
             let phone = Phone::activate(&server, ca_pem.as_deref(), &code, &pin).await?;
@@ -155,12 +155,17 @@ fn read_pin(path: &Path) -> anyhow::Result<String> {
 }
 
 fn new_pin() -> anyhow::Result<String> {
-    let pin = rpassword::prompt_password("New PIN (at least 6 digits): ")?;
-    if pin.len() < 6 || !pin.chars().all(|c| c.is_ascii_digit()) {
-        bail!("the PIN must be at least 6 digits");
-    }
+    let pin = check_new_pin(rpassword::prompt_password("New PIN (at least 6 digits): ")?)?;
     if rpassword::prompt_password("Repeat the PIN: ")? != pin {
         bail!("the PINs differ");
+    }
+    Ok(pin)
+}
+
+/// The rule for a new PIN, whether typed or read from a file.
+fn check_new_pin(pin: String) -> anyhow::Result<String> {
+    if pin.len() < 6 || !pin.chars().all(|c| c.is_ascii_digit()) {
+        bail!("the PIN must be at least 6 digits");
     }
     Ok(pin)
 }

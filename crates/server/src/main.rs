@@ -175,7 +175,6 @@ async fn serve(
         mssp_id_uri: config.mssp_id_uri.clone(),
         public_url: config.public_url.clone(),
         max_body_bytes: config.max_body_bytes,
-        pin_attempts: config.pin_attempts,
     };
     let state = AppState::new(engine.clone(), settings, shutdown.clone());
 

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use mobileid_core::device_api::{ActivationRequest, SignRequest, ACTIVATE_PATH};
+use mobileid_core::device_api::{ActivationRequest, SignRequest, ACTIVATE_PATH, PIN_UNLOCK_PATH};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
-use mobileid_crypto::{signed_attributes, KeyAlgorithm, PrivateKey};
-use mobileid_phone::{Phone, PhoneError};
+use mobileid_crypto::{signed_attributes, CryptoError, KeyAlgorithm, PinKey, PinShare, PrivateKey};
+use mobileid_phone::{Phone, PhoneError, PhoneState};
 use rand::RngCore;
 use serde_json::Value;
 use support::*;
@@ -54,6 +54,8 @@ fn activation_body(code: &str, csr: &[u8], device_key: &PrivateKey) -> Vec<u8> {
         code: code.to_string(),
         csr: STANDARD.encode(csr),
         device_key: STANDARD.encode(device_key.public_key_spki_der()),
+        // Any 32 bytes: these activations never unlock.
+        pin_proof: STANDARD.encode([7u8; 32]),
     })
     .expect("json")
 }
@@ -453,5 +455,127 @@ on_both_databases! {
         assert_eq!(status, 200, "{body}");
         let apps = &body["MSS_ProfileResp"]["Status"]["StatusDetail"]["ProfileQueryExtension"]["Sscds"]["App"];
         assert_eq!(apps[0]["PinStatus"]["Blocked"], true, "{body}");
+    }
+}
+
+/// Calls the unlock endpoint directly with `pin_proof`, as a client that never reports
+/// anything would; returns the status and the body.
+async fn raw_unlock(phone: &Phone, pin_proof: &[u8; 32]) -> (u16, Value) {
+    let body = serde_json::to_vec(&serde_json::json!({ "pin_proof": STANDARD.encode(pin_proof) })).unwrap();
+    let response = phone.send(reqwest::Method::POST, PIN_UNLOCK_PATH, body).await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn random_proof() -> [u8; 32] {
+    let mut proof = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut proof);
+    proof
+}
+
+/// The proof of `pin` for a phone's state (what its honest library would send).
+fn proof_of(state: &PhoneState, pin: &str) -> [u8; 32] {
+    let sealed = STANDARD.decode(&state.sealed_signing_key).expect("base64");
+    PinKey::for_sealed(pin, &sealed).expect("sealed key").proof().0
+}
+
+on_both_databases! {
+    /// A copy of the phone's state file does not let anyone test PINs offline: without the
+    /// server's share the right PIN fails exactly as wrong ones do, and the file holds no
+    /// proof, share or key derived from the PIN. With the server, the same copy unlocks,
+    /// and that attempt is the server's to count.
+    async fn a_copied_state_file_cannot_test_pins_offline(server) {
+        let msisdn = "+41791100017";
+        let phone = server.phone(msisdn).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("phone.json");
+        phone.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let copy: PhoneState = serde_json::from_str(&text).unwrap();
+        for secret in ["share", "proof", "kek", "pin"] {
+            assert!(!text.contains(&format!("\"{secret}")), "the state file holds a {secret}: {text}");
+        }
+
+        let sealed = STANDARD.decode(&copy.sealed_signing_key).unwrap();
+        for pin in [PIN, "000000", "654321"] {
+            let key = PinKey::for_sealed(pin, &sealed).unwrap();
+            for guess in [PinShare([0; 32]), PinShare(key.proof().0)] {
+                assert!(matches!(key.open(&guess, &sealed), Err(CryptoError::SealedDataRejected)), "PIN {pin}");
+            }
+        }
+        // The phone library offline: the right PIN gets nowhere without the server.
+        let offline = PhoneState { server: "https://127.0.0.1:9".into(), ..copy.clone() };
+        let mut offline = Phone::from_state(offline).unwrap();
+        assert!(matches!(offline.unlock(PIN).await, Err(PhoneError::Network(_))));
+
+        let mut online = Phone::from_state(copy).unwrap();
+        assert!(online.unlock(PIN).await.is_ok(), "the share from the server opens it");
+    }
+}
+
+on_both_databases! {
+    /// The server counts wrong PINs itself: a client that calls the unlock endpoint with
+    /// wrong proofs and reports nothing is blocked at the fifth, its pending request ends
+    /// with 402 and new ones get 402. A right PIN in between restarts the count.
+    async fn a_client_that_never_reports_wrong_pins_is_still_blocked(server) {
+        let msisdn = "+41791100018";
+        let mut phone = server.phone(msisdn).await;
+        for left in [4, 3, 2, 1] {
+            let (status, body) = raw_unlock(&phone, &random_proof()).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["attempts_left"], left, "{body}");
+            assert!(body.get("share").is_none(), "a wrong proof gets no share: {body}");
+        }
+        approve_next_after(server, &mut phone, msisdn, "Demo: After four wrong PINs?").await;
+
+        let id = async_request(server, msisdn, "Demo: Blocked?").await;
+        for left in [4, 3, 2, 1] {
+            let (status, body) = raw_unlock(&phone, &random_proof()).await;
+            assert_eq!((status, body["attempts_left"].as_i64()), (200, Some(left)), "the count restarted: {body}");
+        }
+        let (status, body) = raw_unlock(&phone, &random_proof()).await;
+        assert_eq!(status, 403, "the fifth wrong PIN blocks: {body}");
+        assert_eq!(status_of(server, &id).await, "fault 402");
+        let (status, body) = server.post("/rest/service", &signature_request(msisdn, "Demo: Again?", "asynch")).await;
+        assert_eq!(status, 500, "{body}");
+        assert_eq!(fault_code(&body), 402, "{body}");
+        // Blocked means blocked: the right PIN gets no share either.
+        let right = proof_of(phone.state(), PIN);
+        assert_eq!(raw_unlock(&phone, &right).await.0, 403);
+    }
+}
+
+/// Sends a request to `msisdn` and approves it with the right PIN; checks it completed.
+async fn approve_next_after(server: &TestServer, phone: &mut Phone, msisdn: &str, text: &str) {
+    let id = async_request(server, msisdn, text).await;
+    let request = next_request(phone).await;
+    phone.approve(&request, PIN).await.expect("the right PIN works");
+    assert_eq!(status_of(server, &id).await, "500");
+}
+
+on_both_databases! {
+    /// The unlock endpoint answers only a signed call of the device itself: unsigned or
+    /// signed with another device's key, 401. One device's right proof is a wrong PIN for
+    /// another, and the share of a device goes only to that device.
+    async fn the_pin_unlock_is_device_authenticated(server) {
+        let alice = server.phone("+41791100019").await;
+        let bob = server.phone("+41791100020").await;
+        let body = serde_json::to_vec(&serde_json::json!({ "pin_proof": STANDARD.encode(proof_of(alice.state(), PIN)) }))
+            .unwrap();
+        let url = format!("{}{PIN_UNLOCK_PATH}", server.base);
+        let unsigned = server.anonymous_client().post(&url).body(body.clone()).send().await.unwrap();
+        assert_eq!(unsigned.status().as_u16(), 401);
+        let forged = authorization(&device_key(&bob), &alice.state().device_id, "POST", PIN_UNLOCK_PATH, &body, now_ms());
+        let response = server.anonymous_client().post(&url).header("Authorization", forged).body(body).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401, "Bob's key cannot speak for Alice's device");
+
+        let (status, answer) = raw_unlock(&bob, &proof_of(alice.state(), PIN)).await;
+        assert_eq!((status, answer["attempts_left"].as_i64()), (200, Some(4)), "Alice's proof is wrong for Bob: {answer}");
+        assert!(answer.get("share").is_none(), "{answer}");
+        let (_, alices) = raw_unlock(&alice, &proof_of(alice.state(), PIN)).await;
+        let (_, bobs) = raw_unlock(&bob, &proof_of(bob.state(), PIN)).await;
+        assert!(alices["share"].is_string() && bobs["share"].is_string(), "{alices} {bobs}");
+        assert_ne!(alices["share"], bobs["share"]);
+        assert_eq!(bobs["attempts_left"], 5, "the right PIN restarts the count");
     }
 }

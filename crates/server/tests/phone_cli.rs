@@ -185,3 +185,31 @@ on_both_databases! {
         assert!(user.contains("wrong PINs 1"), "the server counted the wrong PIN: {user}");
     }
 }
+
+on_both_databases! {
+    /// A PIN from --pin-file follows the rule of the typed one (at least 6 digits): "12" is
+    /// refused and the code stays unspent; the state file of an accepted one is 0600.
+    async fn cli_phone_pin_file_follows_the_pin_rule_and_the_state_file_is_private(server) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let msisdn = "+41791200003";
+        let files = phone_files();
+        let code = server.activation_code(msisdn);
+        let ca = server.root_ca_path().display().to_string();
+        for short in ["12", "12345a"] {
+            std::fs::write(&files.pin, format!("{short}\n")).unwrap();
+            let args = ["activate", "--server", &server.base, "--ca", &ca, "--code", &code, "--pin-file", &files.pin,
+                "--state", &files.state];
+            let output = Command::new(phone_binary()).args(args).output().expect("run mobileid-phone");
+            assert!(!output.status.success(), "PIN {short:?} was accepted");
+            let err = String::from_utf8_lossy(&output.stderr);
+            assert!(err.contains("at least 6 digits"), "{err}");
+            assert!(!Path::new(&files.state).exists(), "no state written");
+        }
+        std::fs::write(&files.pin, format!("{PIN}\n")).unwrap();
+        let out = phone_cli(&["activate", "--server", &server.base, "--ca", &ca, "--code", &code, "--pin-file",
+            &files.pin, "--state", &files.state]);
+        assert!(out.contains("Activated"), "the code was not spent by the refused PINs: {out}");
+        let mode = std::fs::metadata(&files.state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "state file mode {mode:o}");
+    }
+}

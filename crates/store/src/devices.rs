@@ -19,6 +19,8 @@ pub struct DeviceRecord {
     pub auth_key: Option<Vec<u8>>,
     /// Sealed PKCS#8 signing key, only for robot users.
     pub server_key: Option<Vec<u8>>,
+    /// A phone's PIN guard sealed under the master key (share key and proof check).
+    pub pin_guard: Option<Vec<u8>>,
     pub pin_failures: i64,
     pub created_at: Timestamp,
 }
@@ -37,7 +39,7 @@ impl std::fmt::Debug for DeviceRecord {
 }
 
 const DEVICE_COLUMNS: &str =
-    "device_id, msisdn, method, state, cert_der, auth_key, server_key, pin_failures, created_at";
+    "device_id, msisdn, method, state, cert_der, auth_key, server_key, pin_failures, created_at, pin_guard";
 
 impl DeviceRecord {
     fn from_row(r: &AnyRow) -> Result<DeviceRecord> {
@@ -51,6 +53,7 @@ impl DeviceRecord {
             server_key: r.try_get(6)?,
             pin_failures: r.try_get(7)?,
             created_at: ts(r.try_get(8)?),
+            pin_guard: r.try_get(9)?,
         })
     }
 }
@@ -76,8 +79,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO devices (device_id, msisdn, method, state, cert_der, auth_key, server_key, pin_failures, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO devices (device_id, msisdn, method, state, cert_der, auth_key, server_key, pin_failures, created_at,
+               pin_guard)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&device.device_id)
         .bind(&device.msisdn)
@@ -88,6 +92,7 @@ impl Store {
         .bind(&device.server_key)
         .bind(device.pin_failures)
         .bind(device.created_at.as_millis())
+        .bind(&device.pin_guard)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -130,6 +135,18 @@ impl Store {
             Some(r) => r.try_get(0)?,
             None => 0,
         })
+    }
+
+    /// A right PIN: clears the wrong-PIN count, in the same statement that checks the device
+    /// is still active, so a device blocked meanwhile (by concurrent wrong PINs) gets no
+    /// share. False when it is blocked, retired or unknown.
+    pub async fn accept_pin(&self, device_id: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE devices SET pin_failures = 0 WHERE device_id = $1 AND state = $2")
+            .bind(device_id)
+            .bind(DeviceState::Active.as_db())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Clears the wrong-PIN count after a correct PIN.

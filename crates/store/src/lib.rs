@@ -31,7 +31,7 @@ pub use devices::DeviceRecord;
 pub use events::{ChangeEvent, ChangeListener};
 pub use receipts::ReceiptRecord;
 pub use stats::PoolStats;
-pub use transactions::{Completion, Failure, InsertOutcome, MssRecord, TransactionRecord};
+pub use transactions::{Completion, Failure, InsertOutcome, MssRecord, RequestWrite, TransactionRecord};
 pub use users::{CodeOutcome, UserRecord};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

@@ -7,8 +7,8 @@
 
 use mobileid_core::{ContentKind, FailureReason, Method, Requester, SignContent, Timestamp, TxKind, TxState};
 use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 use sqlx::Row;
+use sqlx::{Any, AnyConnection};
 
 use crate::{ts, ts_opt, Result, Store, StoreError};
 
@@ -174,18 +174,32 @@ async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> 
     Ok(())
 }
 
-impl Store {
-    /// Inserts a new transaction that no service table refers to.
-    pub async fn insert_transaction(&self, t: &TransactionRecord) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        insert_transaction(&mut conn, t).await
+/// A new request being written: one database transaction in which the request is inserted
+/// and, if it is a pending App request, the user's other pending App requests are failed
+/// (replaced: one request at a time on a phone). Such a write first takes the user's
+/// lock (an UPDATE of the user row: a row lock on PostgreSQL, the write lock on SQLite),
+/// so the writes of one user's requests run one after the other and the last committed
+/// request is the one left pending. Without it, two requests arriving together could each
+/// fail the other. Dropped without [`RequestWrite::commit`], nothing is written.
+pub struct RequestWrite {
+    db: sqlx::Transaction<'static, Any>,
+}
+
+/// A pending App request replaces the user's other pending App requests.
+fn replaces_others(t: &TransactionRecord) -> bool {
+    t.state == TxState::Pending && t.method == Method::App
+}
+
+impl RequestWrite {
+    /// Inserts a transaction that no service table refers to.
+    pub async fn insert(&mut self, t: &TransactionRecord) -> Result<()> {
+        insert_transaction(&mut self.db, t).await
     }
 
-    /// Inserts a new MSS transaction with its MSS request, in one database transaction;
-    /// `Duplicate` (and nothing written) if (AP_ID, AP_TransID, Instant) was used before.
-    pub async fn insert_mss_transaction(&self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
-        let mut db = self.pool.begin().await?;
-        insert_transaction(&mut db, t).await?;
+    /// Inserts a transaction with its MSS request; `Duplicate` if (AP_ID, AP_TransID,
+    /// Instant) was used before (then drop this write: nothing is written).
+    pub async fn insert_mss(&mut self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
+        insert_transaction(&mut self.db, t).await?;
         let done = sqlx::query(
             "INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services,
                fault_code)
@@ -200,14 +214,68 @@ impl Store {
         .bind(&mss.profile)
         .bind(&mss.services)
         .bind(mss.fault_code.map(i64::from))
-        .execute(&mut *db)
+        .execute(&mut *self.db)
         .await?;
-        if done.rows_affected() != 1 {
-            db.rollback().await?;
-            return Ok(InsertOutcome::Duplicate);
+        Ok(if done.rows_affected() == 1 { InsertOutcome::Inserted } else { InsertOutcome::Duplicate })
+    }
+
+    /// Fails the requests `t` replaces (as of its creation time) and commits; returns
+    /// their IDs.
+    pub async fn commit(mut self, t: &TransactionRecord) -> Result<Vec<String>> {
+        let replaced = if replaces_others(t) {
+            let rows = sqlx::query(
+                "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = NULL, completed_at = $3
+                 WHERE msisdn = $4 AND method = $5 AND state = $6 AND id <> $7
+                 RETURNING id",
+            )
+            .bind(TxState::Failed.as_db())
+            .bind(FailureReason::Replaced.as_db())
+            .bind(t.created_at.as_millis())
+            .bind(&t.msisdn)
+            .bind(Method::App.as_db())
+            .bind(TxState::Pending.as_db())
+            .bind(&t.id)
+            .fetch_all(&mut *self.db)
+            .await?;
+            rows.iter().map(|r| Ok(r.try_get(0)?)).collect::<Result<Vec<String>>>()?
+        } else {
+            Vec::new()
+        };
+        self.db.commit().await?;
+        Ok(replaced)
+    }
+}
+
+impl Store {
+    /// Starts writing the new request `t` (see [`RequestWrite`]). A pending App request
+    /// waits here for the user's lock.
+    pub async fn begin_request(&self, t: &TransactionRecord) -> Result<RequestWrite> {
+        let mut db = self.pool.begin().await?;
+        if replaces_others(t) {
+            // A no-op write of a column no key or index uses: it takes the lock without
+            // blocking inserts that only check the user exists (foreign keys).
+            sqlx::query("UPDATE users SET state = state WHERE msisdn = $1").bind(&t.msisdn).execute(&mut *db).await?;
         }
-        db.commit().await?;
-        Ok(InsertOutcome::Inserted)
+        Ok(RequestWrite { db })
+    }
+
+    /// Inserts a transaction as it is, replacing nothing (new requests are written with
+    /// [`Store::begin_request`]).
+    pub async fn insert_transaction(&self, t: &TransactionRecord) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_transaction(&mut conn, t).await
+    }
+
+    /// Inserts a transaction with its MSS request as they are, replacing nothing, in one
+    /// database transaction; `Duplicate` (and nothing written) if (AP_ID, AP_TransID,
+    /// Instant) was used before.
+    pub async fn insert_mss_transaction(&self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
+        let mut write = RequestWrite { db: self.pool.begin().await? };
+        let outcome = write.insert_mss(t, mss).await?;
+        if outcome == InsertOutcome::Inserted {
+            write.db.commit().await?;
+        }
+        Ok(outcome)
     }
 
     pub async fn find_transaction(&self, id: &str) -> Result<Option<TransactionRecord>> {
@@ -263,34 +331,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Fails every pending request of this user on this method but `except`, and returns
-    /// their IDs (a new App request replaces the running one).
-    pub async fn fail_pending_of_user(
-        &self,
-        msisdn: &str,
-        method: Method,
-        except: &str,
-        failure: &Failure,
-        now: Timestamp,
-    ) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = $3, completed_at = $4
-             WHERE msisdn = $5 AND method = $6 AND state = $7 AND id <> $8
-             RETURNING id",
-        )
-        .bind(TxState::Failed.as_db())
-        .bind(failure.reason.as_db())
-        .bind(&failure.detail)
-        .bind(now.as_millis())
-        .bind(msisdn)
-        .bind(method.as_db())
-        .bind(TxState::Pending.as_db())
-        .bind(except)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     /// Fails the pending requests addressed to a device (it was blocked).

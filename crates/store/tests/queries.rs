@@ -140,6 +140,7 @@ fn device(device_id: &str, msisdn: &str, method: Method, created_at: Timestamp) 
         cert_der: vec![0x30, 0x82, 1, 2, 3, 0, 255],
         auth_key: Some(vec![0x30, 0x59, 9, 8, 7]),
         server_key: None,
+        pin_guard: Some(vec![7; 64]),
         pin_failures: 0,
         created_at,
     }
@@ -603,6 +604,7 @@ both!(activate_device, |db, store| {
     let s1 = DeviceRecord {
         auth_key: None,
         server_key: Some(vec![5; 32]),
+        pin_guard: None,
         ..device("s1", "41790000001", Method::Sim, ms(1))
     };
     store.activate_device(&s1).await.unwrap();
@@ -664,6 +666,7 @@ both!(find_device, |db, store| {
     let robot = DeviceRecord {
         auth_key: None,
         server_key: Some((0..=255).collect()),
+        pin_guard: None,
         cert_der: vec![],
         pin_failures: 0,
         ..device("r1", "41790000001", Method::Sim, ms(1))
@@ -731,6 +734,23 @@ both!(reset_pin_failures, |db, store| {
     store.reset_pin_failures("d1").await.unwrap();
     store.reset_pin_failures("nope").await.unwrap();
     assert_eq!(store.record_pin_failure("d1", 5).await.unwrap(), 1);
+});
+
+both!(accept_pin, |db, store| {
+    user_with_device(&store, "41790000001", "d1").await;
+    user_with_device(&store, "41790000002", "d2").await;
+    store.record_pin_failure("d1", 5).await.unwrap();
+    store.record_pin_failure("d2", 5).await.unwrap();
+    assert!(store.accept_pin("d1").await.unwrap());
+    let d1 = store.find_device("d1").await.unwrap().unwrap();
+    assert_eq!((d1.state, d1.pin_failures), (DeviceState::Active, 0));
+    assert_eq!(store.find_device("d2").await.unwrap().unwrap().pin_failures, 1, "other devices untouched");
+    // A blocked device is refused and keeps its count; so is an unknown one.
+    store.record_pin_failure("d2", 2).await.unwrap();
+    assert!(!store.accept_pin("d2").await.unwrap());
+    let d2 = store.find_device("d2").await.unwrap().unwrap();
+    assert_eq!((d2.state, d2.pin_failures), (DeviceState::Blocked, 2));
+    assert!(!store.accept_pin("nope").await.unwrap());
 });
 
 // ---- device request nonces ----
@@ -907,18 +927,26 @@ both!(concurrent_complete_transaction, |db, store| {
     assert_eq!(t1.completed_at, Some(ms(winners[0] as i64)));
 });
 
-both!(fail_pending_of_user, |db, store| {
+/// Writes `t` as the engine writes a new request; returns the IDs it replaced.
+async fn write_request(store: &Store, t: &TransactionRecord) -> Vec<String> {
+    let mut write = store.begin_request(t).await.unwrap();
+    write.insert(t).await.unwrap();
+    write.commit(t).await.unwrap()
+}
+
+both!(a_new_app_request_replaces_the_pending_ones, |db, store| {
     let me = "41790000001";
-    store.insert_transaction(&tx("keep", me, Some("d1"), Method::App)).await.unwrap();
+    user_with_device(&store, me, "d1").await;
+    user_with_device(&store, "41790000002", "d2").await;
     store.insert_transaction(&tx("old1", me, Some("d1"), Method::App)).await.unwrap();
     store.insert_transaction(&tx("old2", me, Some("d0"), Method::App)).await.unwrap();
     store.insert_transaction(&tx("robot", me, Some("r1"), Method::Sim)).await.unwrap();
     store.insert_transaction(&ended(TxState::Signed, tx("done", me, Some("d1"), Method::App))).await.unwrap();
     store.insert_transaction(&tx("theirs", "41790000002", Some("d2"), Method::App)).await.unwrap();
 
-    let replaced = Failure::new(FailureReason::Replaced, Some("replaced by a new request"));
-    let failed = store.fail_pending_of_user(me, Method::App, "keep", &replaced, ms(7)).await.unwrap();
-    assert_eq!(sorted(failed), vec!["old1", "old2"]);
+    let keep = TransactionRecord { created_at: ms(7), ..tx("keep", me, Some("d1"), Method::App) };
+    assert_eq!(sorted(write_request(&store, &keep).await), vec!["old1", "old2"]);
+    let replaced = Failure::new(FailureReason::Replaced, None);
     for id in ["old1", "old2"] {
         let t = store.find_transaction(id).await.unwrap().unwrap();
         assert_eq!(
@@ -927,15 +955,76 @@ both!(fail_pending_of_user, |db, store| {
             "{id}"
         );
     }
-    assert_eq!(state_of(&store, "keep").await, TxState::Pending);
-    assert_eq!(state_of(&store, "robot").await, TxState::Pending, "only that method");
-    assert_eq!(store.find_transaction("done").await.unwrap().unwrap().failure, None);
+    assert_eq!(store.find_transaction("keep").await.unwrap(), Some(keep.clone()));
+    assert_eq!(state_of(&store, "robot").await, TxState::Pending, "only App requests");
     assert_eq!(state_of(&store, "done").await, TxState::Signed);
-    assert_eq!(state_of(&store, "theirs").await, TxState::Pending);
-    // Nothing left to fail.
-    let again = Failure::new(FailureReason::Replaced, Some("again"));
-    assert_eq!(store.fail_pending_of_user(me, Method::App, "keep", &again, ms(8)).await.unwrap(), Vec::<String>::new());
-    assert_eq!(store.find_transaction("old1").await.unwrap().unwrap().completed_at, Some(ms(7)));
+    assert_eq!(store.find_transaction("done").await.unwrap().unwrap().failure, None);
+    assert_eq!(state_of(&store, "theirs").await, TxState::Pending, "only this user's");
+    // A robot's request, or one already final, replaces nothing.
+    assert_eq!(write_request(&store, &tx("robot2", me, Some("r1"), Method::Sim)).await, Vec::<String>::new());
+    let signed = ended(TxState::Signed, tx("done2", me, Some("d1"), Method::App));
+    assert_eq!(write_request(&store, &signed).await, Vec::<String>::new());
+    assert_eq!(state_of(&store, "keep").await, TxState::Pending);
+    // The MSS insert in the same write: a duplicate writes nothing and replaces nothing.
+    let next = tx("next", me, Some("d1"), Method::App);
+    let mut write = store.begin_request(&next).await.unwrap();
+    assert_eq!(write.insert_mss(&next, &mss(&next)).await.unwrap(), InsertOutcome::Inserted);
+    assert_eq!(write.commit(&next).await.unwrap(), vec!["keep"]);
+    let again = TransactionRecord { id: "again".into(), ..next.clone() };
+    let mut write = store.begin_request(&again).await.unwrap();
+    let again_mss = MssRecord { transaction_id: "again".into(), ..mss(&next) };
+    assert_eq!(write.insert_mss(&again, &again_mss).await.unwrap(), InsertOutcome::Duplicate);
+    drop(write);
+    assert_eq!(store.find_transaction("again").await.unwrap(), None);
+    assert_eq!(state_of(&store, "next").await, TxState::Pending);
+});
+
+both!(concurrent_app_requests_leave_the_last_pending, |db, store| {
+    // A forced interleaving: the first request's write is open (inserted, not committed)
+    // when the second starts. The second waits for the user's lock, so it cannot insert
+    // before the first has committed, and the two cannot fail each other.
+    let me = "41790000001";
+    user_with_device(&store, me, "d1").await;
+    let first = tx("first", me, Some("d1"), Method::App);
+    let mut write = store.begin_request(&first).await.unwrap();
+    write.insert(&first).await.unwrap();
+
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let second = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let t = tx("second", "41790000001", Some("d1"), Method::App);
+            started_tx.send(()).unwrap();
+            let mut write = store.begin_request(&t).await.unwrap();
+            write.insert(&t).await.unwrap();
+            write.commit(&t).await.unwrap()
+        }
+    });
+    started.await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!second.is_finished(), "the second write went ahead while the first was open");
+    assert_eq!(store.find_transaction("second").await.unwrap(), None, "nothing of the second is visible");
+
+    assert_eq!(write.commit(&first).await.unwrap(), Vec::<String>::new());
+    let replaced = tokio::time::timeout(std::time::Duration::from_secs(10), second).await.unwrap().unwrap();
+    assert_eq!(replaced, vec!["first"]);
+    assert_eq!(state_of(&store, "first").await, TxState::Failed);
+    assert_eq!(state_of(&store, "second").await, TxState::Pending);
+
+    // Many at once, on a real pool: exactly one stays pending, whatever the order.
+    let writes: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                write_request(&store, &tx(&format!("burst{i}"), "41790000001", Some("d1"), Method::App)).await
+            })
+        })
+        .collect();
+    for w in writes {
+        w.await.unwrap();
+    }
+    let pending = store.pending_for_device("d1", NOW).await.unwrap();
+    assert_eq!(pending.len(), 1, "pending: {:?}", pending.iter().map(|t| &t.id).collect::<Vec<_>>());
 });
 
 both!(fail_pending_of_device, |db, store| {

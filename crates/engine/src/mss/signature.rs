@@ -204,8 +204,8 @@ impl Mss<'_> {
         let record = self.engine.prepare(new, &id).await?;
         let profile = method.resolved_profile();
         let mss = self.mss_record(&request, &id, profile);
-        self.insert_new(&record, &mss).await?;
-        self.engine.deliver(&record).await?;
+        let replaced = self.insert_new(&record, &mss).await?;
+        self.engine.deliver(&record, replaced).await;
         let service_responses = match (&request.services.app2app, request.mode) {
             (Some(redirect), MessagingMode::Asynch) => vec![app2app_response(redirect, &id, &user)],
             _ => Vec::new(),
@@ -244,11 +244,13 @@ impl Mss<'_> {
         }
     }
 
-    /// Stores a new transaction with its MSS request; 101 if (AP_ID, AP_TransID, Instant)
-    /// was used before.
-    async fn insert_new(&self, record: &TransactionRecord, mss: &MssRecord) -> Result<(), Fault> {
-        match self.engine.store().insert_mss_transaction(record, mss).await.map_err(internal)? {
-            InsertOutcome::Inserted => Ok(()),
+    /// Stores a new transaction with its MSS request, failing the requests it replaces in
+    /// the same database transaction; returns their IDs. 101 if (AP_ID, AP_TransID,
+    /// Instant) was used before.
+    async fn insert_new(&self, record: &TransactionRecord, mss: &MssRecord) -> Result<Vec<String>, Fault> {
+        let mut write = self.engine.store().begin_request(record).await.map_err(internal)?;
+        match write.insert_mss(record, mss).await.map_err(internal)? {
+            InsertOutcome::Inserted => Ok(write.commit(record).await.map_err(internal)?),
             InsertOutcome::Duplicate => {
                 Err(Fault::wrong_param("The combination of AP_ID, AP_TransID and Instant was used before"))
             }
