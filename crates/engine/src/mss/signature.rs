@@ -215,8 +215,13 @@ impl Mss<'_> {
                 Ok(SignatureOutcome::accepted(request.echo, id, mss.msisdn_raw, profile, service_responses))
             }
             MessagingMode::Synch => {
-                let expired = Fault::expired_sync();
-                let done = self.engine.wait_for_outcome(&id, Some(&expired.detail)).await?;
+                let done = if record.state.is_final() {
+                    // A robot signed at once: nothing to wait for, and no need to read it back.
+                    record
+                } else {
+                    let expired = Fault::expired_sync();
+                    self.engine.wait_for_outcome(&id, Some(&expired.detail)).await?
+                };
                 let answer = self.final_answer(&done, &mss, &request.ap)?;
                 Ok(SignatureOutcome {
                     echo: request.echo,
