@@ -473,3 +473,22 @@ impl TestServer {
         self.child.as_ref().map(Child::id).expect("the server is running")
     }
 }
+
+// ---- Helpers for crash.rs and cluster.rs ----
+
+impl TestServer {
+    /// Runs one SQL query on this server's database (sqlite3 or psql) and returns its
+    /// output, trimmed: the tests look at rows the MSS API does not show, such as how many
+    /// requests were stored.
+    pub fn sql(&self, query: &str) -> String {
+        let output = match &self.pg_schema {
+            None => Command::new("sqlite3").arg(self.data_dir.path().join("mobileid.db")).arg(query).output(),
+            Some(schema) => Command::new("psql")
+                .args(["-qtA", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c"])
+                .arg(format!("SET search_path TO {schema}; {query}"))
+                .output(),
+        }
+        .expect("run the database client");
+        succeeded("sql", &[query], output).trim().to_string()
+    }
+}
