@@ -174,18 +174,6 @@ pub fn read_certificate(path: &Path) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("no CERTIFICATE in {}", path.display()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_is_taken_from_the_public_url() {
-        assert_eq!(url_host("https://mid.example.ch:8443/x").unwrap(), "mid.example.ch");
-        assert_eq!(url_host("https://[::1]:8443").unwrap(), "::1");
-        assert!(url_host("https://").is_err());
-    }
-}
-
 /// What a data directory remembers of its database (the file `database`): the kind, the
 /// URL without its password, and the SHA-256 of the CA root in it. A command started on
 /// this directory with another database (a PostgreSQL node's directory without
@@ -319,5 +307,17 @@ impl DataDir {
             mobileid_crypto::sha256_fingerprint_hex(&engine.certificate_authority().root.cert_der)
         );
         fs::write(&file, text).with_context(|| format!("writing {}", file.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_is_taken_from_the_public_url() {
+        assert_eq!(url_host("https://mid.example.ch:8443/x").unwrap(), "mid.example.ch");
+        assert_eq!(url_host("https://[::1]:8443").unwrap(), "::1");
+        assert!(url_host("https://").is_err());
     }
 }
