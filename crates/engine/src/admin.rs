@@ -65,6 +65,12 @@ impl Engine {
         Ok(fingerprint)
     }
 
+    /// Removes an AP: its certificates no longer authenticate (fault 104). False when
+    /// there was none.
+    pub async fn remove_ap(&self, ap_id: &str) -> Result<bool, EngineError> {
+        Ok(self.store().delete_ap(ap_id).await?)
+    }
+
     pub async fn list_aps(&self) -> Result<Vec<(ApRecord, Vec<String>)>, EngineError> {
         Ok(self.store().list_aps().await?)
     }

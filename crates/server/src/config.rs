@@ -12,6 +12,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// `demo` (the default: a demo AP with every permission and the test numbers) or
+    /// `production` (neither, and no sandbox listener).
+    pub mode: Mode,
     /// Holds the SQLite database, the master key, TLS material and the demo AP's files.
     pub data_dir: PathBuf,
     /// `sqlite://...` or `postgres://...`; empty means SQLite in the data directory.
@@ -60,6 +63,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            mode: Mode::Demo,
             data_dir: PathBuf::from("./mobileid-data"),
             database_url: DatabaseUrl::default(),
             listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
@@ -80,6 +84,28 @@ impl Default for Config {
             device_clock_window_seconds: 300,
             master_key: Secret::default(),
             log: "info".to_string(),
+        }
+    }
+}
+
+/// What a start makes. Demo mode keeps the zero-configuration start; production mode
+/// makes no demo AP and no test numbers, and removes them from a database a demo start
+/// made, so a deployment cannot keep them by accident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Mode {
+    Demo,
+    Production,
+}
+
+impl TryFrom<String> for Mode {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Mode, String> {
+        match value.as_str() {
+            "demo" => Ok(Mode::Demo),
+            "production" => Ok(Mode::Production),
+            other => Err(format!("mode must be \"demo\" or \"production\", not {other:?}")),
         }
     }
 }
@@ -114,6 +140,12 @@ impl Config {
         }
         let mut config: Config = table.try_into().context("invalid configuration")?;
         config.fill_derived();
+        if let (Mode::Production, Some(addr)) = (config.mode, config.sandbox_http_listen) {
+            anyhow::bail!(
+                "mode = \"production\" refuses sandbox_http_listen ({addr}): the sandbox knows an AP by its AP_ID \
+                 alone, without a certificate. Unset MOBILEID_SANDBOX_HTTP_LISTEN or run in demo mode"
+            );
+        }
         Ok(config)
     }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use mobileid_core::SignatureProfile;
 use mobileid_crypto::{pem_encode, sha256_fingerprint_hex};
@@ -21,7 +21,7 @@ use mobileid_http::{AppState, Port, Settings};
 use mobileid_store::Store;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::setup::{DataDir, DEMO_AP_ID, DEMO_DTBD_PREFIX};
 
 #[derive(Parser)]
@@ -124,18 +124,28 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let data_dir = DataDir::open(&config.data_dir)?;
+    data_dir.check_database_before_connecting(&config)?;
     let master_key = data_dir.master_key(&config)?;
     let store = Store::connect(config.database_url.expose()).await.context("opening the database")?;
+    data_dir.check_database_ca(&config, &store).await?;
     let engine = Engine::start(store, master_key.clone(), engine_config(&config)).await?;
-    if engine.first_start() {
-        data_dir.seed_demo_ap(&engine).await?;
-        engine.enable_test_numbers().await?;
+    match config.mode {
+        Mode::Demo if engine.first_start() => {
+            data_dir.seed_demo_ap(&engine).await?;
+            engine.enable_test_numbers().await?;
+        }
+        Mode::Demo => {}
+        Mode::Production => leave_demo(&engine).await?,
     }
+    data_dir.remember_database(&config, &engine)?;
     data_dir.write_ca_files(&engine)?;
     match command {
         Command::Serve => serve(config, data_dir, engine, master_key).await,
         Command::Ap(command) => ap_command(&engine, command).await,
         Command::User(command) => user_command(&engine, &config, command).await,
+        Command::Testnumbers(TestNumbersCommand::Enable) if config.mode == Mode::Production => {
+            bail!("mode = \"production\": the test numbers cannot be enabled (they need the demo mode)")
+        }
         Command::Testnumbers(TestNumbersCommand::Enable) => {
             engine.enable_test_numbers().await?;
             println!("Test numbers enabled.");
@@ -147,6 +157,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// In production mode, removes what a demo start made: the demo AP (its certificate then
+/// gets fault 104) and the test numbers (they then answer like unknown numbers). Runs at
+/// every start, so a database first started in demo mode is cleaned the first time.
+async fn leave_demo(engine: &Engine) -> anyhow::Result<()> {
+    if engine.remove_ap(DEMO_AP_ID).await? {
+        tracing::warn!("production mode: removed the demo AP {DEMO_AP_ID}");
+    }
+    let removed = engine.disable_test_numbers().await?;
+    if removed > 0 {
+        tracing::warn!("production mode: removed {removed} test numbers");
+    }
+    Ok(())
 }
 
 fn engine_config(config: &Config) -> EngineConfig {
@@ -270,6 +294,11 @@ fn print_banner(config: &Config, data_dir: &DataDir, addresses: &Addresses) {
     }
     println!("  Root CA      : {}", ca.display());
     println!("  Database     : {}", config.database_url);
+    if config.mode == Mode::Production {
+        println!("  Mode         : production (no demo AP, no test numbers)");
+        return;
+    }
+    println!("  Mode         : demo (demo AP and test numbers; MOBILEID_MODE=production for a deployment)");
     println!();
     println!("Try it with the demo AP and the EC robot test user:");
     println!(

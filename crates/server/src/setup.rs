@@ -174,6 +174,142 @@ pub fn read_certificate(path: &Path) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("no CERTIFICATE in {}", path.display()))
 }
 
+/// What a data directory remembers of its database (the file `database`): the kind, the
+/// URL without its password, and the SHA-256 of the CA root in it. A command started on
+/// this directory with another database (a PostgreSQL node's directory without
+/// `MOBILEID_DATABASE_URL` falls back to a new SQLite database) would otherwise make a
+/// new CA and overwrite `ca.pem`; it is refused before anything is created or written.
+struct DatabaseRecord {
+    kind: String,
+    url: String,
+    ca_root_sha256: String,
+}
+
+impl DatabaseRecord {
+    fn parse(text: &str) -> Option<DatabaseRecord> {
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim_start().strip_prefix('=').map(|v| v.trim().to_string()))
+        };
+        Some(DatabaseRecord { kind: field("kind")?, url: field("url")?, ca_root_sha256: field("ca_root_sha256")? })
+    }
+
+    fn describe(&self) -> String {
+        format!("the {} database {} (CA root SHA-256 {})", self.kind, self.url, self.ca_root_sha256)
+    }
+}
+
+/// `sqlite` or `postgres`, from the URL's scheme.
+fn database_kind(url: &str) -> &'static str {
+    if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    }
+}
+
+/// The file of a `sqlite://` URL.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://")?.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+impl DataDir {
+    fn database_record_file(&self) -> PathBuf {
+        self.path.join("database")
+    }
+
+    /// The database this directory belongs to, if it knows: from its `database` file, or
+    /// for a directory made before that file existed, the CA root in its `ca.pem`.
+    fn remembered_database(&self) -> anyhow::Result<Option<DatabaseRecord>> {
+        let file = self.database_record_file();
+        if file.exists() {
+            let text = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let record = DatabaseRecord::parse(&text)
+                .with_context(|| format!("{} lacks kind, url or ca_root_sha256", file.display()))?;
+            return Ok(Some(record));
+        }
+        if self.root_ca_pem().exists() {
+            let pem = fs::read_to_string(self.root_ca_pem())?;
+            let blocks = pem_decode_all(&pem).with_context(|| format!("{}", self.root_ca_pem().display()))?;
+            if let Some((_, der)) = blocks.into_iter().next() {
+                return Ok(Some(DatabaseRecord {
+                    kind: "unrecorded".into(),
+                    url: "(not recorded)".into(),
+                    ca_root_sha256: mobileid_crypto::sha256_fingerprint_hex(&der),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Before connecting: refuses a database of another kind than the remembered one, and
+    /// a SQLite file that does not exist yet when the directory already belongs to a
+    /// database (connecting would create it).
+    pub fn check_database_before_connecting(&self, config: &Config) -> anyhow::Result<()> {
+        let Some(record) = self.remembered_database()? else { return Ok(()) };
+        let url = config.database_url.expose();
+        let kind = database_kind(url);
+        let missing_file = kind == "sqlite" && sqlite_file(url).is_some_and(|f| !f.exists());
+        if (record.kind != "unrecorded" && record.kind != kind) || missing_file {
+            bail!(self.mismatch(
+                &record,
+                &format!(
+                    "the {kind} database {}{}",
+                    config.database_url,
+                    if missing_file { ", which does not exist" } else { "" }
+                )
+            ));
+        }
+        Ok(())
+    }
+
+    /// After connecting, before the engine may create a CA: the database's CA root must be
+    /// the remembered one.
+    pub async fn check_database_ca(&self, config: &Config, store: &mobileid_store::Store) -> anyhow::Result<()> {
+        let Some(record) = self.remembered_database()? else { return Ok(()) };
+        let root = store.find_authority("root").await.context("reading the CA root")?;
+        let found = root.map(|r| mobileid_crypto::sha256_fingerprint_hex(&r.cert_der));
+        if found.as_deref() != Some(record.ca_root_sha256.as_str()) {
+            let kind = database_kind(config.database_url.expose());
+            let theirs = match found {
+                Some(sha) => format!("the {kind} database {} (CA root SHA-256 {sha})", config.database_url),
+                None => format!("the {kind} database {}, which has no CA", config.database_url),
+            };
+            bail!(self.mismatch(&record, &theirs));
+        }
+        Ok(())
+    }
+
+    fn mismatch(&self, record: &DatabaseRecord, configured: &str) -> String {
+        format!(
+            "the data directory {} belongs to {}, but the configured database is {configured}. Set \
+             MOBILEID_DATABASE_URL (or database_url) to the directory's database, or use another data \
+             directory. Nothing was created or changed.",
+            self.path.display(),
+            record.describe()
+        )
+    }
+
+    /// Writes the `database` file on the first start on this directory (and upgrades a
+    /// directory that only had `ca.pem`).
+    pub fn remember_database(&self, config: &Config, engine: &Engine) -> anyhow::Result<()> {
+        let file = self.database_record_file();
+        if file.exists() {
+            return Ok(());
+        }
+        let text = format!(
+            "# The database this data directory belongs to, written by mobileid at its first start.\n\
+             # mobileid refuses to run on this directory with another database.\n\
+             kind = {}\nurl = {}\nca_root_sha256 = {}\n",
+            database_kind(config.database_url.expose()),
+            config.database_url,
+            mobileid_crypto::sha256_fingerprint_hex(&engine.certificate_authority().root.cert_der)
+        );
+        fs::write(&file, text).with_context(|| format!("writing {}", file.display()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

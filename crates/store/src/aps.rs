@@ -88,6 +88,15 @@ impl Store {
         row.map(|r| ApRecord::from_row(&r)).transpose()
     }
 
+    /// Removes an AP and its certificates; false when there was none.
+    pub async fn delete_ap(&self, ap_id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM ap_certificates WHERE ap_id = $1").bind(ap_id).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM aps WHERE ap_id = $1").bind(ap_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     pub async fn find_ap(&self, ap_id: &str) -> Result<Option<ApRecord>> {
         let row = sqlx::query(&format!("SELECT {AP_COLUMNS} FROM aps a WHERE a.ap_id = $1"))
             .bind(ap_id)

@@ -473,3 +473,73 @@ impl TestServer {
         self.child.as_ref().map(Child::id).expect("the server is running")
     }
 }
+
+// ---- Helpers for crash.rs and cluster.rs ----
+
+impl TestServer {
+    /// Runs one SQL query on this server's database (sqlite3 or psql) and returns its
+    /// output, trimmed: the tests look at rows the MSS API does not show, such as how many
+    /// requests were stored.
+    pub fn sql(&self, query: &str) -> String {
+        let output = match &self.pg_schema {
+            None => Command::new("sqlite3").arg(self.data_dir.path().join("mobileid.db")).arg(query).output(),
+            Some(schema) => Command::new("psql")
+                .args(["-qtA", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c"])
+                .arg(format!("SET search_path TO {schema}; {query}"))
+                .output(),
+        }
+        .expect("run the database client");
+        succeeded("sql", &[query], output).trim().to_string()
+    }
+}
+
+impl TestServer {
+    /// A second node on this server's PostgreSQL schema, as an operator would add one: its
+    /// own data directory, the same database and the same master key (its `master.key` file
+    /// copied, so the operator CLI on that node opens the CA too). `application_name`
+    /// names each node's connections (this one's too, after a restart) so a test can find
+    /// them in `pg_stat_activity`.
+    pub async fn second_node(&mut self, name: &str) -> TestServer {
+        assert!(self.backend == Backend::Postgres, "nodes share a PostgreSQL database");
+        let shared_url = self.database_url.clone();
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(self.data_dir.path().join("master.key"), data_dir.path().join("master.key"))
+            .expect("copy master.key");
+        // The demo AP lives in the database; its client certificate file is the test's.
+        std::fs::create_dir_all(data_dir.path().join("demo-ap")).expect("mkdir");
+        for file in ["client.pem", "client.key"] {
+            std::fs::copy(self.data_dir.path().join("demo-ap").join(file), data_dir.path().join("demo-ap").join(file))
+                .expect("copy the demo AP's certificate");
+        }
+        let mut node = TestServer {
+            backend: self.backend,
+            data_dir,
+            database_url: format!("{shared_url}&application_name={name}"),
+            // The first node drops the schema.
+            pg_schema: None,
+            base: String::new(),
+            browser_base: String::new(),
+            ap: reqwest::Client::new(),
+            ca_pem: String::new(),
+            child: None,
+            extra_env: Vec::new(),
+        };
+        node.launch().await;
+        node
+    }
+
+    /// Restarts this node with `application_name` on its database connections.
+    pub async fn name_connections(&mut self, name: &str) {
+        self.database_url = format!("{}&application_name={name}", self.database_url);
+        self.restart().await;
+    }
+}
+
+/// Runs one SQL query on the shared `test` database (not in a test's schema).
+pub fn psql_query(query: &str) -> String {
+    let output = Command::new("psql")
+        .args(["-qtA", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c", query])
+        .output()
+        .expect("run psql");
+    succeeded("psql", &[query], output).trim().to_string()
+}
