@@ -64,6 +64,10 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: String,
+    /// SQLite lets one writer in at a time, and one that finds the lock taken sleeps in
+    /// its busy handler. Request writes (several statements in one transaction) queue here
+    /// instead, on an async lock, so they take SQLite's lock in turn without busy sleeps.
+    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -105,7 +109,7 @@ impl Store {
                     .await?
             }
         };
-        let store = Store { pool, backend, url: url.to_string() };
+        let store = Store { pool, backend, url: url.to_string(), sqlite_writer: Default::default() };
         store.migrator().run(&store.pool).await?;
         Ok(store)
     }

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use sqlx::{Any, AnyConnection};
 
-use crate::{ts, ts_opt, Result, Store, StoreError};
+use crate::{ts, ts_opt, Backend, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransactionRecord {
@@ -182,7 +182,9 @@ async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> 
 /// request is the one left pending. Without it, two requests arriving together could each
 /// fail the other. Dropped without [`RequestWrite::commit`], nothing is written.
 pub struct RequestWrite {
+    // Declared first, so it is dropped (rolled back) before the writer lock is released.
     db: sqlx::Transaction<'static, Any>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 /// A pending App request replaces the user's other pending App requests.
@@ -250,13 +252,22 @@ impl Store {
     /// Starts writing the new request `t` (see [`RequestWrite`]). A pending App request
     /// waits here for the user's lock.
     pub async fn begin_request(&self, t: &TransactionRecord) -> Result<RequestWrite> {
+        let writer = self.sqlite_writer().await;
         let mut db = self.pool.begin().await?;
         if replaces_others(t) {
             // A no-op write of a column no key or index uses: it takes the lock without
             // blocking inserts that only check the user exists (foreign keys).
             sqlx::query("UPDATE users SET state = state WHERE msisdn = $1").bind(&t.msisdn).execute(&mut *db).await?;
         }
-        Ok(RequestWrite { db })
+        Ok(RequestWrite { db, _writer: writer })
+    }
+
+    /// On SQLite, the turn of one request write (see `Store::sqlite_writer`).
+    async fn sqlite_writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
     }
 
     /// Inserts a transaction as it is, replacing nothing (new requests are written with
@@ -270,7 +281,8 @@ impl Store {
     /// database transaction; `Duplicate` (and nothing written) if (AP_ID, AP_TransID,
     /// Instant) was used before.
     pub async fn insert_mss_transaction(&self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
-        let mut write = RequestWrite { db: self.pool.begin().await? };
+        let writer = self.sqlite_writer().await;
+        let mut write = RequestWrite { db: self.pool.begin().await?, _writer: writer };
         let outcome = write.insert_mss(t, mss).await?;
         if outcome == InsertOutcome::Inserted {
             write.db.commit().await?;
