@@ -37,6 +37,7 @@ impl DemoAp {
         let read = |name: &str| std::fs::read(data_dir.join(name)).with_context(|| format!("reading {name}"));
         let mut identity = read("demo-ap/client.pem")?;
         identity.extend(read("demo-ap/client.key")?);
+        mobileid_phone::install_crypto_provider();
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)

@@ -20,11 +20,18 @@ pub fn decline_path(transaction_id: &str) -> String {
 
 /// Activation: the one-time code, a PKCS#10 CSR for the PIN-protected signing key, and the
 /// device key (SubjectPublicKeyInfo) that will sign the phone's API calls.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ActivationRequest {
     pub code: String,
     pub csr: String,
     pub device_key: String,
+}
+
+impl std::fmt::Debug for ActivationRequest {
+    // The one-time code is a credential until it is spent.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivationRequest").field("device_key", &self.device_key).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

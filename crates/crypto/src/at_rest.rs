@@ -12,9 +12,9 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::pbkdf2;
 use rand::RngCore;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use ring::pbkdf2;
 
 use crate::CryptoError;
 
@@ -120,7 +120,7 @@ fn seal(key: &[u8; 32], header: &[u8], plaintext: &[u8], context: &[u8]) -> Vec<
             Aad::from(aad_bytes(header, context)),
             &mut in_out,
         )
-        // ring refuses only inputs beyond GCM's limit of about 64 GiB; keys and PINs
+        // aws-lc-rs refuses only inputs beyond GCM's limit of about 64 GiB; keys and PINs
         // never come near it.
         .expect("plaintext within the AES-GCM size limit");
     let mut out = Vec::with_capacity(header.len() + NONCE_LEN + in_out.len());

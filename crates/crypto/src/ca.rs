@@ -5,7 +5,7 @@
 //! (contract §9.3) so that existing clients find the serial number where they look for it.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
     KeyUsagePurpose, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
@@ -53,8 +53,9 @@ impl CertificateAuthority {
         // The issuing CA signs end entities only, never another CA.
         issuing_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         issuing_params.use_authority_key_identifier_extension = true;
-        let issuing_cert =
-            issuing_params.signed_by(&issuing_rcgen_key, &root_cert, &root_rcgen_key).map_err(issuance)?;
+        let issuing_cert = issuing_params
+            .signed_by(&issuing_rcgen_key, &Issuer::from_params(&root_params, &root_rcgen_key))
+            .map_err(issuance)?;
 
         Ok(CertificateAuthority {
             root: CaCertificate { cert_der: root_cert.der().to_vec(), key: root_key },
@@ -81,7 +82,7 @@ impl CertificateAuthority {
     ) -> Result<Vec<u8>, CryptoError> {
         let public_key = verified_csr_key(csr_der)?;
 
-        let serial_value = rcgen::PrintableString::try_from(serial_number)
+        let serial_value = rcgen::string::PrintableString::try_from(serial_number)
             .map_err(|_| CryptoError::Issuance(format!("serial number {serial_number:?} is not a PrintableString")))?;
         let mut subject = DistinguishedName::new();
         subject.push(DnType::CustomDnType(SERIAL_NUMBER_ATTRIBUTE.to_vec()), DnValue::PrintableString(serial_value));
@@ -161,26 +162,22 @@ fn verified_csr_key(csr_der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo, Crypt
 
 /// Signs `params` for `public_key` with the CA `ca`.
 ///
-/// rcgen wants the issuer as one of its own certificate objects. We rebuild one from the
-/// stored DER, so the issuer name and key identifier in the new certificate are exactly
-/// those of the certificate on disk. The throwaway re-signature costs one EC signature.
+/// The issuer is read from the stored DER, so the issuer name and key identifier in the
+/// new certificate are exactly those of the certificate on disk.
 fn sign_with(
     ca: &CaCertificate,
     params: CertificateParams,
     public_key: &impl rcgen::PublicKeyData,
 ) -> Result<Vec<u8>, CryptoError> {
-    let issuer_key = ca.key.rcgen_key_pair()?;
-    let issuer = CertificateParams::from_ca_cert_der(&ca.cert_der.as_slice().into())
-        .map_err(|e| CryptoError::MalformedCertificate(format!("CA certificate: {e}")))?
-        .self_signed(&issuer_key)
-        .map_err(issuance)?;
-    let cert = params.signed_by(public_key, &issuer, &issuer_key).map_err(issuance)?;
+    let issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.key.rcgen_key_pair()?)
+        .map_err(|e| CryptoError::MalformedCertificate(format!("CA certificate: {e}")))?;
+    let cert = params.signed_by(public_key, &issuer).map_err(issuance)?;
     Ok(cert.der().to_vec())
 }
 
 /// Subject `C=CH, O=<organisation>, CN=<common name>`, CA key usages, validity from now.
 fn ca_params(organisation: &str, common_name: &str, years_valid: i64) -> Result<CertificateParams, CryptoError> {
-    let country = rcgen::PrintableString::try_from("CH").map_err(|e| CryptoError::Issuance(e.to_string()))?;
+    let country = rcgen::string::PrintableString::try_from("CH").map_err(|e| CryptoError::Issuance(e.to_string()))?;
     let mut subject = DistinguishedName::new();
     subject.push(DnType::CountryName, DnValue::PrintableString(country));
     subject.push(DnType::OrganizationName, organisation);

@@ -6,8 +6,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
@@ -37,7 +39,7 @@ const RSA_BITS: usize = 2048;
 
 /// A private key as PKCS#8 DER, with the parsed form kept ready for signing.
 ///
-/// Parsing (especially RSA, where ring checks the key's consistency) costs far more than a
+/// Parsing (especially RSA, where aws-lc checks the key's consistency) costs far more than a
 /// signature, and robot users sign on every request, so the parsed key pair is built once.
 #[derive(Clone)]
 pub struct PrivateKey {
@@ -60,27 +62,23 @@ impl PrivateKey {
                     .as_ref()
                     .to_vec()
             }
-            // ring cannot generate RSA keys, so the `rsa` crate makes them.
-            KeyAlgorithm::Rsa2048 => {
-                use rsa::pkcs8::EncodePrivateKey;
-                let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, RSA_BITS)
-                    .map_err(|e| CryptoError::KeyGeneration(e.to_string()))?;
-                key.to_pkcs8_der().map_err(|e| CryptoError::KeyGeneration(e.to_string()))?.as_bytes().to_vec()
-            }
+            KeyAlgorithm::Rsa2048 => RsaKeyPair::generate(KeySize::Rsa2048)
+                .and_then(|pair| pair.as_der())
+                .map_err(|_| CryptoError::KeyGeneration("RSA 2048 generation failed".into()))?
+                .as_ref()
+                .to_vec(),
         };
         Self::from_pkcs8_der(&pkcs8)
     }
 
     /// Reads a PKCS#8 key, telling EC P-256 from RSA by trying each.
     pub fn from_pkcs8_der(pkcs8: &[u8]) -> Result<Self, CryptoError> {
-        let signer = if let Ok(pair) =
-            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &SystemRandom::new())
-        {
+        let signer = if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8) {
             Signer::Ec(pair)
         } else {
             let pair = RsaKeyPair::from_pkcs8(pkcs8)
                 .map_err(|e| CryptoError::UnsupportedKey(format!("not an EC P-256 or RSA PKCS#8 private key ({e})")))?;
-            if pair.public().modulus_len() * 8 < RSA_BITS {
+            if pair.public_modulus_len() * 8 < RSA_BITS {
                 return Err(CryptoError::UnsupportedKey("RSA keys must have at least 2048 bits".into()));
             }
             Signer::Rsa(pair)
@@ -107,7 +105,7 @@ impl PrivateKey {
                 pair.sign(&rng, message).map(|sig| sig.as_ref().to_vec()).map_err(|_| CryptoError::Signing)
             }
             Signer::Rsa(pair) => {
-                let mut sig = vec![0; pair.public().modulus_len()];
+                let mut sig = vec![0; pair.public_modulus_len()];
                 pair.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig).map_err(|_| CryptoError::Signing)?;
                 Ok(sig)
             }
@@ -169,7 +167,7 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
-/// A public key in the form ring verifies with: the uncompressed point for EC, the
+/// A public key in the form aws-lc-rs verifies with: the uncompressed point for EC, the
 /// PKCS#1 `RSAPublicKey` DER for RSA.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectKey {

@@ -18,10 +18,17 @@ pub const TEST_FAULT_CODES: [u16; 17] =
     [101, 102, 103, 104, 105, 107, 108, 109, 208, 209, 401, 402, 403, 404, 406, 422, 900];
 
 /// A new one-time activation code, shown once to the operator.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ActivationCode {
     pub code: String,
     pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for ActivationCode {
+    // Shown to the operator on purpose, never by a log line or a panic message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivationCode").field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@
 //! what it is asked to sign from what it shows (a text, rows, or a document's name and
 //! digest) and refuses anything else.
 
+use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -46,7 +47,7 @@ pub enum PhoneError {
 pub type Result<T, E = PhoneError> = std::result::Result<T, E>;
 
 /// Everything the phone keeps between runs (the state file).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct PhoneState {
     pub server: String,
     /// PEM of the CA the phone trusts for the server's TLS certificate, if not a public one.
@@ -62,6 +63,19 @@ pub struct PhoneState {
     pub certificate: String,
     pub chain: Vec<String>,
     pub blocked: bool,
+}
+
+impl fmt::Debug for PhoneState {
+    // The device key and the sealed signing key stay out of logs and panic messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PhoneState")
+            .field("server", &self.server)
+            .field("device_id", &self.device_id)
+            .field("msisdn", &self.msisdn)
+            .field("serial_number", &self.serial_number)
+            .field("blocked", &self.blocked)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the phone shows the user for a request, after checking it.
@@ -313,7 +327,16 @@ fn sign_request(key: &PrivateKey, device_id: &str, method: &str, path_and_query:
     Ok(DeviceAuthorization { device_id: device_id.to_string(), timestamp_ms, nonce, signature }.to_header())
 }
 
+/// Makes aws-lc-rs the process-wide rustls provider, if none is set yet. reqwest is built
+/// without a provider of its own (its default would bring ring as a second crypto
+/// backend), so a program must call this before it builds a reqwest client.
+pub fn install_crypto_provider() {
+    // An error only says a provider is already installed, which is just as good.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 fn http_client(server_ca_pem: Option<&str>) -> Result<reqwest::Client> {
+    install_crypto_provider();
     let mut builder = reqwest::Client::builder().use_rustls_tls();
     if let Some(pem) = server_ca_pem {
         builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);

@@ -2,10 +2,11 @@
 //! `MOBILEID_*` environment variables override them, key by key (`listen` is
 //! `MOBILEID_LISTEN`). Every key is documented in docs/configuration.md.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -14,7 +15,7 @@ pub struct Config {
     /// Holds the SQLite database, the master key, TLS material and the demo AP's files.
     pub data_dir: PathBuf,
     /// `sqlite://...` or `postgres://...`; empty means SQLite in the data directory.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// HTTPS listener for the MSS API (client certificates) and the device API.
     pub listen: SocketAddr,
     /// Optional plain-HTTP listener for a sandbox: APs are then known by AP_ID alone.
@@ -44,7 +45,7 @@ pub struct Config {
     pub device_clock_window_seconds: u64,
     /// The master key (64 hex digits) that seals private keys at rest; when empty, it is
     /// read from (or created in) `<data_dir>/master.key`.
-    pub master_key: String,
+    pub master_key: Secret,
     /// Log filter, e.g. `info` or `mobileid=debug`.
     pub log: String,
 }
@@ -53,7 +54,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./mobileid-data"),
-            database_url: String::new(),
+            database_url: DatabaseUrl::default(),
             listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
             sandbox_http_listen: None,
             public_url: String::new(),
@@ -67,7 +68,7 @@ impl Default for Config {
             organisation: "Mobile ID".to_string(),
             max_body_bytes: 256 * 1024,
             device_clock_window_seconds: 300,
-            master_key: String::new(),
+            master_key: Secret::default(),
             log: "info".to_string(),
         }
     }
@@ -96,10 +97,10 @@ impl Config {
                 continue;
             }
             let key = key.to_ascii_lowercase();
-            if !KNOWN_KEYS.contains(&key.as_str()) {
-                bail!("unknown setting {name}; see docs/configuration.md");
-            }
-            table.insert(key, env_to_toml(value));
+            match env::to_toml(name, &key, value)? {
+                Some(value) => table.insert(key, value),
+                None => table.remove(&key),
+            };
         }
         let mut config: Config = table.try_into().context("invalid configuration")?;
         config.fill_derived();
@@ -108,7 +109,8 @@ impl Config {
 
     fn fill_derived(&mut self) {
         if self.database_url.is_empty() {
-            self.database_url = format!("sqlite://{}?mode=rwc", self.data_dir.join("mobileid.db").display());
+            self.database_url =
+                DatabaseUrl(format!("sqlite://{}?mode=rwc", self.data_dir.join("mobileid.db").display()));
         }
         if self.public_url.is_empty() {
             self.public_url = format!("https://localhost:{}", self.listen.port());
@@ -116,40 +118,240 @@ impl Config {
     }
 }
 
-const KNOWN_KEYS: &[&str] = &[
-    "data_dir",
-    "database_url",
-    "listen",
-    "sandbox_http_listen",
-    "public_url",
-    "tls_hostnames",
-    "mssp_id_uri",
-    "instant_tolerance_seconds",
-    "pin_attempts",
-    "activation_code_ttl_seconds",
-    "certificate_validity_days",
-    "portal_url",
-    "organisation",
-    "max_body_bytes",
-    "device_clock_window_seconds",
-    "master_key",
-    "log",
-];
-
 fn env_value(env: &[(String, String)], key: &str) -> Option<String> {
     env.iter().find(|(k, _)| k.strip_prefix(ENV_PREFIX) == Some(key)).map(|(_, v)| v.clone())
 }
 
-/// Numbers stay numbers and comma lists become arrays; anything else is a string, so
-/// `MOBILEID_LISTEN=127.0.0.1:8443` needs no quoting.
-fn env_to_toml(value: &str) -> toml::Value {
-    if let Ok(n) = value.parse::<i64>() {
-        return toml::Value::Integer(n);
+/// A secret setting (the master key): kept out of `Debug`, so a logged or printed
+/// `Config` never shows it.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
     }
-    if value.contains(',') && !value.contains("://") {
-        return toml::Value::Array(value.split(',').map(|s| toml::Value::String(s.trim().to_string())).collect());
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
-    toml::Value::String(value.to_string())
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "Secret(empty)" } else { "Secret(..)" })
+    }
+}
+
+/// The database URL, which may carry a password: `Debug` and `Display` show it with the
+/// password replaced, so the banner and logs can name the database safely.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL with its password, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `scheme://user:***@host/...`: the password is the part between the first `:` and
+    /// the last `@` of the authority.
+    fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else { return self.0.clone() };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        match authority.rsplit_once('@') {
+            Some((user_info, host)) => match user_info.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+                None => self.0.clone(),
+            },
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+/// `MOBILEID_*` values are parsed by the type of the field they set, so a list may have
+/// one element and a string may hold commas. The type comes from `Config`'s own
+/// `Deserialize`: each variable is deserialized into a `Config` on its own, and the
+/// deserializer below records the TOML value the field asked for. So a new field needs
+/// no entry anywhere else, and an unknown variable is refused by `deny_unknown_fields`.
+mod env {
+    use std::cell::RefCell;
+
+    use serde::de::value::{Error, MapDeserializer};
+    use serde::de::{self, DeserializeSeed, IntoDeserializer, SeqAccess, Visitor};
+    use serde::Deserialize;
+
+    use super::Config;
+
+    /// The TOML value for `key`, or `None` when an empty value unsets an `Option` field.
+    pub(super) fn to_toml(name: &str, key: &str, value: &str) -> anyhow::Result<Option<toml::Value>> {
+        let recorded = RefCell::new(None);
+        let field = EnvValue { value, recorded: &recorded };
+        let result = Config::deserialize(MapDeserializer::<_, Error>::new(std::iter::once((key, field))));
+        match result {
+            Err(e) if e.to_string().starts_with("unknown field") => {
+                anyhow::bail!("unknown setting {name}; see docs/configuration.md")
+            }
+            Err(e) => anyhow::bail!("{name}={value:?}: {e}"),
+            Ok(_) => match recorded.into_inner() {
+                Some(Recorded::Value(value)) => Ok(Some(value)),
+                Some(Recorded::Unset) => Ok(None),
+                None => anyhow::bail!("{name} cannot be set by an environment variable"),
+            },
+        }
+    }
+
+    enum Recorded {
+        Value(toml::Value),
+        Unset,
+    }
+
+    /// One variable's text, read as whatever type the field's `Deserialize` asks for.
+    struct EnvValue<'a> {
+        value: &'a str,
+        recorded: &'a RefCell<Option<Recorded>>,
+    }
+
+    impl EnvValue<'_> {
+        fn record(&self, value: toml::Value) {
+            *self.recorded.borrow_mut() = Some(Recorded::Value(value));
+        }
+
+        fn parse<T: std::str::FromStr>(&self, what: &str) -> Result<T, Error> {
+            self.value.trim().parse().map_err(|_| de::Error::custom(format!("expected {what}")))
+        }
+
+        fn integer<T: TryInto<i64> + std::str::FromStr + Copy>(&self) -> Result<T, Error> {
+            let n: T = self.parse("a whole number")?;
+            let toml_integer = n.try_into().map_err(|_| de::Error::custom("the number is too large"))?;
+            self.record(toml::Value::Integer(toml_integer));
+            Ok(n)
+        }
+    }
+
+    impl<'de> IntoDeserializer<'de, Error> for EnvValue<'_> {
+        type Deserializer = Self;
+
+        fn into_deserializer(self) -> Self {
+            self
+        }
+    }
+
+    macro_rules! integers {
+        ($($method:ident $visit:ident $t:ty),*) => {$(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+                visitor.$visit(self.integer::<$t>()?)
+            }
+        )*};
+    }
+
+    impl<'de> de::Deserializer<'de> for EnvValue<'_> {
+        type Error = Error;
+
+        integers!(
+            deserialize_i8 visit_i8 i8, deserialize_i16 visit_i16 i16, deserialize_i32 visit_i32 i32,
+            deserialize_i64 visit_i64 i64, deserialize_u8 visit_u8 u8, deserialize_u16 visit_u16 u16,
+            deserialize_u32 visit_u32 u32, deserialize_u64 visit_u64 u64
+        );
+
+        /// Strings, paths and addresses: the text as it is.
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.record(toml::Value::String(self.value.to_string()));
+            visitor.visit_str(self.value)
+        }
+
+        fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            let b: bool = self.parse("true or false")?;
+            self.record(toml::Value::Boolean(b));
+            visitor.visit_bool(b)
+        }
+
+        fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            let f: f64 = self.parse("a number")?;
+            self.record(toml::Value::Float(f));
+            visitor.visit_f64(f)
+        }
+
+        fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.deserialize_f64(visitor)
+        }
+
+        /// An empty value unsets the setting; anything else is read as the inner type.
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            if self.value.trim().is_empty() {
+                *self.recorded.borrow_mut() = Some(Recorded::Unset);
+                visitor.visit_none()
+            } else {
+                visitor.visit_some(self)
+            }
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &str, visitor: V) -> Result<V::Value, Error> {
+            visitor.visit_newtype_struct(self)
+        }
+
+        /// A list is comma-separated; each element is read as the element type.
+        fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            let elements = RefCell::new(Vec::new());
+            let items = self.value.split(',').map(str::trim).filter(|s| !s.is_empty());
+            let result = visitor.visit_seq(Elements { items, recorded: &elements })?;
+            self.record(toml::Value::Array(elements.into_inner()));
+            Ok(result)
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            _name: &str,
+            _variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.record(toml::Value::String(self.value.to_string()));
+            visitor.visit_enum(self.value.into_deserializer())
+        }
+
+        serde::forward_to_deserialize_any! {
+            char str string bytes byte_buf unit unit_struct tuple tuple_struct map struct identifier ignored_any
+            i128 u128
+        }
+    }
+
+    struct Elements<'a, I> {
+        items: I,
+        recorded: &'a RefCell<Vec<toml::Value>>,
+    }
+
+    impl<'de, 'a, I: Iterator<Item = &'a str>> SeqAccess<'de> for Elements<'a, I> {
+        type Error = Error;
+
+        fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+            let Some(item) = self.items.next() else { return Ok(None) };
+            let recorded = RefCell::new(None);
+            let value = seed.deserialize(EnvValue { value: item, recorded: &recorded })?;
+            if let Some(Recorded::Value(element)) = recorded.into_inner() {
+                self.recorded.borrow_mut().push(element);
+            }
+            Ok(Some(value))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -164,7 +366,7 @@ mod tests {
     fn defaults_need_no_file() {
         let config = Config::load(None, &[]).unwrap();
         assert_eq!(config.listen.port(), 8443);
-        assert!(config.database_url.starts_with("sqlite://"));
+        assert!(config.database_url.expose().starts_with("sqlite://"));
         assert!(config.sandbox_http_listen.is_none());
     }
 
@@ -184,8 +386,90 @@ mod tests {
     }
 
     #[test]
+    fn a_list_may_have_one_value_or_several() {
+        let one = Config::load(None, &env(&[("MOBILEID_TLS_HOSTNAMES", "one.example")])).unwrap();
+        assert_eq!(one.tls_hostnames, vec!["one.example"]);
+        let several = Config::load(None, &env(&[("MOBILEID_TLS_HOSTNAMES", "a.example, b.example,10.0.0.1")])).unwrap();
+        assert_eq!(several.tls_hostnames, vec!["a.example", "b.example", "10.0.0.1"]);
+        let none = Config::load(None, &env(&[("MOBILEID_TLS_HOSTNAMES", "")])).unwrap();
+        assert!(none.tls_hostnames.is_empty());
+    }
+
+    #[test]
+    fn strings_are_taken_verbatim() {
+        let config = Config::load(
+            None,
+            &env(&[
+                ("MOBILEID_LOG", "info,sqlx=warn"),
+                ("MOBILEID_PUBLIC_URL", "https://mid.example:8443/a,b?x=1,2"),
+                ("MOBILEID_ORGANISATION", "42"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.log, "info,sqlx=warn");
+        assert_eq!(config.public_url, "https://mid.example:8443/a,b?x=1,2");
+        assert_eq!(config.organisation, "42");
+    }
+
+    #[test]
+    fn numbers_are_parsed_and_bad_ones_name_the_variable() {
+        let config = Config::load(None, &env(&[("MOBILEID_MAX_BODY_BYTES", "1024")])).unwrap();
+        assert_eq!(config.max_body_bytes, 1024);
+        let e = format!("{:#}", Config::load(None, &env(&[("MOBILEID_PIN_ATTEMPTS", "five")])).unwrap_err());
+        assert!(e.contains("MOBILEID_PIN_ATTEMPTS") && e.contains("whole number"), "{e}");
+        let e = format!("{:#}", Config::load(None, &env(&[("MOBILEID_LISTEN", "localhost")])).unwrap_err());
+        assert!(e.contains("MOBILEID_LISTEN"), "{e}");
+    }
+
+    #[test]
+    fn option_fields_take_their_inner_type_and_empty_unsets_them() {
+        let config = Config::load(
+            None,
+            &env(&[
+                ("MOBILEID_SANDBOX_HTTP_LISTEN", "127.0.0.1:8080"),
+                ("MOBILEID_PORTAL_URL", "https://p.example/x,y"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.sandbox_http_listen, Some(SocketAddr::from(([127, 0, 0, 1], 8080))));
+        assert_eq!(config.portal_url.as_deref(), Some("https://p.example/x,y"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "sandbox_http_listen = \"127.0.0.1:8080\"\n").unwrap();
+        let config = Config::load(Some(&path), &env(&[("MOBILEID_SANDBOX_HTTP_LISTEN", "")])).unwrap();
+        assert!(config.sandbox_http_listen.is_none());
+        assert!(Config::load(None, &env(&[("MOBILEID_SANDBOX_HTTP_LISTEN", "nope")])).is_err());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let key = "ab".repeat(32);
+        let config = Config::load(
+            None,
+            &env(&[("MOBILEID_MASTER_KEY", &key), ("MOBILEID_DATABASE_URL", "postgres://user:pw@db.example:5432/mid")]),
+        )
+        .unwrap();
+        assert_eq!(config.master_key.expose(), key);
+        assert_eq!(config.database_url.expose(), "postgres://user:pw@db.example:5432/mid");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains(&key) && !debug.contains("pw"), "{debug}");
+        assert!(debug.contains("postgres://user:***@db.example:5432/mid"), "{debug}");
+        assert_eq!(config.database_url.to_string(), "postgres://user:***@db.example:5432/mid");
+    }
+
+    #[test]
+    fn urls_without_a_password_are_shown_as_they_are() {
+        for url in ["postgres://user@host/db", "sqlite:///tmp/x.db?mode=rwc", "postgres://h/db?user=a:b@c"] {
+            assert_eq!(DatabaseUrl(url.to_string()).to_string(), url);
+        }
+        assert_eq!(DatabaseUrl("postgres://u:p@ss@h/db".to_string()).to_string(), "postgres://u:***@h/db");
+    }
+
+    #[test]
     fn unknown_keys_are_errors_not_silence() {
-        assert!(Config::load(None, &env(&[("MOBILEID_LISTN", "1")])).is_err());
+        let e = Config::load(None, &env(&[("MOBILEID_LISTN", "1")])).unwrap_err().to_string();
+        assert!(e.contains("unknown setting MOBILEID_LISTN"), "{e}");
         assert!(Config::load(None, &env(&[("MOBILEID_PHONE_STATE", "p.json")])).is_ok());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

@@ -124,13 +124,13 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let data_dir = DataDir::open(&config.data_dir)?;
     let master_key = data_dir.master_key(&config)?;
-    let store = Store::connect(&config.database_url).await.context("opening the database")?;
+    let store = Store::connect(config.database_url.expose()).await.context("opening the database")?;
     let engine = Engine::start(store, master_key.clone(), engine_config(&config)).await?;
     if engine.first_start() {
         data_dir.seed_demo_ap(&engine).await?;
         engine.enable_test_numbers().await?;
     }
-    data_dir.write_root_ca(&engine)?;
+    data_dir.write_ca_files(&engine)?;
     match command {
         Command::Serve => serve(config, data_dir, engine, master_key).await,
         Command::Ap(command) => ap_command(&engine, command).await,

@@ -1,6 +1,7 @@
 //! The data directory: everything `mobileid serve` needs, made on first start and reused
 //! after. It holds the master key (unless given in the configuration), the server's TLS
-//! certificate and sealed key, our root CA certificate for clients to trust, and the demo
+//! certificate and sealed key, our root CA certificate for clients to trust (`ca.pem`),
+//! the issuing CA and root for clients that check a chain (`ca-chain.pem`), and the demo
 //! AP's client certificate and key for trying the API with curl.
 
 use std::fs;
@@ -32,6 +33,11 @@ impl DataDir {
         self.path.join("ca.pem")
     }
 
+    /// The issuing CA then the root, for clients that check a user certificate's chain.
+    pub fn ca_chain_pem(&self) -> PathBuf {
+        self.path.join("ca-chain.pem")
+    }
+
     pub fn demo_ap_cert(&self) -> PathBuf {
         self.path.join("demo-ap").join("client.pem")
     }
@@ -43,7 +49,7 @@ impl DataDir {
     /// From the configuration if set there, else `master.key`, created on first use.
     pub fn master_key(&self, config: &Config) -> anyhow::Result<MasterKey> {
         if !config.master_key.is_empty() {
-            return parse_master_key(&config.master_key).context("master_key / MOBILEID_MASTER_KEY");
+            return parse_master_key(config.master_key.expose()).context("master_key / MOBILEID_MASTER_KEY");
         }
         let file = self.path.join("master.key");
         if file.exists() {
@@ -82,8 +88,13 @@ impl DataDir {
         Ok((chain, key.pkcs8_der().to_vec()))
     }
 
-    pub fn write_root_ca(&self, engine: &Engine) -> anyhow::Result<()> {
-        fs::write(self.root_ca_pem(), pem_encode("CERTIFICATE", engine.root_certificate()))?;
+    /// Writes `ca.pem` (the root) and `ca-chain.pem` (issuing CA, then root) at every
+    /// start, so they follow the CA in the database.
+    pub fn write_ca_files(&self, engine: &Engine) -> anyhow::Result<()> {
+        let ca = engine.certificate_authority();
+        fs::write(self.root_ca_pem(), pem_encode("CERTIFICATE", &ca.root.cert_der))?;
+        let chain = [&ca.issuing.cert_der, &ca.root.cert_der].map(|der| pem_encode("CERTIFICATE", der)).concat();
+        fs::write(self.ca_chain_pem(), chain)?;
         Ok(())
     }
 

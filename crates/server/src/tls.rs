@@ -14,7 +14,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
 pub fn server_config(cert_chain: Vec<Vec<u8>>, key_pkcs8: Vec<u8>) -> anyhow::Result<ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = Arc::new(AnyClientCertificate { algorithms: provider.signature_verification_algorithms });
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
@@ -77,7 +77,7 @@ impl ClientCertVerifier for AnyClientCertificate {
     }
 }
 
-/// Installs ring as the process-wide provider for clients built without one (reqwest).
+/// Installs aws-lc-rs as the process-wide provider for clients built without one (reqwest).
 pub fn install_default_provider() {
-    let _ = CryptoProvider::install_default(rustls::crypto::ring::default_provider());
+    let _ = CryptoProvider::install_default(rustls::crypto::aws_lc_rs::default_provider());
 }

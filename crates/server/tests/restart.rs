@@ -93,3 +93,43 @@ on_both_databases! {
         assert_eq!(content, text.as_bytes());
     }
 }
+
+/// `openssl verify` on a certificate file, with the given CA options.
+fn openssl_verify_certificate(ca_args: &[&std::path::Path], certificate: &std::path::Path) -> std::process::Output {
+    let mut command = std::process::Command::new("openssl");
+    command.arg("verify");
+    for (flag, path) in ["-CAfile", "-untrusted"].iter().zip(ca_args) {
+        command.arg(flag).arg(path);
+    }
+    command.arg(certificate).output().expect("openssl")
+}
+
+/// `ca-chain.pem` holds the issuing CA and the root, is written again at every start,
+/// and lets a client check a user certificate's whole chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_chain_file_lets_clients_check_the_chain() {
+    let mut server = TestServer::start(Backend::Sqlite).await;
+    let chain_path = server.data_dir.path().join("ca-chain.pem");
+    let chain = std::fs::read_to_string(&chain_path).expect("ca-chain.pem");
+    assert_eq!(chain.matches("-----BEGIN CERTIFICATE-----").count(), 2, "{chain}");
+    assert!(chain.ends_with(&server.ca_pem), "the root must come last: {chain}");
+
+    let (status, body) = server.post("/rest/service", &signature_request(ROBOT_RSA, "Demo: Chain?", "synch")).await;
+    assert_eq!(status, 200, "{body}");
+    let b64 = body["MSS_SignatureResp"]["MSS_Signature"]["Base64Signature"].as_str().expect("signature");
+    let (_, signer) = openssl_verify_with_signer(b64, &server.root_ca_path());
+    let signer_path = server.data_dir.path().join("signer.pem");
+    std::fs::write(&signer_path, signer).unwrap();
+
+    let root = server.root_ca_path();
+    let root_only = openssl_verify_certificate(&[&root], &signer_path);
+    assert!(!root_only.status.success(), "the root alone cannot check a user certificate");
+    for ca_args in [vec![chain_path.as_path()], vec![root.as_path(), chain_path.as_path()]] {
+        let out = openssl_verify_certificate(&ca_args, &signer_path);
+        assert!(out.status.success(), "{ca_args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    std::fs::remove_file(&chain_path).unwrap();
+    server.restart().await;
+    assert_eq!(std::fs::read_to_string(&chain_path).expect("ca-chain.pem again"), chain);
+}

@@ -4,11 +4,18 @@ use sqlx::Row;
 
 use crate::{Result, Store};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthorityRecord {
     pub name: String,
     pub cert_der: Vec<u8>,
     pub sealed_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for AuthorityRecord {
+    // Sealed keys are ciphertext, but they stay out of logs all the same.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorityRecord").field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 impl Store {

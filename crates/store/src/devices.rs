@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use crate::{ts, Result, Store};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
     pub device_id: String,
     pub msisdn: String,
@@ -21,6 +21,19 @@ pub struct DeviceRecord {
     pub server_key: Option<Vec<u8>>,
     pub pin_failures: i64,
     pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for DeviceRecord {
+    // A robot's sealed signing key stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRecord")
+            .field("device_id", &self.device_id)
+            .field("msisdn", &self.msisdn)
+            .field("method", &self.method)
+            .field("state", &self.state)
+            .field("pin_failures", &self.pin_failures)
+            .finish_non_exhaustive()
+    }
 }
 
 const DEVICE_COLUMNS: &str =

@@ -72,6 +72,8 @@ impl TestServer {
 
     /// Starts a server with extra `MOBILEID_*` settings.
     pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> TestServer {
+        // The test's own reqwest clients need a rustls provider, as the phone's do.
+        mobileid_phone::install_crypto_provider();
         let data_dir = tempfile::tempdir().expect("tempdir");
         let pg_schema = (backend == Backend::Postgres).then(fresh_postgres_schema);
         let database_url = match &pg_schema {
