@@ -5,8 +5,7 @@
 //! as one.
 
 use mobileid_crypto::{
-    check_csr, pem_decode_all, pem_encode, verify_detached_signed_data, verify_signed_data, CertificateInfo,
-    SubjectKey,
+    check_csr, pem_decode_all, pem_encode, verify_detached_signed_data, verify_signed_data, CertificateInfo, SubjectKey,
 };
 use sha2::{Digest, Sha256};
 

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use mobileid_crypto::{
-    assemble_signed_data, pem_encode, self_signed_client_certificate, signed_attributes,
-    signed_attributes_for_digest, CertificateAuthority, KeyAlgorithm, PrivateKey,
+    assemble_signed_data, pem_encode, self_signed_client_certificate, signed_attributes, signed_attributes_for_digest,
+    CertificateAuthority, KeyAlgorithm, PrivateKey,
 };
 use mobileid_fuzz::DETACHED_DOCUMENT;
 use sha2::{Digest, Sha256};
@@ -45,7 +45,8 @@ fn write_cms_der_seeds() {
         }
     }
     write("root-ca.der", &ca.root.cert_der);
-    let bundle = format!("{}{}", pem_encode("CERTIFICATE", &ca.issuing.cert_der), pem_encode("CERTIFICATE", &ca.root.cert_der));
+    let bundle =
+        format!("{}{}", pem_encode("CERTIFICATE", &ca.issuing.cert_der), pem_encode("CERTIFICATE", &ca.root.cert_der));
     write("ca-bundle.pem", bundle.as_bytes());
     let (client, _) = self_signed_client_certificate("AP client").expect("client certificate");
     write("ap-client-cert.der", &client);
