@@ -118,6 +118,7 @@ impl Server {
             .command()
             .arg("serve")
             .env("MOBILEID_LISTEN", "127.0.0.1:0")
+            .env("MOBILEID_BROWSER_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(log_file)
             .kill_on_drop(true)

@@ -550,8 +550,7 @@ mod tests {
 
     #[test]
     fn wire_round_trip() {
-        for dtbd in
-            [Dtbd::Text("Bank: \"quoted\" ü\n".into()), approval("Lögin \"x\"", &[("a\\b", "c\td"), ("€", "")])]
+        for dtbd in [Dtbd::Text("Bank: \"quoted\" ü\n".into()), approval("Lögin \"x\"", &[("a\\b", "c\td"), ("€", "")])]
         {
             let (mime, data) = dtbd.to_wire();
             assert_eq!(Dtbd::from_wire(&mime, &data).unwrap(), dtbd);

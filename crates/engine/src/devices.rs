@@ -17,6 +17,7 @@ use mobileid_store::{ChangeEvent, CodeOutcome, DeviceRecord, Failure, ReceiptRec
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::metrics::Ending;
 use crate::transactions::{signed_parts, TransactionError};
 use crate::Engine;
 
@@ -292,8 +293,8 @@ impl Engine {
 
     /// The user pressed Cancel.
     pub async fn decline(&self, device: &DeviceRecord, transaction_id: &str) -> Result<(), DeviceError> {
-        self.answerable(device, transaction_id).await?;
-        Ok(self.fail(transaction_id, Failure::new(FailureReason::Declined, None)).await?)
+        let record = self.answerable(device, transaction_id).await?;
+        Ok(self.fail(&record, Failure::new(FailureReason::Declined, None)).await?)
     }
 
     /// Counts a wrong PIN. At the limit the key is blocked, and the requests waiting for
@@ -311,6 +312,7 @@ impl Engine {
                 .await
                 .map_err(internal)?;
             for id in failed {
+                self.record_finished(Ending::Failed(FailureReason::PinBlocked), &id).await;
                 self.announce(ChangeEvent::TransactionDone(id)).await;
             }
         }

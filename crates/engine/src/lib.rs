@@ -17,6 +17,7 @@ pub mod admin;
 mod authority;
 pub mod clock;
 pub mod devices;
+pub mod metrics;
 pub mod mss;
 pub mod transactions;
 mod waiters;
@@ -31,6 +32,7 @@ use mobileid_store::{ChangeEvent, Store};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use devices::DeviceError;
+use metrics::TransactionMetrics;
 pub use mss::ap::{Ap, ClientIdentity, Permission};
 pub use transactions::TransactionError;
 use waiters::Waiters;
@@ -94,6 +96,7 @@ struct Inner {
     /// Robot users' keys, opened once: they sign on every robot request.
     robot_keys: DashMap<String, Arc<PrivateKey>>,
     first_start: bool,
+    metrics: TransactionMetrics,
 }
 
 impl Engine {
@@ -121,6 +124,7 @@ impl Engine {
                 inboxes: Waiters::default(),
                 robot_keys: DashMap::new(),
                 first_start,
+                metrics: TransactionMetrics::default(),
             }),
         };
         engine.follow_other_nodes().await?;
@@ -134,6 +138,11 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Transaction latencies, for the `/metrics` registry.
+    pub fn metrics(&self) -> &TransactionMetrics {
+        &self.inner.metrics
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -13,6 +13,7 @@ use mobileid_crypto::{assemble_signed_data, signed_attributes_for_digest, verify
 use mobileid_store::{ChangeEvent, Completion, DeviceRecord, Failure, TransactionRecord};
 use rand::RngCore;
 
+use crate::metrics::Ending;
 use crate::Engine;
 
 /// What can go wrong with a transaction, in the domain's words. Each front end maps it to
@@ -105,6 +106,10 @@ impl Engine {
     /// After the insert: a pending request replaces the user's running one on the same
     /// method (one request at a time on a phone) and wakes the device's inbox.
     pub(crate) async fn deliver(&self, record: &TransactionRecord) -> Result<(), TransactionError> {
+        if record.state == TxState::Signed {
+            let signed_at = record.completed_at.unwrap_or(record.created_at);
+            self.inner.metrics.finished(Ending::RobotSigned, record.created_at, signed_at);
+        }
         if record.state != TxState::Pending {
             return Ok(());
         }
@@ -125,6 +130,7 @@ impl Engine {
                 .await
                 .map_err(internal)?;
             for id in replaced {
+                self.record_finished(Ending::Failed(FailureReason::Replaced), &id).await;
                 self.announce(ChangeEvent::TransactionDone(id)).await;
             }
         }
@@ -174,19 +180,27 @@ impl Engine {
             key.algorithm(),
         )
         .map_err(internal)?;
-        self.finish(&record.id, &Completion::Signed(cms)).await
+        self.finish(record, &Completion::Signed(cms), Ending::Signed).await
     }
 
     /// Ends a pending transaction as failed; NoLongerOpen if it had already ended.
-    pub async fn fail(&self, id: &str, failure: Failure) -> Result<(), TransactionError> {
-        self.finish(id, &Completion::Failed(failure)).await
+    pub async fn fail(&self, record: &TransactionRecord, failure: Failure) -> Result<(), TransactionError> {
+        let ending = Ending::Failed(failure.reason);
+        self.finish(record, &Completion::Failed(failure), ending).await
     }
 
-    async fn finish(&self, id: &str, completion: &Completion) -> Result<(), TransactionError> {
-        if !self.inner.store.complete_transaction(id, completion, self.now()).await.map_err(internal)? {
+    async fn finish(
+        &self,
+        record: &TransactionRecord,
+        completion: &Completion,
+        ending: Ending,
+    ) -> Result<(), TransactionError> {
+        let now = self.now();
+        if !self.inner.store.complete_transaction(&record.id, completion, now).await.map_err(internal)? {
             return Err(TransactionError::NoLongerOpen);
         }
-        self.announce(ChangeEvent::TransactionDone(id.to_string())).await;
+        self.inner.metrics.finished(ending, record.created_at, now);
+        self.announce(ChangeEvent::TransactionDone(record.id.clone())).await;
         Ok(())
     }
 
@@ -198,7 +212,9 @@ impl Engine {
         detail: Option<&str>,
     ) -> Result<TransactionRecord, TransactionError> {
         let expired = Completion::Failed(Failure::new(FailureReason::Expired, detail));
-        if self.inner.store.complete_transaction(&record.id, &expired, self.now()).await.map_err(internal)? {
+        let now = self.now();
+        if self.inner.store.complete_transaction(&record.id, &expired, now).await.map_err(internal)? {
+            self.inner.metrics.finished(Ending::Failed(FailureReason::Expired), record.created_at, now);
             self.announce(ChangeEvent::TransactionDone(record.id.clone())).await;
             if let Some(device) = &record.device_id {
                 self.announce(ChangeEvent::DeviceInbox(device.clone())).await;

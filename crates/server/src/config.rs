@@ -18,11 +18,18 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// HTTPS listener for the MSS API (client certificates) and the device API.
     pub listen: SocketAddr,
+    /// HTTPS listener for browsers: never asks for a client certificate; serves the
+    /// device API and the operations endpoints, not the MSS API.
+    pub browser_listen: SocketAddr,
     /// Optional plain-HTTP listener for a sandbox: APs are then known by AP_ID alone.
     pub sandbox_http_listen: Option<SocketAddr>,
     /// The base URL phones and APs use to reach this server (printed, and put in the
     /// server certificate's names).
     pub public_url: String,
+    /// The base URL browsers use to reach the browser port (printed).
+    pub browser_public_url: String,
+    /// How long requests in flight may take to finish once a shutdown begins, in seconds.
+    pub shutdown_grace_seconds: u64,
     /// Extra host names or IP addresses for the server certificate.
     pub tls_hostnames: Vec<String>,
     /// `MSSP_Info/MSSP_ID/URI` in every response.
@@ -56,8 +63,11 @@ impl Default for Config {
             data_dir: PathBuf::from("./mobileid-data"),
             database_url: DatabaseUrl::default(),
             listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            browser_listen: SocketAddr::from(([0, 0, 0, 0], 8444)),
             sandbox_http_listen: None,
             public_url: String::new(),
+            browser_public_url: String::new(),
+            shutdown_grace_seconds: 10,
             tls_hostnames: Vec::new(),
             mssp_id_uri: "http://mid.swisscom.ch/".to_string(),
             instant_tolerance_seconds: 600,
@@ -114,6 +124,9 @@ impl Config {
         }
         if self.public_url.is_empty() {
             self.public_url = format!("https://localhost:{}", self.listen.port());
+        }
+        if self.browser_public_url.is_empty() {
+            self.browser_public_url = format!("https://localhost:{}", self.browser_listen.port());
         }
     }
 }
@@ -366,6 +379,9 @@ mod tests {
     fn defaults_need_no_file() {
         let config = Config::load(None, &[]).unwrap();
         assert_eq!(config.listen.port(), 8443);
+        assert_eq!(config.browser_listen.port(), 8444);
+        assert_eq!(config.browser_public_url, "https://localhost:8444");
+        assert_eq!(config.shutdown_grace_seconds, 10);
         assert!(config.database_url.expose().starts_with("sqlite://"));
         assert!(config.sandbox_http_listen.is_none());
     }

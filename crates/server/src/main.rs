@@ -2,12 +2,7 @@
 //! subcommands are the operator's tools and work on the same database.
 
 mod config;
-mod device_api;
-mod listener;
-mod mss;
-mod routes;
 mod setup;
-mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,11 +14,14 @@ use mobileid_core::SignatureProfile;
 use mobileid_crypto::{pem_encode, sha256_fingerprint_hex};
 use mobileid_engine::admin::default_profiles;
 use mobileid_engine::{Ap, Engine, EngineConfig, Permission};
+use mobileid_http::listener::Listener;
+use mobileid_http::shutdown::Shutdown;
+use mobileid_http::tls::{self, ClientCertificates};
+use mobileid_http::{AppState, Port, Settings};
 use mobileid_store::Store;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::routes::AppState;
 use crate::setup::{DataDir, DEMO_AP_ID, DEMO_DTBD_PREFIX};
 
 #[derive(Parser)]
@@ -118,7 +116,10 @@ fn main() -> anyhow::Result<()> {
         .init();
     tls::install_default_provider();
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(run(cli.command, config))
+    let result = runtime.block_on(run(cli.command, config));
+    // Tasks left after the shutdown's bound (connections still open) end here.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -167,28 +168,64 @@ async fn serve(
     master_key: mobileid_crypto::MasterKey,
 ) -> anyhow::Result<()> {
     let (chain, key) = data_dir.tls_identity(&engine, &master_key, &config)?;
-    let tls = Arc::new(tls::server_config(chain, key)?);
-    let config = Arc::new(config);
-    let app = routes::router(AppState { engine: engine.clone(), config: config.clone() });
+    let mss_tls = Arc::new(tls::server_config(chain.clone(), key.clone(), ClientCertificates::Requested)?);
+    let browser_tls = Arc::new(tls::server_config(chain, key, ClientCertificates::NotRequested)?);
+    let shutdown = Shutdown::new(Duration::from_secs(config.shutdown_grace_seconds));
+    let settings = Settings {
+        mssp_id_uri: config.mssp_id_uri.clone(),
+        public_url: config.public_url.clone(),
+        max_body_bytes: config.max_body_bytes,
+        pin_attempts: config.pin_attempts,
+    };
+    let state = AppState::new(engine.clone(), settings, shutdown.clone());
 
-    let https = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    let https_addr = https.local_addr()?;
+    let mss = bind(config.listen).await?;
+    let browser = bind(config.browser_listen).await?;
     let sandbox = match config.sandbox_http_listen {
-        Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?),
+        Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    print_banner(&config, &data_dir, https_addr, sandbox.as_ref().and_then(|l| l.local_addr().ok()));
+    let addresses = Addresses {
+        mss: mss.local_addr()?,
+        browser: browser.local_addr()?,
+        sandbox: sandbox.as_ref().and_then(|l| l.local_addr().ok()),
+    };
+    print_banner(&config, &data_dir, &addresses);
     purge_old_nonces(engine.clone());
+    let mut listeners = vec![
+        Listener::Tls { listener: mss, tls: mss_tls, app: mobileid_http::router(state.clone(), Port::Mss) },
+        Listener::Tls { listener: browser, tls: browser_tls, app: mobileid_http::router(state.clone(), Port::Browser) },
+    ];
     if let Some(sandbox) = sandbox {
-        tokio::spawn(listener::serve_plain(sandbox, app.clone()));
+        listeners.push(Listener::Plain { listener: sandbox, app: mobileid_http::router(state, Port::Sandbox) });
     }
-    tokio::select! {
-        _ = listener::serve_tls(https, tls, app) => Ok(()),
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("shutting down");
-            Ok(())
+    tokio::spawn(begin_shutdown_on_signal(shutdown.clone()));
+    mobileid_http::listener::serve(listeners, shutdown).await;
+    engine.store().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
+}
+
+/// SIGTERM (what service managers send) or SIGINT (Ctrl-C) begins the graceful shutdown.
+async fn begin_shutdown_on_signal(shutdown: Shutdown) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(term), Ok(int)) => (term, int),
+        _ => {
+            tracing::error!("cannot listen for SIGTERM and SIGINT; stop with SIGKILL");
+            return;
         }
-    }
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!("{name}: shutting down, requests in flight may finish within the grace period");
+    shutdown.begin();
 }
 
 /// Replays are refused by time past the window, so nonces older than it can go.
@@ -204,22 +241,32 @@ fn purge_old_nonces(engine: Engine) {
     });
 }
 
-fn print_banner(
-    config: &Config,
-    data_dir: &DataDir,
-    https: std::net::SocketAddr,
+struct Addresses {
+    mss: std::net::SocketAddr,
+    browser: std::net::SocketAddr,
     sandbox: Option<std::net::SocketAddr>,
-) {
+}
+
+fn print_banner(config: &Config, data_dir: &DataDir, addresses: &Addresses) {
+    // Port 0 means "any free port": the configured URL cannot know which one it got.
     let base = if config.listen.port() == 0 {
-        format!("https://localhost:{}", https.port())
+        format!("https://localhost:{}", addresses.mss.port())
     } else {
         config.public_url.clone()
     };
+    let browser_base = if config.browser_listen.port() == 0 {
+        format!("https://localhost:{}", addresses.browser.port())
+    } else {
+        config.browser_public_url.clone()
+    };
     let ca = data_dir.root_ca_pem();
-    println!("Mobile ID platform listening on {https}");
+    println!("Mobile ID platform listening on {}", addresses.mss);
+    println!("Browser port listening on {}", addresses.browser);
     println!("  MSS REST API : {base}/rest/service  (TLS client certificate + AP_ID)");
     println!("  Device API   : {base}/device/v1/");
-    if let Some(addr) = sandbox {
+    println!("  Browser port : {browser_base}/  (no client certificate asked; device API, health, metrics)");
+    println!("  Operations   : {base}/health/ready  {base}/metrics");
+    if let Some(addr) = addresses.sandbox {
         println!("  Sandbox HTTP : http://{addr}/rest/service  (no client certificate: AP_ID alone)");
     }
     println!("  Root CA      : {}", ca.display());

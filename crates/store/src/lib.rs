@@ -13,16 +13,16 @@ mod authorities;
 mod devices;
 mod events;
 mod receipts;
+mod stats;
 mod transactions;
 mod users;
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use mobileid_core::{StoredValueError, Timestamp};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::migrate::{Migrate, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 pub use aps::ApRecord;
@@ -30,6 +30,7 @@ pub use authorities::AuthorityRecord;
 pub use devices::DeviceRecord;
 pub use events::{ChangeEvent, ChangeListener};
 pub use receipts::ReceiptRecord;
+pub use stats::PoolStats;
 pub use transactions::{Completion, Failure, InsertOutcome, MssRecord, TransactionRecord};
 pub use users::{CodeOutcome, UserRecord};
 
@@ -118,37 +119,6 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         }
-    }
-
-    /// The pool's connections: (open, idle). For metrics.
-    pub fn pool_stats(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
-    }
-
-    /// A trivial query: does the database answer?
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    /// True when every migration this binary embeds is applied, with the same checksum,
-    /// and nothing unknown is (a newer binary migrated the database).
-    pub async fn migrations_applied(&self) -> Result<bool> {
-        let mut conn = self.pool.acquire().await?;
-        let applied: BTreeMap<i64, Vec<u8>> =
-            conn.list_applied_migrations().await?.into_iter().map(|m| (m.version, m.checksum.into_owned())).collect();
-        let embedded: BTreeMap<i64, Vec<u8>> = self
-            .migrator()
-            .iter()
-            .filter(|m| m.migration_type.is_up_migration())
-            .map(|m| (m.version, m.checksum.to_vec()))
-            .collect();
-        Ok(applied == embedded)
-    }
-
-    /// Closes the pool: waits for connections in use to come back, then closes them all.
-    pub async fn close(&self) {
-        self.pool.close().await;
     }
 
     // ---- change notifications ----

@@ -230,11 +230,25 @@ both!(migrations_run_twice, |db, store| {
     assert_eq!(third.find_user("41790000001").await.unwrap(), Some(user("41790000001")));
 });
 
+both!(count_pending_transactions, |_db, store| {
+    assert_eq!(store.count_pending_transactions(NOW).await.unwrap(), 0);
+    user_with_device(&store, "41790000001", "d1").await;
+    let late = TransactionRecord { expires_at: ms(-1), ..tx("T3", "41790000001", Some("d1"), Method::App) };
+    for t in [tx("T1", "41790000001", Some("d1"), Method::App), tx("T2", "41790000001", Some("d1"), Method::App), late]
+    {
+        assert_eq!(store.insert_mss_transaction(&t, &mss(&t)).await.unwrap(), InsertOutcome::Inserted);
+    }
+    // T3 is past its expiry: it no longer waits for anybody.
+    assert_eq!(store.count_pending_transactions(NOW).await.unwrap(), 2);
+    assert!(store.complete_transaction("T1", &Completion::Signed(vec![0x30, 0]), NOW).await.unwrap());
+    assert_eq!(store.count_pending_transactions(NOW).await.unwrap(), 1);
+});
+
 both!(health, |db, store| {
     store.ping().await.unwrap();
     assert!(store.migrations_applied().await.unwrap());
-    let (size, idle) = store.pool_stats();
-    assert!(size >= 1 && idle <= size as usize, "{size} {idle}");
+    let pool = store.pool_stats();
+    assert!(pool.size >= 1 && pool.idle <= pool.size as usize, "{pool:?}");
     // A migration this binary does not know (a newer binary ran): no longer "applied".
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)

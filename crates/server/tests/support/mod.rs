@@ -59,6 +59,8 @@ pub struct TestServer {
     /// The PostgreSQL schema of this server, dropped when the test ends.
     pg_schema: Option<String>,
     pub base: String,
+    /// The browser port (no client certificate asked).
+    pub browser_base: String,
     pub ap: reqwest::Client,
     pub ca_pem: String,
     child: Option<Child>,
@@ -86,6 +88,7 @@ impl TestServer {
             database_url,
             pg_schema,
             base: String::new(),
+            browser_base: String::new(),
             ap: reqwest::Client::new(),
             ca_pem: String::new(),
             child: None,
@@ -102,6 +105,7 @@ impl TestServer {
             .env("MOBILEID_DATA_DIR", self.data_dir.path())
             .env("MOBILEID_DATABASE_URL", &self.database_url)
             .env("MOBILEID_LISTEN", "127.0.0.1:0")
+            .env("MOBILEID_BROWSER_LISTEN", "127.0.0.1:0")
             .env("MOBILEID_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -112,17 +116,19 @@ impl TestServer {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut sent = false;
+            let mut mss = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let (false, Some(addr)) = (sent, line.strip_prefix("Mobile ID platform listening on ")) {
-                    let _ = tx.send(addr.to_string());
-                    sent = true;
+                if let Some(addr) = line.strip_prefix("Mobile ID platform listening on ") {
+                    mss = Some(addr.to_string());
+                } else if let (Some(mss), Some(browser)) = (&mss, line.strip_prefix("Browser port listening on ")) {
+                    let _ = tx.send((mss.clone(), browser.to_string()));
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(120)).expect("server did not start");
-        let port = addr.rsplit(':').next().expect("port").to_string();
-        self.base = format!("https://localhost:{port}");
+        let (addr, browser) = rx.recv_timeout(Duration::from_secs(120)).expect("server did not start");
+        let port = |addr: &str| addr.rsplit(':').next().expect("port").to_string();
+        self.base = format!("https://localhost:{}", port(&addr));
+        self.browser_base = format!("https://localhost:{}", port(&browser));
         self.child = Some(child);
         self.ca_pem = std::fs::read_to_string(self.data_dir.path().join("ca.pem")).expect("ca.pem");
         self.ap = self.client_with_identity(&self.demo_ap_cert_path(), &self.demo_ap_key_path());
@@ -132,6 +138,39 @@ impl TestServer {
     pub async fn restart(&mut self) {
         self.stop();
         self.launch().await;
+    }
+
+    /// Starts the process again on the same data with different settings.
+    pub async fn relaunch_with(&mut self, env: &[(&str, &str)]) {
+        self.stop();
+        self.extra_env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.launch().await;
+    }
+
+    /// Starts the process again after it stopped by itself (after a signal).
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is still running");
+        self.launch().await;
+    }
+
+    /// Sends a signal (`TERM`, `INT`) to the server process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().expect("kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit by itself; its exit status, or None.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        let child = self.child.as_mut().expect("the server is running");
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     pub fn stop(&mut self) {

@@ -7,25 +7,37 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use futures_util::stream::{self, Stream};
+use futures_util::StreamExt;
 use mobileid_core::device_api::{
     ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse, PinFailureResponse,
-    ReceiptNotice, SignRequest, ACTIVATE_PATH,
+    ReceiptNotice, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_FAILURE_PATH, STREAM_PATH,
 };
 use mobileid_core::SignContent;
-use mobileid_crypto::device_auth::DeviceAuthorization;
 use mobileid_engine::devices::{DeviceError, Inbox};
-use mobileid_store::DeviceRecord;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::routes::AppState;
+use crate::extract::{device_authorization, AuthenticatedDevice};
+use crate::metrics;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(ACTIVATE_PATH, post(activate))
+        .route(INBOX_PATH, get(inbox))
+        .route(STREAM_PATH, get(stream))
+        .route("/device/v1/transactions/{id}/{action}", post(answer))
+        .route(PIN_FAILURE_PATH, post(pin_failure))
+        .route_layer(axum::middleware::map_response(metrics::tag_device))
+}
 
 /// Longest a long poll is held open; phones poll again right away.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -64,34 +76,8 @@ fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
 }
 
-fn authorization(headers: &HeaderMap) -> Result<DeviceAuthorization, ApiError> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(DeviceAuthorization::parse_header)
-        .ok_or_else(|| {
-            ApiError(DeviceError::NotAuthenticated("missing or malformed MobileID-Device authorization".into()))
-        })
-}
-
-fn path_and_query(uri: &Uri) -> &str {
-    uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/")
-}
-
-/// The device behind a signed request.
-async fn device(
-    state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<DeviceRecord, ApiError> {
-    let proof = authorization(headers)?;
-    Ok(state.engine.authenticate_device(&proof, method.as_str(), path_and_query(uri), body).await?)
-}
-
-pub async fn activate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let proof = authorization(&headers)?;
+async fn activate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let proof = device_authorization(&headers)?;
     let request: ActivationRequest = parse_body(&body)?;
     let csr = decode_b64("csr", &request.csr)?;
     let device_key = decode_b64("device_key", &request.device_key)?;
@@ -107,36 +93,45 @@ pub async fn activate(State(state): State<AppState>, headers: HeaderMap, body: B
 }
 
 #[derive(Deserialize)]
-pub struct InboxQuery {
+struct InboxQuery {
     wait: Option<u64>,
 }
 
-pub async fn inbox(
+/// The long poll. At shutdown it ends at once with what the inbox holds then.
+async fn inbox(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     Query(query): Query<InboxQuery>,
+    AuthenticatedDevice { device, .. }: AuthenticatedDevice,
 ) -> Result<Json<InboxResponse>, ApiError> {
-    let device = device(&state, &method, &uri, &headers, &[]).await?;
     let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(MAX_WAIT);
-    let inbox = state.engine.inbox(&device, wait).await?;
+    let waited = {
+        let _connected = state.metrics.phone_connected();
+        tokio::select! {
+            inbox = state.engine.inbox(&device, wait) => Some(inbox?),
+            _ = state.shutdown.begun() => None,
+        }
+    };
+    let inbox = match waited {
+        Some(inbox) => inbox,
+        None => state.engine.inbox(&device, Duration::ZERO).await?,
+    };
     Ok(Json(wire_inbox(inbox)))
 }
 
-/// Server-sent events: each new request or receipt once, as soon as it arrives.
-pub async fn stream(
+/// Server-sent events: each new request or receipt once, as soon as it arrives. The
+/// stream ends when the shutdown begins; the phone reconnects elsewhere or later.
+async fn stream(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let device = device(&state, &method, &uri, &headers, &[]).await?;
-    let start = (state, device, HashSet::<String>::new(), Vec::<Event>::new());
-    let events = stream::unfold(start, |(state, device, mut sent, mut queue)| async move {
+    AuthenticatedDevice { device, .. }: AuthenticatedDevice,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let end = state.shutdown.begun_owned();
+    // Counted as connected for as long as the stream lives.
+    let connected = state.metrics.phone_connected();
+    let start = (state, device, HashSet::<String>::new(), Vec::<Event>::new(), connected);
+    let events = stream::unfold(start, |(state, device, mut sent, mut queue, connected)| async move {
         loop {
             if let Some(event) = queue.pop() {
-                return Some((Ok(event), (state, device, sent, queue)));
+                return Some((Ok(event), (state, device, sent, queue, connected)));
             }
             let inbox = match state.engine.inbox_news(&device, &sent, MAX_WAIT).await {
                 Ok(inbox) => inbox,
@@ -156,7 +151,7 @@ pub async fn stream(
             }
         }
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    Sse::new(events.take_until(end)).keep_alive(KeepAlive::default())
 }
 
 fn json_event<T: serde::Serialize>(name: &str, value: &T) -> Event {
@@ -164,15 +159,11 @@ fn json_event<T: serde::Serialize>(name: &str, value: &T) -> Event {
 }
 
 /// `POST /device/v1/transactions/{id}/{approve|decline}`: the phone's answer.
-pub async fn answer(
+async fn answer(
     State(state): State<AppState>,
     Path((transaction_id, action)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    AuthenticatedDevice { device, body }: AuthenticatedDevice,
 ) -> Result<StatusCode, ApiError> {
-    let device = device(&state, &method, &uri, &headers, &body).await?;
     match action.as_str() {
         "approve" => {
             let request: ApproveRequest = parse_body(&body)?;
@@ -186,19 +177,15 @@ pub async fn answer(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn pin_failure(
+async fn pin_failure(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    AuthenticatedDevice { device, .. }: AuthenticatedDevice,
 ) -> Result<Json<PinFailureResponse>, ApiError> {
-    let device = device(&state, &method, &uri, &headers, &body).await?;
     let outcome = state.engine.pin_failure(&device).await?;
     Ok(Json(PinFailureResponse {
         failures: outcome.failures,
         blocked: outcome.blocked,
-        attempts_left: (state.config.pin_attempts - outcome.failures).max(0),
+        attempts_left: (state.settings.pin_attempts - outcome.failures).max(0),
     }))
 }
 

@@ -12,13 +12,17 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
+use axum::routing::post;
+use axum::Router;
 use mobileid_core::Fault;
 
 use super::body::read_request;
-use super::{dispatch, identity, Outcome};
-use crate::listener::Caller;
-use crate::routes::AppState;
+use super::{dispatch, observation, Outcome};
+use crate::extract::MssCaller;
+use crate::metrics::Observation;
+use crate::AppState;
+
+const FRONT_END: &str = "mss_soap";
 
 const SOAP_XML: &str = "application/soap+xml;charset=utf-8";
 
@@ -28,7 +32,7 @@ const WSDL_BASE: &str = "https://mobileid.swisscom.com/soap/services/";
 
 /// Every path SOAP clients post to: the WSDL's ports, plus `MSS_ProfileQueryPort`, the
 /// Java reference client's default for profile queries.
-pub const PATHS: [&str; 5] = [
+const PATHS: [&str; 5] = [
     "/soap/services/MSS_SignaturePort",
     "/soap/services/MSS_StatusQueryPort",
     "/soap/services/MSS_ReceiptPort",
@@ -36,33 +40,52 @@ pub const PATHS: [&str; 5] = [
     "/soap/services/MSS_ProfileQueryPort",
 ];
 
-pub async fn service(State(state): State<AppState>, Extension(caller): Extension<Caller>, body: Body) -> Response {
-    let body = match read_request(body, state.config.max_body_bytes).await {
-        Ok(body) => body,
-        Err(refusal) => {
-            return refusal.finish(respond(StatusCode::INTERNAL_SERVER_ERROR, xml_out::fault(&refusal.fault)))
-        }
-    };
-    match answer(&state, &caller, &body).await {
-        Ok(xml) => respond(StatusCode::OK, xml),
-        Err(fault) => respond(StatusCode::INTERNAL_SERVER_ERROR, xml_out::fault(&fault)),
-    }
+/// Each path with and without a trailing slash; `GET ?wsdl` serves the WSDL.
+pub fn router() -> Router<AppState> {
+    PATHS.iter().fold(Router::new(), |router, path| {
+        let endpoint = post(service).get(wsdl);
+        router.route(path, endpoint.clone()).route(&format!("{path}/"), endpoint)
+    })
 }
 
-async fn answer(state: &AppState, caller: &Caller, body: &[u8]) -> Result<String, Fault> {
-    let identity = identity(caller)?;
-    let (request, style) = xml_in::parse(body)?;
-    let uri = state.config.mssp_id_uri.as_str();
-    Ok(match dispatch(&state.engine, &identity, request).await? {
+async fn service(State(state): State<AppState>, caller: MssCaller, body: Body) -> Response {
+    let body = match read_request(body, state.settings.max_body_bytes).await {
+        Ok(body) => body,
+        Err(refusal) => {
+            let response = respond(StatusCode::INTERNAL_SERVER_ERROR, xml_out::fault(&refusal.fault));
+            return observation(FRONT_END, "unknown", Some(&refusal.fault)).attach(refusal.finish(response));
+        }
+    };
+    let (operation, answer) = answer(&state, &caller, &body).await;
+    let seen = observation(FRONT_END, operation, answer.as_ref().err());
+    seen.attach(match answer {
+        Ok(xml) => respond(StatusCode::OK, xml),
+        Err(fault) => respond(StatusCode::INTERNAL_SERVER_ERROR, xml_out::fault(&fault)),
+    })
+}
+
+async fn answer(state: &AppState, caller: &MssCaller, body: &[u8]) -> (&'static str, Result<String, Fault>) {
+    let identity = match caller.identity() {
+        Ok(identity) => identity,
+        Err(fault) => return ("unknown", Err(fault)),
+    };
+    let (request, style) = match xml_in::parse(body) {
+        Ok(parsed) => parsed,
+        Err(fault) => return ("unknown", Err(fault)),
+    };
+    let operation = request.operation();
+    let uri = state.settings.mssp_id_uri.as_str();
+    let answer = dispatch(state, &identity, request).await.map(|outcome| match outcome {
         Outcome::Signature(outcome) => xml_out::signature(&outcome, &style, uri),
         Outcome::Status(outcome) => xml_out::status_response(&outcome, &style, uri),
         Outcome::Receipt(outcome) => xml_out::receipt(&outcome, &style, uri),
         Outcome::Profile(outcome) => xml_out::profile(&outcome, &style, uri),
-    })
+    });
+    (operation, answer)
 }
 
 /// `GET <service path>?wsdl`: the WSDL, with addresses pointing at the host the client used.
-pub async fn wsdl(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+async fn wsdl(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     if !uri.query().is_some_and(|q| q.eq_ignore_ascii_case("wsdl")) {
         return (StatusCode::METHOD_NOT_ALLOWED, "POST a SOAP 1.2 envelope, or GET ?wsdl").into_response();
     }
@@ -73,10 +96,11 @@ pub async fn wsdl(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -
         .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
     let base = match host {
         Some(host) => format!("https://{host}"),
-        None => state.config.public_url.clone(),
+        None => state.settings.public_url.clone(),
     };
     let wsdl = WSDL.replace(WSDL_BASE, &format!("{base}/soap/services/"));
-    ([(header::CONTENT_TYPE, "text/xml;charset=utf-8")], wsdl).into_response()
+    let response = ([(header::CONTENT_TYPE, "text/xml;charset=utf-8")], wsdl).into_response();
+    Observation::new(FRONT_END, "wsdl", "ok".to_string()).attach(response)
 }
 
 fn respond(status: StatusCode, xml: String) -> Response {

@@ -1,5 +1,6 @@
-//! TLS for the HTTPS listener: our server certificate, and client certificates asked
-//! for but not required (phones have none; MSS handlers insist on one).
+//! TLS for the HTTPS listeners, both with our server certificate. The MSS port asks for
+//! client certificates but does not require one (phones have none; MSS handlers insist on
+//! one). The browser port never asks, so a browser never shows a certificate picker.
 //!
 //! Like Swisscom's MSSP, we do not check an AP certificate's chain or dates: the AP
 //! registers its (often self-signed) certificate, and the handshake proves it holds the
@@ -13,16 +14,38 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixT
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
-pub fn server_config(cert_chain: Vec<Vec<u8>>, key_pkcs8: Vec<u8>) -> anyhow::Result<ServerConfig> {
+#[derive(Debug, thiserror::Error)]
+#[error("TLS configuration: {0}")]
+pub struct TlsError(#[from] rustls::Error);
+
+/// Whether a listener asks the client for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCertificates {
+    /// Asked for, not required: the MSS port.
+    Requested,
+    /// Never asked for: the browser port.
+    NotRequested,
+}
+
+pub fn server_config(
+    cert_chain: Vec<Vec<u8>>,
+    key_pkcs8: Vec<u8>,
+    client_certificates: ClientCertificates,
+) -> Result<ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = Arc::new(AnyClientCertificate { algorithms: provider.signature_verification_algorithms });
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            cert_chain.into_iter().map(CertificateDer::from).collect(),
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8)),
-        )?;
+    let algorithms = provider.signature_verification_algorithms;
+    let builder = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let builder = match client_certificates {
+        ClientCertificates::Requested => {
+            builder.with_client_cert_verifier(Arc::new(AnyClientCertificate { algorithms }))
+        }
+        ClientCertificates::NotRequested => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(
+        cert_chain.into_iter().map(CertificateDer::from).collect(),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8)),
+    )?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }

@@ -1,0 +1,101 @@
+//! The HTTP front ends of the platform, each a thin layer over the engine: decode the
+//! wire format, call [`Engine`], encode the outcome.
+//!
+//! Each front end is a module with one `router()`: [`mss::rest`] and [`mss::soap`] (the
+//! MSS API for APs), [`device`] (the phones' API) and [`ops`] (health and metrics). They
+//! share one [`AppState`] and the extractors in [`extract`]. [`router`] assembles the
+//! front ends each listener serves ([`Port`]), under the layers every request passes:
+//! a request id, a tracing span and the request metrics. [`listener`] runs the accept
+//! loops and the graceful shutdown; `server` (the binary) binds the ports and starts it.
+//!
+//! A new front end (OIDC, portal, signing, admin) is a module with its own `router()`
+//! returning `Router<AppState>`, merged in [`router`] for the ports that serve it.
+
+pub mod device;
+pub mod extract;
+pub mod listener;
+pub mod metrics;
+pub mod mss;
+pub mod ops;
+pub mod shutdown;
+pub mod tls;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderName;
+use axum::Router;
+use mobileid_engine::Engine;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+
+/// What the front ends need besides the engine; the binary fills it from its config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `MSSP_Info/MSSP_ID/URI` in every MSS response.
+    pub mssp_id_uri: String,
+    /// The MSS port's base URL, for the WSDL when a client sent no host.
+    pub public_url: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Wrong PINs before a phone's key is blocked (the device API reports what is left).
+    pub pin_attempts: i64,
+}
+
+/// Shared by every handler of every front end; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub settings: Arc<Settings>,
+    pub shutdown: Shutdown,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, settings: Settings, shutdown: Shutdown) -> AppState {
+        let metrics = Arc::new(Metrics::new(&engine));
+        AppState { engine, settings: Arc::new(settings), shutdown, metrics }
+    }
+}
+
+/// The listeners, by what they serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// HTTPS asking for client certificates: the MSS API, the device API, operations.
+    Mss,
+    /// HTTPS that never asks for a client certificate, so browsers show no picker: the
+    /// device API and operations (and the pages to come), never the MSS API.
+    Browser,
+    /// Plain HTTP for a sandbox: like [`Port::Mss`], with APs known by AP_ID alone.
+    Sandbox,
+}
+
+/// The request id every response carries, and every log line of the request.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The front ends one port serves, under the layers every request passes.
+pub fn router(state: AppState, port: Port) -> Router {
+    let mut app = Router::new().merge(device::router()).merge(ops::router());
+    if port != Port::Browser {
+        app = app.merge(mss::rest::router()).merge(mss::soap::router());
+    }
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            // One span per request; bodies are never logged. MSS faults are HTTP 500 by
+            // contract, so a 5xx is not a failure worth an error line here.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
+                })
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::observe));
+    app.layer(DefaultBodyLimit::max(state.settings.max_body_bytes)).layer(layers).with_state(state)
+}

@@ -1,0 +1,77 @@
+//! The MSS API front ends (ETSI TS 102 204). Each decodes its wire format into the
+//! engine's inputs and encodes the outcome; the rules live in the engine.
+//!
+//! Both race the engine against the shutdown deadline: a sync request still waiting for
+//! the phone then answers 900 like any other fault. Giving up the wait is safe: the
+//! transaction row was committed before the wait began, and stays pending.
+
+mod body;
+pub mod json_in;
+pub mod json_out;
+pub mod rest;
+pub mod soap;
+
+use mobileid_core::{Fault, FaultCode};
+use mobileid_engine::mss::messages::{
+    ProfileInput, ProfileOutcome, ReceiptInput, ReceiptOutcome, SignatureInput, SignatureOutcome, StatusInput,
+    StatusOutcome,
+};
+use mobileid_engine::ClientIdentity;
+
+use crate::metrics::Observation;
+use crate::AppState;
+
+/// What an AP waiting at shutdown is told: the transaction itself stays open.
+const SHUTTING_DOWN: &str = "The service is shutting down; ask for the transaction's status later";
+
+/// The four request messages, decoded from either wire format.
+pub enum Request {
+    Signature(SignatureInput),
+    Status(StatusInput),
+    Receipt(ReceiptInput),
+    Profile(ProfileInput),
+}
+
+impl Request {
+    /// The operation's name in the metrics.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Request::Signature(_) => "signature",
+            Request::Status(_) => "status",
+            Request::Receipt(_) => "receipt",
+            Request::Profile(_) => "profile",
+        }
+    }
+}
+
+/// What the engine answered, for the front end to encode.
+pub enum Outcome {
+    Signature(SignatureOutcome),
+    Status(StatusOutcome),
+    Receipt(ReceiptOutcome),
+    Profile(ProfileOutcome),
+}
+
+/// One engine, two encodings: both front ends hand their decoded request here.
+pub async fn dispatch(state: &AppState, identity: &ClientIdentity, request: Request) -> Result<Outcome, Fault> {
+    let mss = state.engine.mss();
+    let outcome = async {
+        Ok(match request {
+            Request::Signature(input) => Outcome::Signature(mss.sign(identity, input).await?),
+            Request::Status(input) => Outcome::Status(mss.status(identity, input).await?),
+            Request::Receipt(input) => Outcome::Receipt(mss.receipt(identity, input).await?),
+            Request::Profile(input) => Outcome::Profile(mss.profile(identity, input).await?),
+        })
+    };
+    tokio::select! {
+        outcome = outcome => outcome,
+        _ = state.shutdown.deadline() => Err(Fault::new(FaultCode::InternalError, SHUTTING_DOWN)),
+    }
+}
+
+/// The request's line in the metrics: its operation ("unknown" when it could not be
+/// decoded), and "ok" or the fault code.
+pub fn observation(front_end: &'static str, operation: &'static str, fault: Option<&Fault>) -> Observation {
+    let outcome = fault.map_or_else(|| "ok".to_string(), |fault| fault.code.number().to_string());
+    Observation::new(front_end, operation, outcome)
+}
