@@ -20,10 +20,5 @@ pub use mss::{json, soap};
 pub type Target = fn(&[u8]);
 
 /// Every target by the name of its `fuzz_targets/` binary and corpus folder.
-pub const TARGETS: &[(&str, Target)] = &[
-    ("soap", soap),
-    ("json", json),
-    ("device_auth", device_auth),
-    ("cms_der", cms_der),
-    ("msisdn_dtbd", msisdn_dtbd),
-];
+pub const TARGETS: &[(&str, Target)] =
+    &[("soap", soap), ("json", json), ("device_auth", device_auth), ("cms_der", cms_der), ("msisdn_dtbd", msisdn_dtbd)];
