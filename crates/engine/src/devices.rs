@@ -36,30 +36,11 @@ pub enum DeviceError {
     CodeRefused { why: String },
     #[error("this device's key is blocked")]
     KeyBlocked,
-    #[error("no such request for this device")]
-    NoSuchRequest,
-    /// Already answered, failed or expired.
-    #[error("the request is no longer open")]
-    NoLongerOpen,
-    #[error("the request has expired")]
-    Expired,
-    #[error("the signature does not verify with the user's certificate")]
-    BadSignature,
+    /// What the transaction core refused about the request the device answers.
+    #[error(transparent)]
+    Request(#[from] TransactionError),
     #[error("internal error")]
     Internal,
-}
-
-impl From<TransactionError> for DeviceError {
-    fn from(e: TransactionError) -> DeviceError {
-        match e {
-            TransactionError::NoSuchRequest => DeviceError::NoSuchRequest,
-            TransactionError::NoLongerOpen => DeviceError::NoLongerOpen,
-            TransactionError::Expired => DeviceError::Expired,
-            TransactionError::BadSignature => DeviceError::BadSignature,
-            TransactionError::Invalid(why) => DeviceError::Invalid(why),
-            TransactionError::Internal => DeviceError::Internal,
-        }
-    }
 }
 
 fn internal(e: impl std::fmt::Display) -> DeviceError {

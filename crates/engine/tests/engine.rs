@@ -13,7 +13,7 @@ use mobileid_engine::admin::default_profiles;
 use mobileid_engine::devices::NewPhone;
 use mobileid_engine::mss::messages::{DataInput, FrameInput, SignatureInput, StatusInput};
 use mobileid_engine::transactions::NewTransaction;
-use mobileid_engine::{Ap, ClientIdentity, DeviceError, Engine, EngineConfig, ManualClock};
+use mobileid_engine::{Ap, ClientIdentity, DeviceError, Engine, EngineConfig, ManualClock, TransactionError};
 use mobileid_store::{DeviceRecord, Store};
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
@@ -162,7 +162,7 @@ async fn a_document_digest_is_created_signed_by_the_phone_and_verifies_detached(
     assert!(verify_detached_signed_data(&cms, &[0; 32]).is_err(), "and with no other digest");
     // Answered once: a second answer is refused.
     let again = world.engine.approve(&phone.device, &request.transaction_id, &signature).await;
-    assert_eq!(again, Err(DeviceError::NoLongerOpen));
+    assert_eq!(again, Err(DeviceError::Request(TransactionError::NoLongerOpen)));
 }
 
 #[tokio::test]
@@ -206,7 +206,7 @@ async fn async_expiry(world: World) {
     assert!(world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap().requests.is_empty());
     let signature = phone.signing_key.sign(&request.to_be_signed).expect("sign");
     let late = world.engine.approve(&phone.device, &request.transaction_id, &signature).await;
-    assert_eq!(late, Err(DeviceError::NoLongerOpen));
+    assert_eq!(late, Err(DeviceError::Request(TransactionError::NoLongerOpen)));
     let fault = world.engine.mss().status(&identity, status(&world)).await.expect_err("still expired");
     assert_eq!(fault.code, FaultCode::ExpiredTransaction);
     world.end().await;
@@ -231,7 +231,10 @@ async fn a_late_approval_before_any_poll_is_refused_as_expired() {
     let request = world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap().requests[0].clone();
     world.clock.advance(Duration::from_secs(80));
     let signature = phone.signing_key.sign(&request.to_be_signed).unwrap();
-    assert_eq!(world.engine.approve(&phone.device, &created.id, &signature).await, Err(DeviceError::Expired));
+    assert_eq!(
+        world.engine.approve(&phone.device, &created.id, &signature).await,
+        Err(DeviceError::Request(TransactionError::Expired))
+    );
     let current = world.engine.current(&created.id, None).await.unwrap();
     assert_eq!(current.state, TxState::Failed);
 }

@@ -23,6 +23,7 @@ use mobileid_core::device_api::{
 use mobileid_core::SignContent;
 use mobileid_crypto::PinProof;
 use mobileid_engine::devices::{DeviceError, Inbox, NewPhone};
+use mobileid_engine::TransactionError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -54,12 +55,19 @@ impl From<DeviceError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error) = match &self.0 {
-            DeviceError::Invalid(_) | DeviceError::BadSignature => (StatusCode::BAD_REQUEST, "bad_request"),
+            DeviceError::Invalid(_)
+            | DeviceError::Request(TransactionError::BadSignature | TransactionError::Invalid(_)) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
             DeviceError::NotAuthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             DeviceError::CodeRefused { .. } | DeviceError::KeyBlocked => (StatusCode::FORBIDDEN, "forbidden"),
-            DeviceError::NoSuchRequest => (StatusCode::NOT_FOUND, "not_found"),
-            DeviceError::NoLongerOpen | DeviceError::Expired => (StatusCode::CONFLICT, "conflict"),
-            DeviceError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            DeviceError::Request(TransactionError::NoSuchRequest) => (StatusCode::NOT_FOUND, "not_found"),
+            DeviceError::Request(TransactionError::NoLongerOpen | TransactionError::Expired) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
+            DeviceError::Internal | DeviceError::Request(TransactionError::Internal) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         };
         (status, Json(ErrorResponse { error: error.into(), message: self.0.to_string() })).into_response()
     }
@@ -176,7 +184,7 @@ async fn answer(
         }
         "decline" => state.engine.decline(&device, &transaction_id).await?,
         // Not an answer a device can give: as unknown as a request it does not have.
-        _ => return Err(ApiError(DeviceError::NoSuchRequest)),
+        _ => return Err(ApiError(DeviceError::Request(TransactionError::NoSuchRequest))),
     }
     Ok(StatusCode::NO_CONTENT)
 }
