@@ -14,6 +14,7 @@ use mobileid_core::SignatureProfile;
 use mobileid_crypto::{pem_encode, sha256_fingerprint_hex};
 use mobileid_engine::admin::default_profiles;
 use mobileid_engine::{Ap, Engine, EngineConfig, Permission};
+use mobileid_http::limits::Limits;
 use mobileid_http::listener::Listener;
 use mobileid_http::shutdown::Shutdown;
 use mobileid_http::tls::{self, ClientCertificates};
@@ -201,6 +202,9 @@ async fn serve(
         max_body_bytes: config.max_body_bytes,
     };
     let state = AppState::new(engine.clone(), settings, shutdown.clone());
+    // Registered before anything is bound: a signal that arrives once the server looks
+    // ready must begin the graceful shutdown, not kill the process.
+    let signals = ShutdownSignals::register()?;
 
     let mss = bind(config.listen).await?;
     let browser = bind(config.browser_listen).await?;
@@ -213,6 +217,11 @@ async fn serve(
         browser: browser.local_addr()?,
         sandbox: sandbox.as_ref().and_then(|l| l.local_addr().ok()),
     };
+    let limits = Limits {
+        idle: Duration::from_secs(config.connection_idle_seconds),
+        body: Duration::from_secs(config.body_read_seconds),
+        max_connections: connection_cap(config.max_connections, if sandbox.is_some() { 3 } else { 2 }),
+    };
     print_banner(&config, &data_dir, &addresses);
     purge_old_nonces(engine.clone());
     let mut listeners = vec![
@@ -222,8 +231,8 @@ async fn serve(
     if let Some(sandbox) = sandbox {
         listeners.push(Listener::Plain { listener: sandbox, app: mobileid_http::router(state, Port::Sandbox) });
     }
-    tokio::spawn(begin_shutdown_on_signal(shutdown.clone()));
-    mobileid_http::listener::serve(listeners, shutdown).await;
+    tokio::spawn(signals.begin_shutdown(shutdown.clone()));
+    mobileid_http::listener::serve(listeners, limits, shutdown).await;
     engine.store().close().await;
     tracing::info!("stopped");
     Ok(())
@@ -234,21 +243,59 @@ async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// SIGTERM (what service managers send) or SIGINT (Ctrl-C) begins the graceful shutdown.
-async fn begin_shutdown_on_signal(shutdown: Shutdown) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(term), Ok(int)) => (term, int),
-        _ => {
-            tracing::error!("cannot listen for SIGTERM and SIGINT; stop with SIGKILL");
-            return;
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn register() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+        })
+    }
+
+    async fn begin_shutdown(mut self, shutdown: Shutdown) {
+        let name = tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        };
+        tracing::info!("{name}: shutting down, requests in flight may finish within the grace period");
+        shutdown.begin();
+    }
+}
+
+/// File descriptors kept for the database, the data directory and the log.
+const RESERVED_FILES: u64 = 256;
+/// The most connections one listener serves when the operator sets no cap.
+const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+
+/// Raises the open-file soft limit to the hard limit (so a busy server does not run out at
+/// the common 1,024), and derives each listener's connection cap from it unless the
+/// operator set one. A cap set above what the limit allows is kept, with a warning: then
+/// accepting fails at the limit and backs off.
+fn connection_cap(configured: usize, listeners: u64) -> usize {
+    let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!("cannot read or raise the open-file limit: {e}");
+            1024
         }
     };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    tracing::info!("{name}: shutting down, requests in flight may finish within the grace period");
-    shutdown.begin();
+    let fits = open_files.saturating_sub(RESERVED_FILES) / listeners.max(1);
+    if configured == 0 {
+        let cap = fits.clamp(1, DEFAULT_MAX_CONNECTIONS);
+        tracing::info!("open-file limit {open_files}: up to {cap} connections per listener");
+        return usize::try_from(cap).unwrap_or(usize::MAX);
+    }
+    if configured as u64 > fits {
+        tracing::warn!(
+            "max_connections {configured} per listener exceeds what the open-file limit {open_files} allows ({fits})"
+        );
+    }
+    configured
 }
 
 /// Replays are refused by time past the window, so nonces older than it can go.
