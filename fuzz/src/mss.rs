@@ -1,5 +1,5 @@
-//! The MSS API's request decoders, SOAP and REST/JSON: the first code an AP's body meets
-//! (and, until the certificate check moves in front of it, anyone's).
+//! The MSS API's request decoders, SOAP and REST/JSON: the first code that parses a body
+//! from a client whose certificate is registered for an AP.
 //!
 //! Besides "a fault, never a panic", both must decode into the one domain model: whatever
 //! a SOAP envelope says, the same request written as JSON decodes to the same engine
@@ -11,9 +11,14 @@ use mobileid_http::mss::{json_in, soap::xml_in, Request};
 use roxmltree::{Document, ParsingOptions};
 use serde_json::{json, Map, Value};
 
-/// `xml_in`'s documented limits: nodes of any kind (the document node too), and nesting depth.
+/// `xml_in`'s documented limits: nodes of any kind (the document node too), nesting depth,
+/// and attributes and namespace declarations per element and in all.
 const NODES_LIMIT: usize = 5_000;
 const DEPTH_LIMIT: usize = 32;
+const ATTRIBUTES_PER_ELEMENT: usize = 32;
+const ATTRIBUTES_LIMIT: usize = 512;
+const NAMESPACES_PER_ELEMENT: usize = 16;
+const NAMESPACES_LIMIT: usize = 128;
 
 pub fn soap(data: &[u8]) {
     let request = match xml_in::parse(data) {
@@ -32,6 +37,21 @@ pub fn soap(data: &[u8]) {
     // `ancestors` starts at the node itself; the document node is depth 0, as in xml_in.
     let depth = document.descendants().map(|n| n.ancestors().count() - 1).max().unwrap_or(0);
     assert!(depth <= DEPTH_LIMIT, "nesting {depth} deep accepted");
+    let elements: Vec<_> = document.descendants().filter(|n| n.is_element()).collect();
+    // roxmltree lists declarations apart from attributes; an element's own are those its
+    // parent's scope lacks.
+    let declared = |n: &roxmltree::Node| {
+        let parent_scope: Vec<_> = n.parent_element().map(|p| p.namespaces().collect()).unwrap_or_default();
+        n.namespaces().filter(|ns| !parent_scope.contains(ns)).count()
+    };
+    let per_element = elements.iter().map(|n| n.attributes().len() + declared(n)).max().unwrap_or(0);
+    assert!(per_element <= ATTRIBUTES_PER_ELEMENT, "{per_element} attributes on one element accepted");
+    let attributes: usize = elements.iter().map(|n| n.attributes().len() + declared(n)).sum();
+    assert!(attributes <= ATTRIBUTES_LIMIT, "{attributes} attributes accepted");
+    let declared_here = elements.iter().map(declared).max().unwrap_or(0);
+    assert!(declared_here <= NAMESPACES_PER_ELEMENT, "{declared_here} namespace declarations on one element accepted");
+    let namespaces: usize = elements.iter().map(declared).sum();
+    assert!(namespaces <= NAMESPACES_LIMIT, "{namespaces} namespace declarations accepted");
 
     let as_json = serde_json::to_vec(&to_json(&request)).expect("JSON");
     let from_json = json_in::parse(&as_json).unwrap_or_else(|f| panic!("the JSON form was refused: {f:?}"));

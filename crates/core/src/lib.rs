@@ -8,6 +8,7 @@
 //! `store`, `engine`, `server` and `phone` crates build on these types; this
 //! crate depends on none of them.
 
+pub mod clip;
 pub mod content;
 pub mod device_api;
 pub mod dtbd;

@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use mobileid_core::clip::Clipped;
 use mobileid_core::{DeviceState, FailureReason, Method, SignContent, Timestamp};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
 use mobileid_crypto::{check_csr, verify_signature, PinGuard, PinProof, PinShare, SubjectKey};
@@ -193,7 +194,7 @@ impl Engine {
         self.check_time(proof)?;
         let device = self.inner.store.find_device(&proof.device_id).await.map_err(internal)?;
         let device = device.filter(|d| d.state != DeviceState::Retired).ok_or_else(|| {
-            tracing::warn!(device = %proof.device_id, "refused device request: unknown or retired device");
+            tracing::warn!(device = %Clipped(&proof.device_id), "refused device request: unknown or retired device");
             DeviceError::NotAuthenticated("unknown device".into())
         })?;
         let key = device
@@ -221,7 +222,7 @@ impl Engine {
     fn check_time(&self, proof: &DeviceAuthorization) -> Result<(), DeviceError> {
         let sent = Timestamp::from_millis(proof.timestamp_ms);
         if !self.now().within(sent, self.inner.config.device_clock_window) {
-            tracing::warn!(device = %proof.device_id, "refused device request: time outside the window");
+            tracing::warn!(device = %Clipped(&proof.device_id), "refused device request: time outside the window");
             return Err(DeviceError::NotAuthenticated("the request time is outside the allowed window".into()));
         }
         Ok(())

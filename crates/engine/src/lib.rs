@@ -97,6 +97,7 @@ struct Inner {
     robot_keys: DashMap<String, Arc<PrivateKey>>,
     first_start: bool,
     metrics: TransactionMetrics,
+    known_certificates: mss::gate::KnownCertificates,
 }
 
 impl Engine {
@@ -125,6 +126,7 @@ impl Engine {
                 robot_keys: DashMap::new(),
                 first_start,
                 metrics: TransactionMetrics::default(),
+                known_certificates: Default::default(),
             }),
         };
         engine.follow_other_nodes().await?;

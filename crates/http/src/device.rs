@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use futures_util::stream::{self, Stream};
 use futures_util::StreamExt;
+use http_body_util::LengthLimitError;
 use mobileid_core::device_api::{
     ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse, PinUnlockRequest,
     PinUnlockResponse, ReceiptNotice, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_UNLOCK_PATH, STREAM_PATH,
@@ -27,7 +28,8 @@ use mobileid_engine::TransactionError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::extract::{device_authorization, AuthenticatedDevice};
+use crate::extract::{device_authorization, AuthenticatedDevice, SourceAddress};
+use crate::limits::is_body_timeout;
 use crate::metrics;
 use crate::AppState;
 
@@ -44,17 +46,48 @@ pub fn router() -> Router<AppState> {
 /// Longest a long poll is held open; phones poll again right away.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
-pub struct ApiError(DeviceError);
+/// A device-API refusal, as `{"error", "message"}` JSON with its HTTP status.
+pub enum ApiError {
+    Device(DeviceError),
+    /// The source used up its failure budget ([`crate::throttle`]): 429 with Retry-After.
+    TooManyFailures {
+        retry_after: Duration,
+    },
+    /// The body did not arrive within the body deadline: 408.
+    BodyTimedOut,
+    /// The body is larger than the limit: 413.
+    BodyTooLarge,
+}
 
 impl From<DeviceError> for ApiError {
     fn from(e: DeviceError) -> Self {
-        ApiError(e)
+        ApiError::Device(e)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, error) = match &self.0 {
+        let device = match self {
+            ApiError::Device(e) => e,
+            ApiError::TooManyFailures { retry_after } => {
+                let seconds = retry_after.as_secs().max(1);
+                let message = format!("too many failed attempts from here; try again in {seconds} s");
+                let mut response = refusal(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message);
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                return response;
+            }
+            ApiError::BodyTimedOut => {
+                return refusal(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    "the request body did not arrive in time".into(),
+                )
+            }
+            ApiError::BodyTooLarge => {
+                return refusal(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is too large".into())
+            }
+        };
+        let (status, error) = match &device {
             DeviceError::Invalid(_)
             | DeviceError::Request(TransactionError::BadSignature | TransactionError::Invalid(_)) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
@@ -69,12 +102,29 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        (status, Json(ErrorResponse { error: error.into(), message: self.0.to_string() })).into_response()
+        refusal(status, error, device.to_string())
     }
 }
 
+fn refusal(status: StatusCode, error: &str, message: String) -> Response {
+    (status, Json(ErrorResponse { error: error.into(), message })).into_response()
+}
+
 fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError(DeviceError::Invalid(message.into()))
+    ApiError::Device(DeviceError::Invalid(message.into()))
+}
+
+/// The whole body, within the size limit and the body deadline.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if is_body_timeout(&e) {
+            ApiError::BodyTimedOut
+        } else if std::error::Error::source(&e).is_some_and(|s| s.is::<LengthLimitError>()) {
+            ApiError::BodyTooLarge
+        } else {
+            bad_request(format!("the request body could not be read: {e}"))
+        }
+    })
 }
 
 fn decode_b64(field: &str, value: &str) -> Result<Vec<u8>, ApiError> {
@@ -85,14 +135,33 @@ fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
 }
 
-async fn activate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+/// Activation, under the failure budget for wrong codes of the caller's address.
+async fn activate(
+    State(state): State<AppState>,
+    SourceAddress(source): SourceAddress,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let budget = &state.throttles.activation;
+    if let Some(source) = &source {
+        budget.check(source).map_err(|retry_after| ApiError::TooManyFailures { retry_after })?;
+    }
+    let body = read_body(body, state.settings.max_body_bytes).await?;
     let proof = device_authorization(&headers)?;
     let request: ActivationRequest = parse_body(&body)?;
     let csr = decode_b64("csr", &request.csr)?;
     let device_key = decode_b64("device_key", &request.device_key)?;
     let pin_proof = decode_pin_proof(&request.pin_proof)?;
     let phone = NewPhone { code: &request.code, csr_der: &csr, device_key_spki: &device_key, pin_proof: &pin_proof };
-    let activation = state.engine.activate(&phone, &proof, ACTIVATE_PATH, &body).await?;
+    let activation = match state.engine.activate(&phone, &proof, ACTIVATE_PATH, &body).await {
+        Ok(activation) => activation,
+        Err(e) => {
+            if let (DeviceError::CodeRefused { .. }, Some(source)) = (&e, &source) {
+                budget.failed(source);
+            }
+            return Err(e.into());
+        }
+    };
     Ok(Json(ActivationResponse {
         device_id: activation.device_id,
         msisdn: activation.msisdn,
@@ -184,7 +253,7 @@ async fn answer(
         }
         "decline" => state.engine.decline(&device, &transaction_id).await?,
         // Not an answer a device can give: as unknown as a request it does not have.
-        _ => return Err(ApiError(DeviceError::Request(TransactionError::NoSuchRequest))),
+        _ => return Err(ApiError::Device(DeviceError::Request(TransactionError::NoSuchRequest))),
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,8 +13,9 @@ use mobileid_crypto::device_auth::DeviceAuthorization;
 use mobileid_engine::{ClientIdentity, DeviceError};
 use mobileid_store::DeviceRecord;
 
-use crate::device::ApiError;
-use crate::listener::Caller;
+use crate::device::{read_body, ApiError};
+use crate::listener::{Caller, Peer};
+use crate::throttle::Source;
 use crate::AppState;
 
 /// The AP's transport identity: its TLS client certificate, or the sandbox's trust in AP_ID.
@@ -46,7 +47,8 @@ impl<S: Send + Sync> FromRequestParts<S> for MssCaller {
 }
 
 /// A device-API request signed by an active phone: the device, and the body its
-/// signature covers. Refusals are the device API's 401 answers.
+/// signature covers. Refusals are the device API's 401 answers; an address that has had
+/// too many of them gets 429 until its window ends.
 pub struct AuthenticatedDevice {
     pub device: DeviceRecord,
     pub body: Bytes,
@@ -56,27 +58,46 @@ impl FromRequest<AppState> for AuthenticatedDevice {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let method = request.method().as_str().to_string();
-        let path_and_query = request.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_string();
-        let headers = request.headers().clone();
-        let body = Bytes::from_request(request, state).await.map_err(IntoResponse::into_response)?;
-        let proof = device_authorization(&headers).map_err(IntoResponse::into_response)?;
-        let device = state
-            .engine
-            .authenticate_device(&proof, &method, &path_and_query, &body)
-            .await
-            .map_err(|e| ApiError::from(e).into_response())?;
-        Ok(AuthenticatedDevice { device, body })
+        let address = request.extensions().get::<Peer>().map(|peer| Source::address(peer.0.ip()));
+        let budget = &state.throttles.device_auth;
+        if let Some(source) = &address {
+            budget.check(source).map_err(|retry_after| ApiError::TooManyFailures { retry_after }.into_response())?;
+        }
+        let (parts, body) = request.into_parts();
+        let body = read_body(body, state.settings.max_body_bytes).await.map_err(IntoResponse::into_response)?;
+        let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+        let authenticated = match device_authorization(&parts.headers) {
+            Ok(proof) => state.engine.authenticate_device(&proof, parts.method.as_str(), path_and_query, &body).await,
+            Err(refused) => Err(refused),
+        };
+        match authenticated {
+            Ok(device) => Ok(AuthenticatedDevice { device, body }),
+            Err(e) => {
+                if let (DeviceError::NotAuthenticated(_), Some(source)) = (&e, &address) {
+                    budget.failed(source);
+                }
+                Err(ApiError::from(e).into_response())
+            }
+        }
+    }
+}
+
+/// The caller's address as a failure-budget source; `None` where no connection told it.
+pub struct SourceAddress(pub Option<Source>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceAddress {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(SourceAddress(parts.extensions.get::<Peer>().map(|peer| Source::address(peer.0.ip()))))
     }
 }
 
 /// The `Authorization: MobileID-Device …` proof of a device request.
-pub fn device_authorization(headers: &axum::http::HeaderMap) -> Result<DeviceAuthorization, ApiError> {
+pub fn device_authorization(headers: &axum::http::HeaderMap) -> Result<DeviceAuthorization, DeviceError> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(DeviceAuthorization::parse_header)
-        .ok_or_else(|| {
-            ApiError::from(DeviceError::NotAuthenticated("missing or malformed MobileID-Device authorization".into()))
-        })
+        .ok_or_else(|| DeviceError::NotAuthenticated("missing or malformed MobileID-Device authorization".into()))
 }

@@ -11,13 +11,16 @@
 //! A new front end (OIDC, portal, signing, admin) is a module with its own `router()`
 //! returning `Router<AppState>`, merged in [`router`] for the ports that serve it.
 
+mod connection;
 pub mod device;
 pub mod extract;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod mss;
 pub mod ops;
 pub mod shutdown;
+pub mod throttle;
 pub mod tls;
 
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderName;
 use axum::Router;
+use mobileid_core::clip::Clipped;
 use mobileid_engine::Engine;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -32,6 +36,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use crate::throttle::Throttles;
 
 /// What the front ends need besides the engine; the binary fills it from its config.
 #[derive(Debug, Clone)]
@@ -51,12 +56,13 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub shutdown: Shutdown,
     pub metrics: Arc<Metrics>,
+    pub throttles: Arc<Throttles>,
 }
 
 impl AppState {
     pub fn new(engine: Engine, settings: Settings, shutdown: Shutdown) -> AppState {
         let metrics = Arc::new(Metrics::new(&engine));
-        AppState { engine, settings: Arc::new(settings), shutdown, metrics }
+        AppState { engine, settings: Arc::new(settings), shutdown, metrics, throttles: Arc::default() }
     }
 }
 
@@ -89,7 +95,7 @@ pub fn router(state: AppState, port: Port) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
                     let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
+                    tracing::info_span!("request", id, method = %request.method(), path = %Clipped(request.uri().path()))
                 })
                 .on_failure(()),
         )

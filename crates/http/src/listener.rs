@@ -1,25 +1,38 @@
 //! Accept loops: HTTPS (with the caller's client certificate attached to each request)
 //! and the optional plain-HTTP sandbox listener, all stopping on [`Shutdown`].
 //!
+//! Each listener holds at most [`Limits::max_connections`] connections: at the cap it
+//! stops accepting until one closes, so new clients wait in the kernel's queue. When
+//! accepting fails (out of file descriptors, say), the loop backs off, up to a second,
+//! and logs one line per [`LOG_EVERY`] with the count of failures in between.
+//!
 //! Every connection is tracked: at shutdown the loops stop accepting, each connection is
 //! told to finish its requests in flight and close, and [`serve`] returns when they are
 //! all closed or at the shutdown's final instant, whichever is first.
 
-use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
 
+use crate::connection;
+use crate::limits::Limits;
 use crate::shutdown::Shutdown;
+
+/// How long a TLS handshake may take.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+/// At most one "accept failed" line per this long.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Who is on the other end of the connection, as far as transport tells.
 #[derive(Debug, Clone)]
@@ -30,6 +43,10 @@ pub enum Caller {
     Sandbox,
 }
 
+/// The address a request's connection came from, in every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
 /// One bound listener and what it serves.
 pub enum Listener {
     Tls { listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router },
@@ -38,20 +55,13 @@ pub enum Listener {
 
 /// Serves every listener until `shutdown` begins, then drains their connections within
 /// the shutdown's bound.
-pub async fn serve(listeners: Vec<Listener>, shutdown: Shutdown) {
+pub async fn serve(listeners: Vec<Listener>, limits: Limits, shutdown: Shutdown) {
     let connections = TaskTracker::new();
     let loops: Vec<_> = listeners
         .into_iter()
         .map(|listener| {
             let (connections, shutdown) = (connections.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                match listener {
-                    Listener::Tls { listener, tls, app } => {
-                        serve_tls(listener, tls, app, &connections, &shutdown).await
-                    }
-                    Listener::Plain { listener, app } => serve_plain(listener, app, &connections, &shutdown).await,
-                }
-            })
+            tokio::spawn(async move { accept_loop(listener, limits, &connections, &shutdown).await })
         })
         .collect();
     shutdown.begun().await;
@@ -64,85 +74,115 @@ pub async fn serve(listeners: Vec<Listener>, shutdown: Shutdown) {
     }
 }
 
-async fn serve_tls(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    app: Router,
-    connections: &TaskTracker,
-    shutdown: &Shutdown,
-) {
-    let acceptor = TlsAcceptor::from(tls);
+async fn accept_loop(listener: Listener, limits: Limits, connections: &TaskTracker, shutdown: &Shutdown) {
+    let (tcp_listener, tls, app) = match listener {
+        Listener::Tls { listener, tls, app } => (listener, Some(TlsAcceptor::from(tls)), app),
+        Listener::Plain { listener, app } => (listener, None, app),
+    };
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut failures = AcceptFailures::default();
     loop {
-        let tcp = tokio::select! {
+        let accepted = tokio::select! {
             _ = shutdown.begun() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = accept(&tcp_listener, &slots, &mut failures) => accepted,
         };
+        let (tcp, peer, slot) = accepted;
         let _ = tcp.set_nodelay(true);
-        let (acceptor, app, shutdown) = (acceptor.clone(), app.clone(), shutdown.clone());
+        let (tls, app, shutdown) = (tls.clone(), app.clone(), shutdown.clone());
         connections.spawn(async move {
-            let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!("TLS handshake failed: {e}");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let fingerprint = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|cert| hex::encode(Sha256::digest(cert.as_ref())));
-            serve_connection(TokioIo::new(stream), app, Caller::Tls(fingerprint), shutdown).await;
+            serve_tcp(tcp, Peer(peer), tls, app, limits, shutdown).await;
+            drop(slot);
         });
     }
 }
 
-async fn serve_plain(listener: TcpListener, app: Router, connections: &TaskTracker, shutdown: &Shutdown) {
+/// The next connection, once there is room for it.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+    failures: &mut AcceptFailures,
+) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
+    let slot = slots.clone().acquire_owned().await.expect("the connection semaphore is never closed");
     loop {
-        let tcp = tokio::select! {
-            _ = shutdown.begun() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(_) => continue,
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        connections.spawn(serve_connection(TokioIo::new(tcp), app.clone(), Caller::Sandbox, shutdown.clone()));
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                failures.succeeded();
+                return (tcp, peer, slot);
+            }
+            Err(e) => tokio::time::sleep(failures.failed(&e)).await,
+        }
     }
 }
 
-async fn serve_connection<I>(io: I, app: Router, caller: Caller, shutdown: Shutdown)
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(caller.clone());
-        let app = app.clone();
-        async move {
-            Ok::<_, Infallible>(app.oneshot(request.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {}))
-        }
-    });
-    let builder = Builder::new(TokioExecutor::new());
-    let connection = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(connection);
-    let ended = tokio::select! {
-        ended = connection.as_mut() => ended,
-        _ = shutdown.begun() => {
-            // Finishes the requests in flight, then closes (HTTP/2: GOAWAY).
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
+async fn serve_tcp(
+    tcp: TcpStream,
+    peer: Peer,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    limits: Limits,
+    shutdown: Shutdown,
+) {
+    let Some(acceptor) = tls else {
+        return connection::serve(TokioIo::new(tcp), app, Caller::Sandbox, peer, limits, shutdown).await;
     };
-    if let Err(e) = ended {
-        tracing::debug!("connection ended: {e}");
+    let stream = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!("TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let fingerprint = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|cert| hex::encode(Sha256::digest(cert.as_ref())));
+    connection::serve(TokioIo::new(stream), app, Caller::Tls(fingerprint), peer, limits, shutdown).await;
+}
+
+/// Consecutive accept failures: the back-off, and a log that cannot flood.
+#[derive(Default)]
+struct AcceptFailures {
+    consecutive: u32,
+    unlogged: u64,
+    logged_at: Option<Instant>,
+}
+
+impl AcceptFailures {
+    fn succeeded(&mut self) {
+        self.consecutive = 0;
+    }
+
+    /// Logs (at most once per [`LOG_EVERY`]) and says how long to wait before trying again.
+    fn failed(&mut self, error: &std::io::Error) -> Duration {
+        self.consecutive = self.consecutive.saturating_add(1);
+        self.unlogged += 1;
+        let now = Instant::now();
+        if self.logged_at.is_none_or(|at| now.duration_since(at) >= LOG_EVERY) {
+            let also = self.unlogged - 1;
+            tracing::warn!("accept failed: {error} ({also} more failures since the last report)");
+            self.logged_at = Some(now);
+            self.unlogged = 0;
+        }
+        FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(self.consecutive - 1)).min(MAX_BACKOFF)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_back_off_to_a_second() {
+        let mut failures = AcceptFailures::default();
+        let error = std::io::Error::other("Too many open files");
+        let waits: Vec<_> = (0..10).map(|_| failures.failed(&error)).collect();
+        assert_eq!(waits[0], Duration::from_millis(10));
+        assert_eq!(waits[1], Duration::from_millis(20));
+        assert_eq!(waits[9], MAX_BACKOFF);
+        failures.succeeded();
+        assert_eq!(failures.failed(&error), FIRST_BACKOFF);
     }
 }

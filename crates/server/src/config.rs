@@ -51,6 +51,12 @@ pub struct Config {
     pub organisation: String,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// A connection with no request in flight for this long is closed, in seconds.
+    pub connection_idle_seconds: u64,
+    /// A request body must arrive completely within this many seconds.
+    pub body_read_seconds: u64,
+    /// Connections each listener serves at once; 0 sizes it to the open-file limit.
+    pub max_connections: usize,
     /// How far a phone's request time may be from our clock, in seconds (replay window).
     pub device_clock_window_seconds: u64,
     /// The master key (64 hex digits) that seals private keys at rest; when empty, it is
@@ -81,6 +87,9 @@ impl Default for Config {
             portal_url: None,
             organisation: "Mobile ID".to_string(),
             max_body_bytes: 256 * 1024,
+            connection_idle_seconds: 10,
+            body_read_seconds: 10,
+            max_connections: 0,
             device_clock_window_seconds: 300,
             master_key: Secret::default(),
             log: "info".to_string(),

@@ -579,3 +579,56 @@ on_both_databases! {
         assert_eq!(bobs["attempts_left"], 5, "the right PIN restarts the count");
     }
 }
+
+// ---- guessing (the hardening issue, finding 4) ----
+
+/// 600 wrong codes in a second used to get 600 answers of 403. Now an address gets 10
+/// wrong codes per 10 minutes, then 429 with Retry-After, for right codes too: a guesser
+/// cannot tell a hit from a miss once the budget is spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_activation_codes_run_out_of_budget() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let right = server.activation_code("+41791100090");
+    for attempt in 1..=10 {
+        let (status, body) = raw_activation(&server, "ABCD-EFGH-JKMN").await;
+        assert_eq!(status, 403, "attempt {attempt}: {body}");
+    }
+    let (status, body) = raw_activation(&server, "ABCD-EFGH-JKMN").await;
+    assert_eq!(status, 429, "{body}");
+    let answer: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(answer["error"], "too_many_requests");
+    assert!(answer["message"].as_str().unwrap_or_default().contains("try again in"), "{body}");
+    let (status, _) = raw_activation(&server, &right).await;
+    assert_eq!(status, 429, "the right code is refused too while the budget is spent");
+    let response = server
+        .anonymous_client()
+        .post(format!("{}{ACTIVATE_PATH}", server.base))
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().expect("seconds");
+    assert!((590..=600).contains(&retry_after), "Retry-After {retry_after}");
+}
+
+/// Forged device requests: 30 refusals per address and minute, then 429; the phone's own
+/// requests from another address would still pass (budgets are per address only, so that
+/// nobody can lock a user out by naming their device).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_device_requests_run_out_of_budget() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let phone = server.phone("+41791100091").await;
+    let forger = PrivateKey::generate(KeyAlgorithm::EcP256).unwrap();
+    let forged = |server: &TestServer| {
+        let header = authorization(&forger, &phone.state().device_id, "GET", INBOX_NOW, b"", now_ms());
+        let request =
+            server.anonymous_client().get(format!("{}{INBOX_NOW}", server.base)).header("Authorization", header);
+        async move { request.send().await.expect("request").status().as_u16() }
+    };
+    for attempt in 1..=30 {
+        assert_eq!(forged(&server).await, 401, "attempt {attempt}");
+    }
+    assert_eq!(forged(&server).await, 429);
+    assert_eq!(server_status(phone.inbox(Duration::ZERO).await.map(|_| ())), 429, "same address, same budget");
+}

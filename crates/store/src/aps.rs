@@ -75,6 +75,15 @@ impl Store {
         Ok(())
     }
 
+    /// True when the certificate with this fingerprint is registered for some AP.
+    pub async fn certificate_registered(&self, fingerprint: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM ap_certificates WHERE fingerprint = $1 LIMIT 1")
+            .bind(fingerprint)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// The AP with this AP_ID, if the certificate with this fingerprint is registered for it.
     pub async fn find_ap_for_certificate(&self, ap_id: &str, fingerprint: &str) -> Result<Option<ApRecord>> {
         let row = sqlx::query(&format!(

@@ -1,6 +1,7 @@
 //! The checks every MSS request goes through first, in the contract's order (§11.1):
 //! the AP (104), the versions (108), required fields (102), then field syntax (101).
 
+use mobileid_core::clip::Clipped;
 use mobileid_core::request::{check_versions, parse_instant, Operation};
 use mobileid_core::{ApTransId, Fault};
 
@@ -47,7 +48,7 @@ impl Mss<'_> {
         match record {
             Some(record) => Ap::from_record(&record),
             None => {
-                tracing::info!(ap_id, ?identity, "refused: client certificate not registered for this AP_ID");
+                tracing::info!(ap_id = %Clipped(ap_id), ?identity, "refused: client certificate not registered for this AP_ID");
                 Err(Fault::wrong_ssl_credentials())
             }
         }

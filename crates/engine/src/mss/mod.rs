@@ -8,6 +8,7 @@
 
 pub mod ap;
 mod frame;
+pub(crate) mod gate;
 pub mod messages;
 mod profile_query;
 mod receipt;

@@ -1,10 +1,11 @@
-//! Reading an AP's request body under a size limit.
+//! Reading an AP's request body under a size limit and the body deadline
+//! ([`crate::limits`]).
 //!
-//! An oversized body is still read to its end, and thrown away, within a size and time
-//! bound. Answering while the client is still uploading would make most clients see a
-//! broken pipe instead of our fault. Memory stays bounded by the limit.
-
-use std::time::Duration;
+//! A body we will not process (too large, or from a caller refused before its body was
+//! read) is still read to its end and thrown away, within the size limit and the
+//! deadline. Answering while the client is still uploading would make most clients see a
+//! broken pipe instead of our fault. Memory stays bounded by the limit, and nothing that
+//! is thrown away is parsed.
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
@@ -12,18 +13,24 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use mobileid_core::Fault;
 
+use crate::limits::is_body_timeout;
+
 /// How much of an oversized body we read (and discard) so the client gets our answer.
 const DRAIN_BYTES: usize = 128 * 1024 * 1024;
-const DRAIN_TIME: Duration = Duration::from_secs(30);
 
-/// A body we will not process: the fault to answer, and whether the connection must close
-/// because part of the body is still unread.
+/// A request we will not process: the fault to answer, and whether the connection must
+/// close because part of the body is still unread.
 pub struct Refusal {
     pub fault: Fault,
     close: bool,
 }
 
 impl Refusal {
+    /// A refusal of a request whose body was read completely.
+    pub fn keep_alive(fault: Fault) -> Refusal {
+        Refusal { fault, close: false }
+    }
+
     /// Adds `Connection: close` where the connection cannot carry another request.
     pub fn finish(&self, mut response: Response) -> Response {
         if self.close {
@@ -35,47 +42,52 @@ impl Refusal {
 
 /// The body, or the 101 fault for one that is too large or cannot be read.
 pub async fn read_request(body: Body, limit: usize) -> Result<Bytes, Refusal> {
-    read_limited(body, limit).await.map_err(|e| match e {
-        BodyError::TooLarge { drained } => Refusal {
-            fault: Fault::wrong_param(format!("The request body is larger than the limit of {limit} bytes")),
-            close: !drained,
-        },
-        BodyError::Unreadable(why) => {
-            Refusal { fault: Fault::wrong_param(format!("The request body could not be read: {why}")), close: true }
-        }
-    })
-}
-
-enum BodyError {
-    /// Larger than the limit; `drained` tells whether the connection can stay open.
-    TooLarge {
-        drained: bool,
-    },
-    Unreadable(String),
-}
-
-async fn read_limited(body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    let mut stream = body.into_data_stream();
     let mut kept = Vec::new();
+    match read(body, limit, DRAIN_BYTES.max(limit), |chunk| kept.extend_from_slice(chunk)).await {
+        Ok(total) if total <= limit => Ok(Bytes::from(kept)),
+        Ok(_) => Err(Refusal {
+            fault: Fault::wrong_param(format!("The request body is larger than the limit of {limit} bytes")),
+            close: false,
+        }),
+        Err(Unread::TooLarge) => Err(Refusal {
+            fault: Fault::wrong_param(format!("The request body is larger than the limit of {limit} bytes")),
+            close: true,
+        }),
+        Err(Unread::Failed(why)) => Err(Refusal {
+            fault: Fault::wrong_param(format!("The request body could not be read: {why}")),
+            close: true,
+        }),
+    }
+}
+
+/// `fault` for a request refused before its body was read. The body is read (at most
+/// `limit` bytes) and dropped unparsed, so that the client gets the fault.
+pub async fn refuse_unread(body: Body, limit: usize, fault: Fault) -> Refusal {
+    let drained = read(body, 0, limit, |_| {}).await.is_ok();
+    Refusal { fault, close: !drained }
+}
+
+enum Unread {
+    /// Larger than we read at all.
+    TooLarge,
+    Failed(String),
+}
+
+/// Reads the whole body, handing `keep` what fits in `limit`; the total length. Stops
+/// reading past `drain_limit`.
+async fn read(body: Body, limit: usize, drain_limit: usize, mut keep: impl FnMut(&[u8])) -> Result<usize, Unread> {
+    let mut stream = body.into_data_stream();
     let mut total = 0usize;
-    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
-    loop {
-        let next = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Ok(next) => next,
-            Err(_) if total > limit => return Err(BodyError::TooLarge { drained: false }),
-            Err(_) => return Err(BodyError::Unreadable("the body did not arrive in time".into())),
-        };
-        let Some(chunk) = next else { break };
-        let chunk = chunk.map_err(|e| BodyError::Unreadable(e.to_string()))?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            Unread::Failed(if is_body_timeout(&e) { "it did not arrive in time".into() } else { e.to_string() })
+        })?;
         total = total.saturating_add(chunk.len());
         if total <= limit {
-            kept.extend_from_slice(&chunk);
-        } else if total > DRAIN_BYTES {
-            return Err(BodyError::TooLarge { drained: false });
+            keep(&chunk);
+        } else if total > drain_limit {
+            return Err(Unread::TooLarge);
         }
     }
-    if total > limit {
-        return Err(BodyError::TooLarge { drained: true });
-    }
-    Ok(Bytes::from(kept))
+    Ok(total)
 }

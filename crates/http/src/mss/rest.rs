@@ -8,12 +8,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use mobileid_core::Fault;
 use serde_json::Value;
 
-use super::body::read_request;
 use super::json_in;
-use super::{dispatch, json_out, observation, Outcome};
+use super::{dispatch, json_out, observation, receive, Outcome};
 use crate::extract::MssCaller;
 use crate::AppState;
 
@@ -41,39 +39,26 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn service(State(state): State<AppState>, caller: MssCaller, body: Body) -> Response {
-    let body = match read_request(body, state.settings.max_body_bytes).await {
-        Ok(body) => body,
+    let (identity, request) = match receive(&state, &caller, body, json_in::parse).await {
+        Ok(received) => received,
         Err(refusal) => {
             let response = respond(StatusCode::INTERNAL_SERVER_ERROR, &json_out::fault(&refusal.fault));
             return observation(FRONT_END, "unknown", Some(&refusal.fault)).attach(refusal.finish(response));
         }
     };
-    let (operation, answer) = answer(&state, &caller, &body).await;
-    let seen = observation(FRONT_END, operation, answer.as_ref().err());
-    seen.attach(match answer {
-        Ok(value) => respond(StatusCode::OK, &value),
-        Err(fault) => respond(StatusCode::INTERNAL_SERVER_ERROR, &json_out::fault(&fault)),
-    })
-}
-
-async fn answer(state: &AppState, caller: &MssCaller, body: &[u8]) -> (&'static str, Result<Value, Fault>) {
-    let identity = match caller.identity() {
-        Ok(identity) => identity,
-        Err(fault) => return ("unknown", Err(fault)),
-    };
-    let request = match json_in::parse(body) {
-        Ok(request) => request,
-        Err(fault) => return ("unknown", Err(fault)),
-    };
     let operation = request.operation();
     let uri = state.settings.mssp_id_uri.as_str();
-    let answer = dispatch(state, &identity, request).await.map(|outcome| match outcome {
+    let answer = dispatch(&state, &identity, request).await.map(|outcome| match outcome {
         Outcome::Signature(outcome) => json_out::signature(&outcome, uri),
         Outcome::Status(outcome) => json_out::status_response(&outcome, uri),
         Outcome::Receipt(outcome) => json_out::receipt(&outcome, uri),
         Outcome::Profile(outcome) => json_out::profile(&outcome, uri),
     });
-    (operation, answer)
+    let seen = observation(FRONT_END, operation, answer.as_ref().err());
+    seen.attach(match answer {
+        Ok(value) => respond(StatusCode::OK, &value),
+        Err(fault) => respond(StatusCode::INTERNAL_SERVER_ERROR, &json_out::fault(&fault)),
+    })
 }
 
 fn respond(status: StatusCode, value: &Value) -> Response {

@@ -65,6 +65,17 @@ pub struct TestServer {
     pub ca_pem: String,
     child: Option<Child>,
     extra_env: Vec<(String, String)>,
+    launch: Launch,
+}
+
+/// How the server process is started, beyond its settings.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// A command the server runs under, e.g. `["prlimit", "--nofile=64:64"]`.
+    pub prefix: Vec<String>,
+    /// Its log goes to `server.log` in the data directory (see [`TestServer::log`])
+    /// instead of the test's output.
+    pub log_to_file: bool,
 }
 
 impl TestServer {
@@ -74,6 +85,11 @@ impl TestServer {
 
     /// Starts a server with extra `MOBILEID_*` settings.
     pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> TestServer {
+        TestServer::start_launched(backend, env, Launch::default()).await
+    }
+
+    /// Starts a server with extra settings, started as `launch` says.
+    pub async fn start_launched(backend: Backend, env: &[(&str, &str)], launch: Launch) -> TestServer {
         // The test's own reqwest clients need a rustls provider, as the phone's do.
         mobileid_phone::install_crypto_provider();
         let data_dir = tempfile::tempdir().expect("tempdir");
@@ -93,13 +109,27 @@ impl TestServer {
             ca_pem: String::new(),
             child: None,
             extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            launch,
         };
         server.launch().await;
         server
     }
 
     async fn launch(&mut self) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mobileid"));
+        let mut command = match self.launch.prefix.split_first() {
+            None => Command::new(env!("CARGO_BIN_EXE_mobileid")),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_mobileid"));
+                command
+            }
+        };
+        let stderr = if self.launch.log_to_file {
+            let log = std::fs::File::options().create(true).append(true).open(self.log_path()).expect("server.log");
+            Stdio::from(log)
+        } else {
+            Stdio::inherit()
+        };
         command
             .arg("serve")
             .env("MOBILEID_DATA_DIR", self.data_dir.path())
@@ -108,7 +138,7 @@ impl TestServer {
             .env("MOBILEID_BROWSER_LISTEN", "127.0.0.1:0")
             .env("MOBILEID_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in &self.extra_env {
             command.env(k, v);
         }
@@ -178,6 +208,15 @@ impl TestServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.path().join("server.log")
+    }
+
+    /// What the server logged so far, when it was started with `log_to_file`.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     pub fn demo_ap_cert_path(&self) -> PathBuf {
@@ -523,6 +562,7 @@ impl TestServer {
             ca_pem: String::new(),
             child: None,
             extra_env: Vec::new(),
+            launch: Launch::default(),
         };
         node.launch().await;
         node

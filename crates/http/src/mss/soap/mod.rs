@@ -9,19 +9,16 @@ mod namespaces;
 pub mod xml_in;
 mod xml_out;
 
+use super::{dispatch, observation, receive, Outcome};
+use crate::extract::MssCaller;
+use crate::metrics::Observation;
+use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use mobileid_core::Fault;
-
-use super::body::read_request;
-use super::{dispatch, observation, Outcome};
-use crate::extract::MssCaller;
-use crate::metrics::Observation;
-use crate::AppState;
 
 const FRONT_END: &str = "mss_soap";
 
@@ -50,39 +47,26 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn service(State(state): State<AppState>, caller: MssCaller, body: Body) -> Response {
-    let body = match read_request(body, state.settings.max_body_bytes).await {
-        Ok(body) => body,
+    let (identity, (request, style)) = match receive(&state, &caller, body, xml_in::parse).await {
+        Ok(received) => received,
         Err(refusal) => {
             let response = respond(StatusCode::INTERNAL_SERVER_ERROR, xml_out::fault(&refusal.fault));
             return observation(FRONT_END, "unknown", Some(&refusal.fault)).attach(refusal.finish(response));
         }
     };
-    let (operation, answer) = answer(&state, &caller, &body).await;
-    let seen = observation(FRONT_END, operation, answer.as_ref().err());
-    seen.attach(match answer {
-        Ok(xml) => respond(StatusCode::OK, xml),
-        Err(fault) => respond(StatusCode::INTERNAL_SERVER_ERROR, xml_out::fault(&fault)),
-    })
-}
-
-async fn answer(state: &AppState, caller: &MssCaller, body: &[u8]) -> (&'static str, Result<String, Fault>) {
-    let identity = match caller.identity() {
-        Ok(identity) => identity,
-        Err(fault) => return ("unknown", Err(fault)),
-    };
-    let (request, style) = match xml_in::parse(body) {
-        Ok(parsed) => parsed,
-        Err(fault) => return ("unknown", Err(fault)),
-    };
     let operation = request.operation();
     let uri = state.settings.mssp_id_uri.as_str();
-    let answer = dispatch(state, &identity, request).await.map(|outcome| match outcome {
+    let answer = dispatch(&state, &identity, request).await.map(|outcome| match outcome {
         Outcome::Signature(outcome) => xml_out::signature(&outcome, &style, uri),
         Outcome::Status(outcome) => xml_out::status_response(&outcome, &style, uri),
         Outcome::Receipt(outcome) => xml_out::receipt(&outcome, &style, uri),
         Outcome::Profile(outcome) => xml_out::profile(&outcome, &style, uri),
     });
-    (operation, answer)
+    let seen = observation(FRONT_END, operation, answer.as_ref().err());
+    seen.attach(match answer {
+        Ok(xml) => respond(StatusCode::OK, xml),
+        Err(fault) => respond(StatusCode::INTERNAL_SERVER_ERROR, xml_out::fault(&fault)),
+    })
 }
 
 /// `GET <service path>?wsdl`: the WSDL, with addresses pointing at the host the client used.

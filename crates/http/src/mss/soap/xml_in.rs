@@ -5,13 +5,19 @@
 //! or missing; the part (`MSS_…Req`) may be unqualified or in the ETSI namespace. The
 //! style is recorded so the response can mirror it (contract §3.2).
 //!
-//! The parser refuses DOCTYPEs (so no external entities and no entity expansion), and
-//! input with too many nodes or too deep a nesting, before anything is looked at.
+//! Before the document is built, one linear pass over the tokens ([`check_shape`])
+//! refuses DOCTYPEs (so no external entities and no entity expansion), too deep a
+//! nesting, and too many attributes or namespace declarations, per element and in all:
+//! building a tree costs more than linear time in those (every element's namespace scope
+//! is copied, every attribute is checked against its siblings). The tree builder then
+//! refuses too many nodes.
 
 use mobileid_core::Fault;
 use mobileid_engine::mss::messages::{
     DataInput, FrameInput, ProfileInput, ReceiptInput, ServiceInput, SignatureInput, StatusInput,
 };
+use quick_xml::events::Event;
+use quick_xml::Reader;
 use roxmltree::{Document, Node, NodeType, ParsingOptions};
 
 use super::namespaces::{ENV_NS, SOAP11_ENV_NS};
@@ -21,6 +27,14 @@ use crate::mss::Request;
 const NODES_LIMIT: u32 = 5_000;
 /// The deepest nesting a request may have; real requests nest about 8 deep.
 const DEPTH_LIMIT: usize = 32;
+/// Attributes (namespace declarations included) on one element; real requests have up to 6.
+const ATTRIBUTES_PER_ELEMENT: usize = 32;
+/// Attributes in the whole request; real requests have under 40.
+const ATTRIBUTES_LIMIT: usize = 512;
+/// Namespace declarations on one element; real envelopes declare up to 10 at the root.
+const NAMESPACES_PER_ELEMENT: usize = 16;
+/// Namespace declarations in the whole request; some clients repeat theirs on each element.
+const NAMESPACES_LIMIT: usize = 128;
 
 /// How the request was written, for the response to mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,13 +47,13 @@ pub struct Style {
 
 pub fn parse(body: &[u8]) -> Result<(Request, Style), Fault> {
     let text = std::str::from_utf8(body).map_err(|_| Fault::wrong_param("The request is not UTF-8"))?;
+    check_shape(body)?;
     let options = ParsingOptions { allow_dtd: false, nodes_limit: NODES_LIMIT, ..ParsingOptions::default() };
     let document = Document::parse_with_options(text, options).map_err(|e| match e {
         roxmltree::Error::DtdDetected => Fault::wrong_param("DOCTYPE declarations are not allowed"),
         roxmltree::Error::NodesLimitReached => Fault::wrong_param("The request has too many XML nodes"),
-        other => Fault::wrong_param(format!("The request is not well-formed XML: {other}")),
+        other => malformed(other),
     })?;
-    check_depth(&document)?;
 
     let envelope = document.root_element();
     match (envelope.tag_name().namespace(), envelope.tag_name().name()) {
@@ -85,17 +99,52 @@ fn operation_of_part(name: &str) -> Option<&'static str> {
     }
 }
 
-fn check_depth(document: &Document) -> Result<(), Fault> {
-    // Document order visits a parent before its children, so one pass fills the depths.
-    let mut depths = vec![0usize; document.descendants().count() + 1];
-    for node in document.descendants() {
-        let depth = node.parent().map_or(0, |p| depths[p.id().get_usize()] + 1);
-        if depth > DEPTH_LIMIT {
-            return Err(Fault::wrong_param("The request nests XML elements too deeply"));
+/// The linear pre-pass: nesting, attributes and namespace declarations within their
+/// limits, and no DOCTYPE.
+fn check_shape(body: &[u8]) -> Result<(), Fault> {
+    let mut reader = Reader::from_reader(body);
+    let (mut depth, mut attributes, mut namespaces) = (0usize, 0usize, 0usize);
+    loop {
+        let element = match reader.read_event() {
+            Ok(Event::Start(element)) => {
+                depth += 1;
+                if depth > DEPTH_LIMIT {
+                    return Err(Fault::wrong_param("The request nests XML elements too deeply"));
+                }
+                element
+            }
+            Ok(Event::Empty(element)) => element,
+            Ok(Event::End(_)) => {
+                depth = depth.saturating_sub(1);
+                continue;
+            }
+            Ok(Event::DocType(_)) => return Err(Fault::wrong_param("DOCTYPE declarations are not allowed")),
+            Ok(Event::Eof) => return Ok(()),
+            Err(e) => return Err(malformed(e)),
+            Ok(_) => continue,
+        };
+        let (mut here, mut declared_here) = (0usize, 0usize);
+        for attribute in element.attributes().with_checks(false) {
+            let attribute = attribute.map_err(malformed)?;
+            let key = attribute.key.as_ref();
+            if key == "xmlns" || key.starts_with("xmlns:") {
+                declared_here += 1;
+            }
+            here += 1;
         }
-        depths[node.id().get_usize()] = depth;
+        attributes += here;
+        namespaces += declared_here;
+        if here > ATTRIBUTES_PER_ELEMENT || attributes > ATTRIBUTES_LIMIT {
+            return Err(Fault::wrong_param("The request has too many XML attributes"));
+        }
+        if declared_here > NAMESPACES_PER_ELEMENT || namespaces > NAMESPACES_LIMIT {
+            return Err(Fault::wrong_param("The request declares too many XML namespaces"));
+        }
     }
-    Ok(())
+}
+
+fn malformed(e: impl std::fmt::Display) -> Fault {
+    Fault::wrong_param(format!("The request is not well-formed XML: {e}"))
 }
 
 fn signature(part: Node) -> SignatureInput {
