@@ -35,4 +35,13 @@ pub enum CryptoError {
     /// Wrong master key, wrong context, or altered bytes: AES-GCM cannot tell these apart.
     #[error("sealed data cannot be opened with this key and context")]
     SealedDataRejected,
+    /// A JWS/JWT that cannot be read: wrong shape, bad base64url, header or payload not JSON.
+    #[error("malformed JWT: {0}")]
+    MalformedJwt(String),
+    /// A well-formed JWS/JWT refused by policy: `alg` none or not allowed, an `alg` that does
+    /// not fit the key, an unknown `kid`, or `crit` headers. A bad signature is [`CryptoError::BadSignature`].
+    #[error("JWT rejected: {0}")]
+    JwtRejected(String),
+    #[error("malformed JWK: {0}")]
+    MalformedJwk(String),
 }

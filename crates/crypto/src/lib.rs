@@ -5,7 +5,8 @@
 //! signed attributes a phone must sign, and to verify and assemble the signature; the
 //! `phone` uses it to hold its key (sealed under the PIN), make its CSR, and check what
 //! it is asked to sign; the `server` uses the CA for TLS and the verifier for the ETSI
-//! validate service. The crate does no I/O and knows no domain types: serial numbers
+//! validate service; the OpenID Connect provider uses `jose` to sign ID tokens and to
+//! verify client assertions. The crate does no I/O and knows no domain types: serial numbers
 //! and the like arrive as plain strings, already checked by `core`.
 
 mod at_rest;
@@ -15,6 +16,7 @@ mod cms;
 mod der;
 pub mod device_auth;
 mod error;
+pub mod jose;
 mod keys;
 mod pem;
 mod rfc2253;
