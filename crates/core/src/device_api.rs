@@ -123,6 +123,10 @@ pub struct SignRequest {
     pub to_be_signed: String,
     /// Unix milliseconds.
     pub expires_at: i64,
+    /// Number matching: the user must pick, out of these, the code shown to them
+    /// elsewhere (the login page's session code), and the approval names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +139,9 @@ pub struct ReceiptNotice {
 pub struct ApproveRequest {
     /// The signing key's signature over `to_be_signed`.
     pub signature: String,
+    /// The code the user picked, for a request with `choices`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -78,7 +78,8 @@ impl Default for SignatureProfile {
 }
 
 /// The way a user signs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     Sim,
     App,

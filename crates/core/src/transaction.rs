@@ -91,26 +91,32 @@ db_enum! {
     TxKind, "transaction kind" {
         /// An MSS_Signature from an application provider (ETSI TS 102 204).
         Mss => "mss",
+        /// A login at the OpenID provider.
+        OidcLogin => "oidc_login",
     }
 }
 
-/// Who asked for a transaction. Stored as one text column, `ap:<AP_ID>`.
+/// Who asked for a transaction. Stored as one text column, `ap:<AP_ID>` or `oidc:<client_id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Requester {
     /// An MSS application provider, by AP_ID.
     Ap(String),
+    /// A relying party of the OpenID provider, by client_id.
+    OidcClient(String),
 }
 
 impl Requester {
     pub fn to_db(&self) -> String {
         match self {
             Requester::Ap(ap_id) => format!("ap:{ap_id}"),
+            Requester::OidcClient(client_id) => format!("oidc:{client_id}"),
         }
     }
 
     pub fn from_db(text: &str) -> Result<Requester, StoredValueError> {
         match text.split_once(':') {
             Some(("ap", ap_id)) if !ap_id.is_empty() => Ok(Requester::Ap(ap_id.to_string())),
+            Some(("oidc", client_id)) if !client_id.is_empty() => Ok(Requester::OidcClient(client_id.to_string())),
             _ => Err(StoredValueError::new("requester", text)),
         }
     }

@@ -50,6 +50,14 @@ impl MasterKey {
         seal(&self.0, &[VERSION], plaintext, context)
     }
 
+    /// A keyed hash of a random secret (a client secret, a token), to store and compare:
+    /// HMAC-SHA256 under a key derived from the master key for `purpose`. Fast on purpose:
+    /// such secrets are random, not passwords, so there is nothing to stretch.
+    pub fn keyed_hash(&self, purpose: &[u8], secret: &[u8]) -> [u8; 32] {
+        let key = hmac_sha256(&self.0, &[KEYED_HASH_LABEL, purpose]);
+        hmac_sha256(&key, &[secret])
+    }
+
     /// Decrypts what [`MasterKey::seal`] made with the same key and context.
     pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let body = strip_version(sealed)?;
@@ -67,6 +75,7 @@ impl fmt::Debug for MasterKey {
 /// sealed under the PIN alone and could be searched offline).
 const PIN_VERSION: u8 = 2;
 const PIN_PROOF_LABEL: &[u8] = b"mobileid pin proof v1";
+const KEYED_HASH_LABEL: &[u8] = b"mobileid keyed hash v1";
 const PIN_CHECK_LABEL: &[u8] = b"mobileid pin check v1";
 const SIGNING_KEY_INFO: &[u8] = b"mobileid signing key v1";
 

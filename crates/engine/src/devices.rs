@@ -72,6 +72,9 @@ pub struct PendingRequest {
     /// DER of the CMS signed attributes: the bytes the signing key signs.
     pub to_be_signed: Vec<u8>,
     pub expires_at: Timestamp,
+    /// Number matching: the codes the user picks from (one is the code shown to them
+    /// elsewhere); the approval must name the right one.
+    pub choices: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -272,20 +275,31 @@ impl Engine {
         }
         let now = self.now();
         let pending = self.inner.store.pending_for_device(&device.device_id, now).await.map_err(internal)?;
-        let requests = pending.into_iter().map(pending_request).collect::<Result<_, _>>()?;
+        let requests = pending.into_iter().map(|record| self.pending_request(record)).collect::<Result<_, _>>()?;
         let receipts = self.inner.store.take_receipts(&device.device_id, now).await.map_err(internal)?;
         Ok(Inbox { requests, receipts })
     }
 
     /// The device approves: its signature over the signed attributes must verify with the
     /// user's certificate before the transaction completes with the assembled CMS.
+    /// The user approved (with `choice`, the code they picked, where the request asks
+    /// for number matching). A wrong pick ends the request as declined: whoever pushed it
+    /// is not the one the user is dealing with.
     pub async fn approve(
         &self,
         device: &DeviceRecord,
         transaction_id: &str,
         signature: &[u8],
+        choice: Option<&str>,
     ) -> Result<(), DeviceError> {
         let record = self.answerable(device, transaction_id).await?;
+        if let Some(code) = &record.number_match {
+            if choice != Some(code.as_str()) {
+                let detail = "the code picked on the phone is not the one shown";
+                self.fail(&record, Failure::new(FailureReason::Declined, Some(detail))).await?;
+                return Err(DeviceError::Invalid(detail.into()));
+            }
+        }
         self.complete_signed(device, &record, signature).await?;
         if device.pin_failures > 0 {
             self.inner.store.reset_pin_failures(&device.device_id).await.map_err(internal)?;
@@ -358,16 +372,44 @@ impl Engine {
     }
 }
 
-fn pending_request(record: TransactionRecord) -> Result<PendingRequest, DeviceError> {
-    let (_, to_be_signed) = signed_parts(&record)?;
-    Ok(PendingRequest {
-        transaction_id: record.id,
-        content: record.content,
-        language: record.language,
-        nonce: record.nonce,
-        to_be_signed,
-        expires_at: record.expires_at,
-    })
+impl Engine {
+    fn pending_request(&self, record: TransactionRecord) -> Result<PendingRequest, DeviceError> {
+        let (_, to_be_signed) = signed_parts(&record)?;
+        let choices = record.number_match.as_deref().map(|code| self.number_choices(&record.id, code));
+        Ok(PendingRequest {
+            transaction_id: record.id,
+            content: record.content,
+            language: record.language,
+            nonce: record.nonce,
+            to_be_signed,
+            expires_at: record.expires_at,
+            choices,
+        })
+    }
+
+    /// The right code and two decoys of the same form, sorted, the same every time the
+    /// inbox is read. The decoys are keyed, so nobody can tell them from the code without
+    /// the master key.
+    fn number_choices(&self, transaction_id: &str, code: &str) -> Vec<String> {
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        let mut choices = vec![code.to_string()];
+        let mut round = 0u8;
+        while choices.len() < 3 {
+            let bytes =
+                self.master_key().keyed_hash(b"number match decoys", &[transaction_id.as_bytes(), &[round]].concat());
+            let decoy: String = bytes
+                .iter()
+                .take(code.len().max(1))
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect();
+            if !choices.contains(&decoy) {
+                choices.push(decoy);
+            }
+            round = round.wrapping_add(1);
+        }
+        choices.sort();
+        choices
+    }
 }
 
 /// The master-key context of a device's PIN guard: a guard cannot stand in for another

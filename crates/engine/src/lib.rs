@@ -19,6 +19,7 @@ pub mod clock;
 pub mod devices;
 pub mod metrics;
 pub mod mss;
+pub mod oidc;
 pub mod transactions;
 mod waiters;
 
@@ -52,6 +53,8 @@ pub struct EngineConfig {
     pub organisation: String,
     /// How far a device's request time may be from our clock (replay window).
     pub device_clock_window: Duration,
+    /// The OpenID provider.
+    pub oidc: oidc::OidcConfig,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +67,7 @@ impl Default for EngineConfig {
             portal_url: None,
             organisation: "Mobile ID".to_string(),
             device_clock_window: Duration::from_secs(300),
+            oidc: oidc::OidcConfig::default(),
         }
     }
 }
@@ -98,6 +102,9 @@ struct Inner {
     first_start: bool,
     metrics: TransactionMetrics,
     known_certificates: mss::gate::KnownCertificates,
+    oidc_keys: oidc::keys::KeyRing,
+    /// Set when the browser port was bound to a port chosen by the system.
+    oidc_issuer: std::sync::OnceLock<String>,
 }
 
 impl Engine {
@@ -127,6 +134,8 @@ impl Engine {
                 first_start,
                 metrics: TransactionMetrics::default(),
                 known_certificates: Default::default(),
+                oidc_keys: Default::default(),
+                oidc_issuer: Default::default(),
             }),
         };
         engine.follow_other_nodes().await?;

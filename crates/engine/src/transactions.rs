@@ -54,6 +54,9 @@ pub struct NewTransaction {
     pub language: String,
     /// How long the user has to answer.
     pub lifetime: Duration,
+    /// A code the user must pick on the device out of three before approving (number
+    /// matching: the code the requester shows them elsewhere).
+    pub number_match: Option<String>,
 }
 
 impl Engine {
@@ -93,6 +96,7 @@ impl Engine {
             created_at: now,
             expires_at: now.plus(new.lifetime),
             completed_at: None,
+            number_match: new.number_match,
         };
         if let Some(sealed) = &new.device.server_key {
             // A robot answers at once with the key the server holds for it.

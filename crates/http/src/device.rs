@@ -249,7 +249,7 @@ async fn answer(
         "approve" => {
             let request: ApproveRequest = parse_body(&body)?;
             let signature = decode_b64("signature", &request.signature)?;
-            state.engine.approve(&device, &transaction_id, &signature).await?;
+            state.engine.approve(&device, &transaction_id, &signature, request.choice.as_deref()).await?;
         }
         "decline" => state.engine.decline(&device, &transaction_id).await?,
         // Not an answer a device can give: as unknown as a request it does not have.
@@ -303,6 +303,7 @@ fn wire_inbox(inbox: Inbox) -> InboxResponse {
                     nonce: STANDARD.encode(&r.nonce),
                     to_be_signed: STANDARD.encode(&r.to_be_signed),
                     expires_at: r.expires_at.as_millis(),
+                    choices: r.choices,
                 }
             })
             .collect(),

@@ -18,7 +18,9 @@ pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod mss;
+pub mod oidc;
 pub mod ops;
+pub mod pages;
 pub mod shutdown;
 pub mod throttle;
 pub mod tls;
@@ -84,7 +86,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The front ends one port serves, under the layers every request passes.
 pub fn router(state: AppState, port: Port) -> Router {
     let mut app = Router::new().merge(device::router()).merge(ops::router());
-    if port != Port::Browser {
+    if port == Port::Browser {
+        app = app.merge(oidc::router()).merge(pages::assets::router());
+    } else {
         app = app.merge(mss::rest::router()).merge(mss::soap::router());
     }
     let layers = ServiceBuilder::new()

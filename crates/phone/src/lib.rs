@@ -192,9 +192,18 @@ impl Phone {
     /// Unlocks the signing key with the PIN, signs, and sends the approval. The server
     /// tells and counts a wrong PIN.
     pub async fn approve(&mut self, request: &SignRequest, pin: &str) -> Result<()> {
+        self.approve_choosing(request, pin, None).await
+    }
+
+    /// Like [`Phone::approve`], naming the code the user picked where the request asks
+    /// for number matching (`choices`).
+    pub async fn approve_choosing(&mut self, request: &SignRequest, pin: &str, choice: Option<&str>) -> Result<()> {
         self.check(request)?;
+        if request.choices.is_some() && choice.is_none() {
+            return Err(PhoneError::Mismatch("this request needs the user to pick the code shown to them".into()));
+        }
         let signing_key = self.unlock(pin).await?;
-        self.approve_unlocked(request, &signing_key).await
+        self.send_approval(request, &signing_key, choice).await
     }
 
     /// Opens the signing key with the PIN: sends the PIN's proof to the server, which
@@ -229,11 +238,15 @@ impl Phone {
     /// key other than the certified one, this is what a forged answer looks like.
     pub async fn approve_unlocked(&self, request: &SignRequest, signing_key: &PrivateKey) -> Result<()> {
         self.check(request)?;
+        self.send_approval(request, signing_key, None).await
+    }
+
+    async fn send_approval(&self, request: &SignRequest, signing_key: &PrivateKey, choice: Option<&str>) -> Result<()> {
         let to_be_signed =
             STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
         let signature = signing_key.sign(&to_be_signed)?;
-        let body = serde_json::to_vec(&ApproveRequest { signature: STANDARD.encode(signature) })
-            .map_err(|e| PhoneError::State(e.to_string()))?;
+        let approval = ApproveRequest { signature: STANDARD.encode(signature), choice: choice.map(str::to_string) };
+        let body = serde_json::to_vec(&approval).map_err(|e| PhoneError::State(e.to_string()))?;
         let response = self.send(reqwest::Method::POST, &approve_path(&request.transaction_id), body).await?;
         check_status(response).await.map(drop)
     }
@@ -415,6 +428,7 @@ mod tests {
             nonce: STANDARD.encode(NONCE),
             to_be_signed: STANDARD.encode(signed_attributes_for_digest(&content.message_digest(), &NONCE)),
             expires_at: 0,
+            choices: None,
         }
     }
 

@@ -109,13 +109,21 @@ async fn listen(
                 }
             };
             println!("\n--- Request {} ---\n{}\n---", prompt.transaction_id, prompt.text);
-            if auto_approve {
+            if auto_approve && request.choices.is_some() {
+                // Number matching exists so that nobody approves without looking.
+                println!("This request asks which code you were shown: answer it interactively. Declining.");
+                phone.decline(request).await?;
+            } else if auto_approve {
                 let pin = pin.as_deref().unwrap_or_default();
                 answer(phone, request, pin).await?;
             } else if ask("Approve? [y/N] ")?.eq_ignore_ascii_case("y") {
+                let choice = match &request.choices {
+                    None => None,
+                    Some(choices) => Some(pick(choices)?),
+                };
                 loop {
                     let pin = rpassword::prompt_password("PIN: ")?;
-                    match phone.approve(request, &pin).await {
+                    match phone.approve_choosing(request, &pin, choice.as_deref()).await {
                         Ok(()) => {
                             println!("Approved.");
                             break;
@@ -137,6 +145,23 @@ async fn listen(
         }
     }
     Ok(())
+}
+
+/// Number matching: the user picks the code the page shows them.
+fn pick(choices: &[String]) -> anyhow::Result<String> {
+    println!("Which code does the page show?");
+    for (i, choice) in choices.iter().enumerate() {
+        println!("  {}) {choice}", i + 1);
+    }
+    loop {
+        let answer = ask("Code number: ")?;
+        if let Some(choice) =
+            answer.trim().parse::<usize>().ok().and_then(|n| n.checked_sub(1)).and_then(|i| choices.get(i))
+        {
+            return Ok(choice.clone());
+        }
+        println!("Type 1, 2 or 3.");
+    }
 }
 
 async fn answer(phone: &mut Phone, request: &mobileid_core::device_api::SignRequest, pin: &str) -> anyhow::Result<()> {

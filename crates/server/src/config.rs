@@ -57,6 +57,10 @@ pub struct Config {
     pub body_read_seconds: u64,
     /// Connections each listener serves at once; 0 sizes it to the open-file limit.
     pub max_connections: usize,
+    /// Lifetime of an OpenID authorization code, in seconds (single use).
+    pub oidc_code_seconds: u64,
+    /// Lifetime of an OpenID access token, in seconds.
+    pub oidc_access_token_seconds: u64,
     /// How far a phone's request time may be from our clock, in seconds (replay window).
     pub device_clock_window_seconds: u64,
     /// The master key (64 hex digits) that seals private keys at rest; when empty, it is
@@ -90,6 +94,8 @@ impl Default for Config {
             connection_idle_seconds: 10,
             body_read_seconds: 10,
             max_connections: 0,
+            oidc_code_seconds: 120,
+            oidc_access_token_seconds: 3600,
             device_clock_window_seconds: 300,
             master_key: Secret::default(),
             log: "info".to_string(),

@@ -51,6 +51,74 @@ enum Command {
     /// The public test numbers (+41000092NNN fault numbers and the robot users).
     #[command(subcommand)]
     Testnumbers(TestNumbersCommand),
+    /// Relying parties of the OpenID provider.
+    #[command(subcommand)]
+    OidcClient(OidcClientCommand),
+    /// The OpenID provider's signing keys.
+    #[command(subcommand)]
+    OidcKey(OidcKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum OidcClientCommand {
+    /// Register a client (or replace its settings); prints its secret once.
+    Add(Box<OidcClientAdd>),
+    /// List the clients.
+    List,
+    /// Remove a client.
+    Remove {
+        #[arg(long)]
+        client_id: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct OidcClientAdd {
+    #[arg(long)]
+    client_id: String,
+    /// Shown on the login pages and on the phone.
+    #[arg(long)]
+    name: String,
+    /// Redirect URIs, comma-separated, matched exactly.
+    #[arg(long, value_delimiter = ',', required = true)]
+    redirect_uri: Vec<String>,
+    /// client_secret_basic, client_secret_post or private_key_jwt.
+    #[arg(long, default_value = "client_secret_basic")]
+    auth_method: String,
+    /// For private_key_jwt: a file with the client's public JWKS.
+    #[arg(long)]
+    jwks: Option<PathBuf>,
+    /// Allowed ACR values, comma-separated (default: mid_al3_any).
+    #[arg(long, value_delimiter = ',')]
+    acr: Vec<String>,
+    /// The ACR used when a request names none (default: the first allowed one).
+    #[arg(long)]
+    default_acr: Option<String>,
+    /// Allowed scopes, comma-separated (default: openid, profile, phone, offline_access).
+    #[arg(long, value_delimiter = ',')]
+    scopes: Vec<String>,
+    /// Entitlements, comma-separated: login_hint, dtbd.
+    #[arg(long, value_delimiter = ',')]
+    entitlements: Vec<String>,
+    /// Userinfo as a signed JWT instead of JSON.
+    #[arg(long)]
+    userinfo_signed: bool,
+    /// RS256, ES256 or EdDSA.
+    #[arg(long, default_value = "RS256")]
+    id_token_alg: String,
+    /// Do not make the user pick the session code on the phone.
+    #[arg(long)]
+    no_number_matching: bool,
+    /// Accept requests without a nonce.
+    #[arg(long)]
+    nonce_optional: bool,
+}
+
+#[derive(Subcommand)]
+enum OidcKeyCommand {
+    /// Add new signing keys, published at once and used in an hour; the old ones stay
+    /// published until every token they signed has expired. No restart needed.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -144,6 +212,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => serve(config, data_dir, engine, master_key).await,
         Command::Ap(command) => ap_command(&engine, command).await,
         Command::User(command) => user_command(&engine, &config, command).await,
+        Command::OidcClient(command) => oidc_client_command(&engine, command).await,
+        Command::OidcKey(OidcKeyCommand::Rotate) => {
+            let kids = engine.rotate_oidc_keys().await?;
+            println!("New signing keys {} are published now and sign from an hour on.", kids.join(", "));
+            Ok(())
+        }
         Command::Testnumbers(TestNumbersCommand::Enable) if config.mode == Mode::Production => {
             bail!("mode = \"production\": the test numbers cannot be enabled (they need the demo mode)")
         }
@@ -183,6 +257,13 @@ fn engine_config(config: &Config) -> EngineConfig {
         portal_url: config.portal_url.clone(),
         organisation: config.organisation.clone(),
         device_clock_window: Duration::from_secs(config.device_clock_window_seconds),
+        oidc: mobileid_engine::oidc::OidcConfig {
+            issuer: config.browser_public_url.clone(),
+            local_http_redirects: config.mode == Mode::Demo,
+            access_ttl: Duration::from_secs(config.oidc_access_token_seconds),
+            code_ttl: Duration::from_secs(config.oidc_code_seconds),
+            ..Default::default()
+        },
     }
 }
 
@@ -222,6 +303,9 @@ async fn serve(
         body: Duration::from_secs(config.body_read_seconds),
         max_connections: connection_cap(config.max_connections, if sandbox.is_some() { 3 } else { 2 }),
     };
+    if config.browser_listen.port() == 0 {
+        engine.set_oidc_issuer(format!("https://localhost:{}", addresses.browser.port()));
+    }
     print_banner(&config, &data_dir, &addresses);
     purge_old_nonces(engine.clone());
     let mut listeners = vec![
@@ -335,6 +419,7 @@ fn print_banner(config: &Config, data_dir: &DataDir, addresses: &Addresses) {
     println!("  MSS REST API : {base}/rest/service  (TLS client certificate + AP_ID)");
     println!("  Device API   : {base}/device/v1/");
     println!("  Browser port : {browser_base}/  (no client certificate asked; device API, health, metrics)");
+    println!("  OpenID       : {browser_base}/.well-known/openid-configuration");
     println!("  Operations   : {base}/health/ready  {base}/metrics");
     if let Some(addr) = addresses.sandbox {
         println!("  Sandbox HTTP : http://{addr}/rest/service  (no client certificate: AP_ID alone)");
@@ -407,6 +492,105 @@ async fn ap_command(engine: &Engine, command: ApCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn oidc_client_command(engine: &Engine, command: OidcClientCommand) -> anyhow::Result<()> {
+    use mobileid_engine::oidc::client::{AuthMethod, ClientSettings, Entitlement};
+    use mobileid_engine::oidc::vocabulary::{Acr, Scope};
+    match command {
+        OidcClientCommand::Add(add) => {
+            let OidcClientAdd {
+                client_id,
+                name,
+                redirect_uri,
+                auth_method,
+                jwks,
+                acr,
+                default_acr,
+                scopes,
+                entitlements,
+                userinfo_signed,
+                id_token_alg,
+                no_number_matching,
+                nonce_optional,
+            } = *add;
+            let auth_method = AuthMethod::parse(&auth_method)
+                .with_context(|| format!("unknown auth method {auth_method:?}: use client_secret_basic, client_secret_post or private_key_jwt"))?;
+            let parse_acr = |token: &str| Acr::parse(token).with_context(|| format!("unknown ACR {token:?}"));
+            let allowed_acrs = if acr.is_empty() {
+                vec![Acr::Al3Any]
+            } else {
+                acr.iter().map(|a| parse_acr(a)).collect::<anyhow::Result<_>>()?
+            };
+            let default_acr = match default_acr {
+                Some(token) => parse_acr(&token)?,
+                None => allowed_acrs[0],
+            };
+            let scopes = if scopes.is_empty() {
+                vec![Scope::Openid, Scope::Profile, Scope::Phone, Scope::OfflineAccess]
+            } else {
+                scopes
+                    .iter()
+                    .map(|s| Scope::parse(s).with_context(|| format!("unknown scope {s:?}")))
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let entitlements = entitlements
+                .iter()
+                .map(|e| {
+                    Entitlement::parse(e).with_context(|| format!("unknown entitlement {e:?}: use login_hint or dtbd"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let jwks = match jwks {
+                None => Vec::new(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                    let value: serde_json::Value = serde_json::from_str(&text).context("the JWKS file is not JSON")?;
+                    value["keys"].as_array().cloned().context("the JWKS file has no \"keys\" array")?
+                }
+            };
+            let settings = ClientSettings {
+                name,
+                redirect_uris: redirect_uri,
+                auth_method,
+                jwks,
+                allowed_acrs,
+                default_acr,
+                scopes,
+                entitlements,
+                userinfo_signed,
+                id_token_alg,
+                number_matching: !no_number_matching,
+                require_nonce: !nonce_optional,
+            };
+            match engine.register_oidc_client(&client_id, settings).await? {
+                Some(secret) => println!("Client {client_id} registered. Its secret (shown only now): {}", secret.0),
+                None => println!("Client {client_id} registered (private_key_jwt: no secret)."),
+            }
+            Ok(())
+        }
+        OidcClientCommand::List => {
+            for client in engine.oidc_clients().await? {
+                let s = &client.settings;
+                println!(
+                    "{}  {:?}  {}  redirect: {}  acr: {}",
+                    client.client_id,
+                    s.name,
+                    s.auth_method.token(),
+                    s.redirect_uris.join(" "),
+                    s.allowed_acrs.iter().map(|a| a.token()).collect::<Vec<_>>().join(" ")
+                );
+            }
+            Ok(())
+        }
+        OidcClientCommand::Remove { client_id } => {
+            if engine.remove_oidc_client(&client_id).await? {
+                println!("Client {client_id} removed.");
+                Ok(())
+            } else {
+                bail!("there is no client {client_id}")
+            }
+        }
+    }
 }
 
 async fn user_command(engine: &Engine, config: &Config, command: UserCommand) -> anyhow::Result<()> {

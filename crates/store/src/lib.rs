@@ -12,6 +12,7 @@ mod aps;
 mod authorities;
 mod devices;
 mod events;
+mod oidc;
 mod receipts;
 mod stats;
 mod transactions;
@@ -29,6 +30,7 @@ pub use aps::ApRecord;
 pub use authorities::AuthorityRecord;
 pub use devices::DeviceRecord;
 pub use events::{ChangeEvent, ChangeListener};
+pub use oidc::{Consumed, OidcClientRecord, OidcKeyRecord, OidcObject};
 pub use receipts::ReceiptRecord;
 pub use stats::PoolStats;
 pub use transactions::{Completion, Failure, InsertOutcome, MssRecord, RequestWrite, TransactionRecord};
@@ -84,10 +86,13 @@ impl Store {
         let options = AnyConnectOptions::from_str(url)?;
         let pool = match backend {
             // WAL lets readers proceed while one writer commits; NORMAL sync in WAL mode
-            // survives a process crash, which is the durability a restart needs.
+            // survives a process crash, which is the durability a restart needs. No ping
+            // when a connection is taken: a connection to a local file cannot go stale, and
+            // the ping is one more round trip to the driver's thread for every statement.
             Backend::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(

@@ -30,6 +30,8 @@ pub struct TransactionRecord {
     pub failure: Option<Failure>,
     /// The CMS SignedData (DER) once signed.
     pub signature: Option<Vec<u8>>,
+    /// The code the user must pick on the device before approving (number matching).
+    pub number_match: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub completed_at: Option<Timestamp>,
@@ -80,8 +82,8 @@ pub enum Completion {
 
 const TX_COLUMNS: &str = "t.id, t.kind, t.requester, t.msisdn, t.device_id, t.method, t.content_kind, t.content, \
      t.digest, t.language, t.nonce, t.state, t.failure_reason, t.failure_detail, t.signature, t.created_at, \
-     t.expires_at, t.completed_at";
-const TX_COLUMN_COUNT: usize = 18;
+     t.expires_at, t.completed_at, t.number_match";
+const TX_COLUMN_COUNT: usize = 19;
 const MSS_COLUMNS: &str =
     "m.transaction_id, m.ap_id, m.ap_trans_id, m.ap_instant, m.msisdn_raw, m.profile, m.services, m.fault_code";
 
@@ -111,6 +113,7 @@ impl TransactionRecord {
             created_at: ts(r.try_get(15)?),
             expires_at: ts(r.try_get(16)?),
             completed_at: ts_opt(r.try_get(17)?),
+            number_match: r.try_get(18)?,
         })
     }
 }
@@ -148,8 +151,8 @@ async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> 
     let (content_kind, content, digest) = t.content.to_db();
     sqlx::query(
         "INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, content_kind, content, digest,
-           language, nonce, state, failure_reason, failure_detail, signature, created_at, expires_at, completed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+           language, nonce, state, failure_reason, failure_detail, signature, created_at, expires_at, completed_at, number_match)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(&t.id)
     .bind(t.kind.as_db())
@@ -169,6 +172,7 @@ async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> 
     .bind(t.created_at.as_millis())
     .bind(t.expires_at.as_millis())
     .bind(t.completed_at.map(Timestamp::as_millis))
+    .bind(&t.number_match)
     .execute(&mut *conn)
     .await?;
     Ok(())

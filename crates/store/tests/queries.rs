@@ -163,6 +163,7 @@ fn tx(id: &str, msisdn: &str, device_id: Option<&str>, method: Method) -> Transa
         created_at: NOW,
         expires_at: ms(80_000),
         completed_at: None,
+        number_match: None,
     }
 }
 

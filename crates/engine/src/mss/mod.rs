@@ -88,6 +88,7 @@ mod tests {
             created_at: Timestamp::from_millis(0),
             expires_at: Timestamp::from_millis(1),
             completed_at: Some(Timestamp::from_millis(1)),
+            number_match: None,
         }
     }
 

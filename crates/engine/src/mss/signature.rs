@@ -200,6 +200,7 @@ impl Mss<'_> {
             content: SignContent::from(dtbd),
             language: request.services.language.unwrap_or(Language::En).code().to_string(),
             lifetime: request.timeout,
+            number_match: None,
         };
         let record = self.engine.prepare(new, &id).await?;
         let profile = method.resolved_profile();
@@ -321,6 +322,7 @@ impl Mss<'_> {
             created_at: now,
             expires_at: now.plus(request.timeout),
             completed_at: Some(now),
+            number_match: None,
         };
         let mss = MssRecord { fault_code: Some(code.number()), ..self.mss_record(&request, &id, profile) };
         self.insert_new(&record, &mss).await?;

@@ -1,0 +1,385 @@
+//! Codes and tokens. A code is single use and short-lived; redeeming it makes a grant
+//! (who, for which client, with which scopes and how they logged in) and tokens that
+//! belong to it. Access and refresh tokens are random, stored only as keyed hashes. A
+//! replayed code or an old refresh token revokes the whole grant (RFC 9700 §4.14).
+
+use mobileid_core::{Method, Timestamp};
+use mobileid_crypto::jose::JwsAlgorithm;
+use mobileid_store::{Consumed, OidcObject};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::client::OidcClient;
+use super::error::{MidCode, OAuthError, OidcError};
+use super::login::{Authenticated, Login};
+use super::vocabulary::{scope_string, Acr, Scope};
+use super::{random_token, KIND_ACCESS, KIND_CODE, KIND_GRANT, KIND_REFRESH};
+use crate::Engine;
+
+const TOKEN_PURPOSE: &[u8] = b"oidc token";
+
+/// What a code stands for, and later its grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issued {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub acr: Acr,
+    pub method: Method,
+    pub auth_time: Timestamp,
+    pub msisdn: String,
+    pub serial: String,
+    pub cms: String,
+    pub trace: String,
+}
+
+/// The token endpoint's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    pub id_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// A token's record: its grant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TokenData {
+    grant_id: String,
+}
+
+impl Engine {
+    pub(crate) async fn oidc_issue_code(&self, login: &Login, user: &Authenticated) -> Result<String, OidcError> {
+        let issued = Engine::issued_from(login, user);
+        let code = random_token();
+        let now = self.now();
+        let object = OidcObject {
+            kind: KIND_CODE.into(),
+            id: self.token_hash(&code),
+            grant_id: Some(random_token()),
+            data: serde_json::to_string(&issued).map_err(|e| self.oidc_internal(&login.trace, e))?,
+            created_at: now,
+            expires_at: now.plus(self.config().oidc.code_ttl),
+            used_at: None,
+        };
+        self.store().insert_oidc_object(&object).await.map_err(|e| self.oidc_internal(&login.trace, e))?;
+        Ok(code)
+    }
+
+    /// `grant_type=authorization_code`: the code, its redirect URI and the PKCE verifier.
+    pub async fn oidc_redeem_code(
+        &self,
+        client: &OidcClient,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<TokenResponse, OidcError> {
+        let trace = super::login::session_code();
+        let grant_error =
+            |why: &str| OidcError::new(MidCode::InvalidClientRequest, &trace, why).with_error(OAuthError::InvalidGrant);
+        let now = self.now();
+        let object = match self.store().consume_oidc_object(KIND_CODE, &self.token_hash(code), now).await {
+            Ok(Consumed::Fresh(object)) => object,
+            Ok(Consumed::Replayed(object)) => {
+                if let Some(grant) = &object.grant_id {
+                    let revoked = self.store().revoke_oidc_grant(grant).await.unwrap_or(0);
+                    tracing::warn!(grant, revoked, "a code was replayed: its grant is revoked");
+                }
+                return Err(grant_error("the code was already used"));
+            }
+            Ok(Consumed::Unknown) => return Err(grant_error("unknown or expired code")),
+            Err(e) => return Err(self.oidc_internal(&trace, e)),
+        };
+        let issued: Issued = serde_json::from_str(&object.data).map_err(|e| self.oidc_internal(&trace, e))?;
+        let trace = issued.trace.clone();
+        let grant_error =
+            |why: &str| OidcError::new(MidCode::InvalidClientRequest, &trace, why).with_error(OAuthError::InvalidGrant);
+        if issued.client_id != client.client_id {
+            return Err(grant_error("the code was issued to another client"));
+        }
+        if redirect_uri != Some(issued.redirect_uri.as_str()) {
+            return Err(grant_error("redirect_uri differs from the authorization request's"));
+        }
+        let verifier = verifier.ok_or_else(|| grant_error("code_verifier is missing"))?;
+        if !pkce_matches(verifier, &issued.code_challenge) {
+            return Err(grant_error("code_verifier does not match the code_challenge"));
+        }
+        let grant_id = object.grant_id.clone().ok_or_else(|| self.oidc_internal(&trace, "a code without a grant"))?;
+        let grant = OidcObject {
+            kind: KIND_GRANT.into(),
+            id: grant_id.clone(),
+            grant_id: Some(grant_id.clone()),
+            data: object.data.clone(),
+            created_at: now,
+            expires_at: now.plus(self.config().oidc.refresh_ttl.max(self.config().oidc.access_ttl)),
+            used_at: None,
+        };
+        self.store().insert_oidc_object(&grant).await.map_err(|e| self.oidc_internal(&trace, e))?;
+        self.tokens_for(client, &grant_id, &issued, true).await
+    }
+
+    /// `grant_type=refresh_token`, rotating: the old token is used up; a second use of it
+    /// revokes the grant.
+    pub async fn oidc_refresh(
+        &self,
+        client: &OidcClient,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OidcError> {
+        let trace = super::login::session_code();
+        let grant_error =
+            |why: &str| OidcError::new(MidCode::InvalidClientRequest, &trace, why).with_error(OAuthError::InvalidGrant);
+        let object =
+            match self.store().consume_oidc_object(KIND_REFRESH, &self.token_hash(refresh_token), self.now()).await {
+                Ok(Consumed::Fresh(object)) => object,
+                Ok(Consumed::Replayed(object)) => {
+                    if let Some(grant) = &object.grant_id {
+                        self.store().revoke_oidc_grant(grant).await.map_err(|e| self.oidc_internal(&trace, e))?;
+                        tracing::warn!(grant, "a refresh token was used twice: its grant is revoked");
+                    }
+                    return Err(grant_error("the refresh token was already used"));
+                }
+                Ok(Consumed::Unknown) => return Err(grant_error("unknown, expired or revoked refresh token")),
+                Err(e) => return Err(self.oidc_internal(&trace, e)),
+            };
+        let grant_id = object.grant_id.ok_or_else(|| grant_error("a refresh token without a grant"))?;
+        let (issued, _) = self.grant(&grant_id).await?.ok_or_else(|| grant_error("the grant was revoked"))?;
+        if issued.client_id != client.client_id {
+            return Err(grant_error("the refresh token was issued to another client"));
+        }
+        let mut issued = issued;
+        if let Some(scope) = scope {
+            let (asked, unknown) = super::vocabulary::parse_scopes(scope);
+            if !unknown.is_empty() || asked.iter().any(|s| !issued.scopes.contains(s)) {
+                return Err(OidcError::new(MidCode::ScopeInvalid, &issued.trace, "a refresh cannot widen the scope"));
+            }
+            issued.scopes = asked;
+        }
+        self.tokens_for(client, &grant_id, &issued, false).await
+    }
+
+    async fn tokens_for(
+        &self,
+        client: &OidcClient,
+        grant_id: &str,
+        issued: &Issued,
+        first: bool,
+    ) -> Result<TokenResponse, OidcError> {
+        let now = self.now();
+        let config = &self.config().oidc;
+        let access_token = random_token();
+        self.store_token(KIND_ACCESS, &access_token, grant_id, now.plus(config.access_ttl), &issued.trace).await?;
+        let refresh_token = if issued.scopes.contains(&Scope::OfflineAccess) {
+            let token = random_token();
+            self.store_token(KIND_REFRESH, &token, grant_id, now.plus(config.refresh_ttl), &issued.trace).await?;
+            Some(token)
+        } else {
+            None
+        };
+        let id_token =
+            self.id_token(client, issued, first.then_some(issued.nonce.as_deref()).flatten(), &access_token).await?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: config.access_ttl.as_secs(),
+            scope: scope_string(&issued.scopes),
+            id_token,
+            refresh_token,
+        })
+    }
+
+    async fn store_token(
+        &self,
+        kind: &str,
+        token: &str,
+        grant_id: &str,
+        expires_at: Timestamp,
+        trace: &str,
+    ) -> Result<(), OidcError> {
+        let data = serde_json::to_string(&TokenData { grant_id: grant_id.to_string() })
+            .map_err(|e| self.oidc_internal(trace, e))?;
+        let object = OidcObject {
+            kind: kind.into(),
+            id: self.token_hash(token),
+            grant_id: Some(grant_id.to_string()),
+            data,
+            created_at: self.now(),
+            expires_at,
+            used_at: None,
+        };
+        self.store().insert_oidc_object(&object).await.map_err(|e| self.oidc_internal(trace, e))?;
+        Ok(())
+    }
+
+    async fn grant(&self, grant_id: &str) -> Result<Option<(Issued, Timestamp)>, OidcError> {
+        let Some(object) = self
+            .store()
+            .find_oidc_object(KIND_GRANT, grant_id, self.now())
+            .await
+            .map_err(|e| self.oidc_internal("GRANT", e))?
+        else {
+            return Ok(None);
+        };
+        let issued = serde_json::from_str(&object.data).map_err(|e| self.oidc_internal("GRANT", e))?;
+        Ok(Some((issued, object.created_at)))
+    }
+
+    async fn id_token(
+        &self,
+        client: &OidcClient,
+        issued: &Issued,
+        nonce: Option<&str>,
+        access_token: &str,
+    ) -> Result<String, OidcError> {
+        let now = self.now();
+        let config = &self.config().oidc;
+        let mut claims = json!({
+            "iss": self.oidc_issuer(),
+            "sub": self.subject(&issued.serial),
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "iat": now.as_millis() / 1000,
+            "exp": now.plus(config.id_token_ttl).as_millis() / 1000,
+            "auth_time": issued.auth_time.as_millis() / 1000,
+            "acr": issued.acr.token(),
+            "amr": amr(issued),
+            "at_hash": half_hash(access_token),
+        });
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        self.sign_for(client, &claims, None).await
+    }
+
+    /// The claims of the access token's grant, by its scopes: `sub` and the scope claims.
+    pub async fn oidc_userinfo(&self, access_token: &str) -> Result<(OidcClient, Value), OidcError> {
+        let trace = super::login::session_code();
+        let invalid =
+            |why: &str| OidcError::new(MidCode::InvalidClientRequest, &trace, why).with_error(OAuthError::InvalidToken);
+        let object = self
+            .store()
+            .find_oidc_object(KIND_ACCESS, &self.token_hash(access_token), self.now())
+            .await
+            .map_err(|e| self.oidc_internal(&trace, e))?
+            .ok_or_else(|| invalid("unknown, expired or revoked access token"))?;
+        let grant_id = object.grant_id.ok_or_else(|| invalid("a token without a grant"))?;
+        let (issued, _) = self.grant(&grant_id).await?.ok_or_else(|| invalid("the grant was revoked"))?;
+        let client = self
+            .oidc_client(&issued.client_id)
+            .await
+            .map_err(|e| self.oidc_internal(&trace, e))?
+            .ok_or_else(|| invalid("the client is gone"))?;
+        let mut claims = Map::new();
+        let sub = self.subject(&issued.serial);
+        claims.insert("sub".into(), json!(sub));
+        let phone = format!("+{}", issued.msisdn);
+        for scope in &issued.scopes {
+            match scope {
+                Scope::Profile => {
+                    let name = if issued.scopes.contains(&Scope::Phone) {
+                        phone.clone()
+                    } else {
+                        format!("User{}", &sub[sub.len() - 6..])
+                    };
+                    claims.insert("name".into(), json!(name));
+                }
+                Scope::Phone => {
+                    claims.insert("phone_number".into(), json!(phone));
+                    claims.insert("phone_number_verified".into(), json!(true));
+                }
+                Scope::MidProfile => {
+                    claims.insert("mid_profile_serial".into(), json!(issued.serial));
+                    claims.insert("mid_profile_recovery_code_status".into(), json!(false));
+                }
+                Scope::MidCms => {
+                    claims.insert("mid_cms_content".into(), json!(issued.cms));
+                }
+                Scope::Openid | Scope::OfflineAccess | Scope::MidLocation | Scope::MidEsignBasic => {}
+            }
+        }
+        let mut claims = Value::Object(claims);
+        if client.settings.userinfo_signed {
+            claims["iss"] = json!(self.oidc_issuer());
+            claims["aud"] = json!(client.client_id);
+        }
+        Ok((client, claims))
+    }
+
+    /// A JWT signed with the client's algorithm (RSA off the async workers).
+    pub async fn sign_for(
+        &self,
+        client: &OidcClient,
+        claims: &Value,
+        typ: Option<&'static str>,
+    ) -> Result<String, OidcError> {
+        let alg = JwsAlgorithm::parse(&client.settings.id_token_alg).unwrap_or(JwsAlgorithm::Rs256);
+        let key = self.oidc_signing_key(alg).await.map_err(|e| self.oidc_internal("SIGNING", e))?;
+        let claims = claims.clone();
+        tokio::task::spawn_blocking(move || key.sign_jwt(&claims, typ))
+            .await
+            .map_err(|e| self.oidc_internal("SIGNING", e))?
+            .map_err(|e| self.oidc_internal("SIGNING", e))
+    }
+
+    /// `sub`: derived from the serial number, which a user keeps across re-enrolments, so
+    /// it is never reassigned; keyed, so it reveals nothing.
+    fn subject(&self, serial: &str) -> String {
+        hex::encode(self.master_key().keyed_hash(b"oidc subject", serial.as_bytes()))
+    }
+
+    fn token_hash(&self, token: &str) -> String {
+        hex::encode(self.master_key().keyed_hash(TOKEN_PURPOSE, token.as_bytes()))
+    }
+}
+
+/// The methods as the guide names them: SIM or App with the hardware key, plus the
+/// geolocation for the `_ch` classes.
+fn amr(issued: &Issued) -> Vec<&'static str> {
+    let mut amr = match issued.method {
+        Method::Sim => vec!["mid_sim", "mid_hwk"],
+        Method::App => vec!["mid_app", "mid_hwk"],
+    };
+    if issued.acr.checks_country() {
+        amr.push("mid_geo");
+    }
+    amr
+}
+
+/// RFC 7636 S256: base64url(SHA-256(verifier)) == challenge; the verifier 43-128 characters.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    well_formed
+        && base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, Sha256::digest(verifier))
+            == challenge
+}
+
+/// `at_hash`: the left half of the SHA-256 of the access token, base64url.
+fn half_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &digest[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_of_rfc_7636_appendix_b() {
+        assert!(pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches("short", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+    }
+}

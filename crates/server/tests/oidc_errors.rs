@@ -1,0 +1,451 @@
+//! Bad input at the OpenID provider: every malformed or hostile request gets the error the
+//! specifications define, with the guide's `mid_…` code, and never a token. Logins here
+//! use the robot test user, which approves at once, so no browser or phone is needed.
+
+mod support;
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use support::*;
+
+const REDIRECT: &str = "https://rp.example/cb";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+struct Rp<'a> {
+    server: &'a TestServer,
+    http: reqwest::Client,
+    secret: String,
+}
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+impl<'a> Rp<'a> {
+    fn register(server: &'a TestServer, extra: &[&str]) -> Rp<'a> {
+        let mut args = vec![
+            "oidc-client",
+            "add",
+            "--client-id",
+            "rp",
+            "--name",
+            "RP",
+            "--redirect-uri",
+            REDIRECT,
+            "--entitlements",
+            "login_hint",
+            "--scopes",
+            "openid,phone,offline_access",
+            "--acr",
+            "mid_al3_any,mid_al4_any",
+        ];
+        args.extend_from_slice(extra);
+        let output = server.cli(&args);
+        let secret = output.split("(shown only now): ").nth(1).expect("secret").trim().to_string();
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(server.ca_pem.as_bytes()).expect("ca"))
+            .redirect(Policy::none())
+            .build()
+            .expect("client");
+        Rp { server, http, secret }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.browser_base)
+    }
+
+    fn params(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut params: Vec<(String, String)> = [
+            ("response_type", "code"),
+            ("client_id", "rp"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid offline_access"),
+            ("state", "st4te"),
+            ("nonce", "n0nce"),
+            ("code_challenge_method", "S256"),
+            ("login_hint", r#"{"hints":[{"msisdn":"+41700092501"}]}"#),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        params.push(("code_challenge".into(), challenge(VERIFIER)));
+        for (name, value) in extra {
+            params.retain(|(k, _)| k != name);
+            if !value.is_empty() {
+                params.push((name.to_string(), value.to_string()));
+            }
+        }
+        params
+    }
+
+    /// POSTs a form with Basic client authentication; status and JSON.
+    async fn post(&self, path: &str, form: &[(String, String)], secret: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.post(self.url(path)).form(form);
+        if let Some(secret) = secret {
+            request = request.basic_auth("rp", Some(secret));
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn par(&self, extra: &[(&str, &str)]) -> (u16, Value) {
+        self.post("/oidc/par", &self.params(extra), Some(&self.secret)).await
+    }
+
+    /// GET with the login's cookie; the status and the Location.
+    async fn get(&self, url: &str, cookie: Option<&str>) -> (u16, Option<String>, String) {
+        let mut request = self.http.get(url);
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers: HeaderMap = response.headers().clone();
+        let location = headers.get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        (status, location, response.text().await.unwrap_or_default())
+    }
+
+    /// PAR, then the browser's steps with the robot user, up to the redirect back.
+    async fn login(&self, extra: &[(&str, &str)]) -> String {
+        let (status, body) = self.par(extra).await;
+        assert_eq!(status, 201, "{body}");
+        let request_uri = body["request_uri"].as_str().expect("request_uri").to_string();
+        self.authorize_with(&request_uri).await
+    }
+
+    async fn authorize_with(&self, request_uri: &str) -> String {
+        let url = format!("{}?client_id=rp&request_uri={}", self.url("/oidc/authorize"), urlencode(request_uri));
+        let response = self.http.get(url).send().await.expect("authorize");
+        assert_eq!(response.status(), 303, "{}", response.text().await.unwrap_or_default());
+        let cookie = response
+            .headers()
+            .get(SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("cookie")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let login = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).expect("location").to_string();
+        let (status, location, body) = self.get(&self.url(&login), Some(&cookie)).await;
+        assert_eq!(status, 303, "{body}");
+        location.expect("back to the client")
+    }
+
+    async fn token(&self, form: &[(&str, &str)], secret: Option<&str>) -> (u16, Value) {
+        let form: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.post("/oidc/token", &form, secret).await
+    }
+
+    async fn redeem(&self, code: &str) -> (u16, Value) {
+        self.token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+            Some(&self.secret.clone()),
+        )
+        .await
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn query(location: &str) -> HashMap<String, String> {
+    let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    query.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (k.to_string(), percent_decode(v))).collect()
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.replace('+', " ").into_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() + 1 {
+            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The guide's code in an error description, e.g. `mid_req_1110`.
+fn mid_code(description: &str) -> String {
+    description.splitn(4, '_').take(3).collect::<Vec<_>>().join("_")
+}
+
+on_both_databases! {
+    /// The robot logs in; the code works once, and its replay revokes the tokens it gave.
+    async fn a_code_works_once_and_its_replay_revokes_the_grant(server) {
+        let rp = Rp::register(server, &[]);
+        let back = rp.login(&[]).await;
+        let answer = query(&back);
+        assert_eq!(answer["state"], "st4te");
+        assert_eq!(answer["iss"], server.browser_base);
+        let (status, tokens) = rp.redeem(&answer["code"]).await;
+        assert_eq!(status, 200, "{tokens}");
+        let access = tokens["access_token"].as_str().unwrap().to_string();
+        let userinfo = |token: String| {
+            let (http, url) = (rp.http.clone(), rp.url("/oidc/userinfo"));
+            async move { http.get(url).bearer_auth(token).send().await.expect("userinfo").status().as_u16() }
+        };
+        assert_eq!(userinfo(access.clone()).await, 200);
+        let (status, body) = rp.redeem(&answer["code"]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+        assert_eq!(userinfo(access).await, 401, "the replay revoked the access token");
+        let (status, body) = rp.token(&[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())], Some(&rp.secret)).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "and the refresh token: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_endpoint_refuses_what_it_must() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let rp = Rp::register(&server, &[]);
+    let code = query(&rp.login(&[]).await)["code"].clone();
+    let base = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let with = |name: &str, value: &str| -> Vec<(String, String)> {
+        base.iter().map(|(k, v)| (k.to_string(), if *k == name { value.to_string() } else { v.to_string() })).collect()
+    };
+    // Wrong credentials and a wrong verifier get their errors and spend nothing...
+    let (status, body) = rp.post("/oidc/token", &with("code", &code), Some("wrong")).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    let (status, body) = rp.post("/oidc/token", &with("code", &code), None).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    // ...a wrong verifier or redirect URI is checked after the code is spent (single use).
+    let (status, body) = rp.post("/oidc/token", &with("code_verifier", &"x".repeat(43)), Some(&rp.secret)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert!(body["description"].as_str().unwrap().starts_with("mid_req_1900_"), "{body}");
+    assert_eq!(body["errorCode"], body["error"]);
+    let (status, body) = rp.redeem(&code).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (status, body) = rp.token(&[("grant_type", "password")], Some(&rp.secret)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")), "{body}");
+    // A JSON body is not a token request.
+    let response = rp
+        .http
+        .post(rp.url("/oidc/token"))
+        .basic_auth("rp", Some(&rp.secret))
+        .json(&serde_json::json!({"grant_type": "authorization_code"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    // An assertion with alg none is no client authentication.
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+        URL_SAFE_NO_PAD.encode(br#"{"iss":"rp","sub":"rp","aud":"x","exp":9999999999,"jti":"1"}"#)
+    );
+    let form = vec![
+        ("grant_type".to_string(), "refresh_token".to_string()),
+        ("refresh_token".to_string(), "x".to_string()),
+        ("client_id".to_string(), "rp".to_string()),
+        ("client_assertion_type".to_string(), "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string()),
+        ("client_assertion".to_string(), none),
+    ];
+    let (status, body) = rp.post("/oidc/token", &form, None).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_requests_get_the_guide_s_codes() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let rp = Rp::register(&server, &[]);
+    // PAR answers errors as JSON, with the guide's code.
+    // (parameters changed, the OAuth error, the guide's code)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
+        (&[("state", "")], "invalid_request", "mid_req_1900"),
+        (&[("nonce", "")], "invalid_request", "mid_req_1900"),
+        (&[("code_challenge", "")], "invalid_request", "mid_req_1900"),
+        (&[("code_challenge_method", "plain")], "invalid_request", "mid_req_1900"),
+        (&[("prompt", "login")], "unauthorized_client", "mid_sec_2030"),
+        (&[("claims", "{}")], "unauthorized_client", "mid_sec_2030"),
+        (&[("id_token_hint", "x")], "unauthorized_client", "mid_sec_2030"),
+        (&[("max_age", "0")], "unauthorized_client", "mid_sec_2030"),
+        (&[("scope", "openid email")], "invalid_scope", "mid_req_1110"),
+        (&[("scope", "openid mid_cms")], "unauthorized_client", "mid_sec_2010"),
+        (&[("acr_values", "mid_al3_any mid_al4_any")], "invalid_request", "mid_req_1010"),
+        (&[("acr_values", "mid_al5")], "invalid_request", "mid_req_1020"),
+        (&[("acr_values", "mid_al2_any")], "unauthorized_client", "mid_sec_2020"),
+        (&[("ui_locales", "de fr")], "invalid_request", "mid_req_1030"),
+        (&[("ui_locales", "es")], "invalid_request", "mid_req_1040"),
+        (&[("login_hint", "{")], "invalid_request", "mid_req_1100"),
+        (&[("login_hint", r#"{"hints":[]}"#)], "invalid_request", "mid_req_1050"),
+        (&[("login_hint", r#"{"hints":[{"msisdn":"0"}]}"#)], "invalid_request", "mid_req_1070"),
+        (
+            &[("login_hint", r#"{"hints":[{"msisdn":"+41791234567"},{"msisdn":"41791234567"}]}"#)],
+            "invalid_request",
+            "mid_req_1080",
+        ),
+        (&[("login_hint", r#"{"hints":[{"msisdn":"+41791234567","sn":"x"}]}"#)], "invalid_request", "mid_req_1090"),
+        (&[("login_hint", ""), ("acr_values", "mid_al4_any")], "invalid_request", "mid_req_1120"),
+        (
+            &[
+                ("login_hint", r#"{"enableManualInput":true,"hints":[{"msisdn":"+41791234567"}]}"#),
+                ("acr_values", "mid_al4_any"),
+            ],
+            "invalid_request",
+            "mid_req_1060",
+        ),
+        (&[("dtbd", "Hi #CODE#")], "unauthorized_client", "mid_sec_2030"),
+    ];
+    for (extra, error, code) in cases {
+        let (status, body) = rp.par(extra).await;
+        assert_eq!(status, 400, "{extra:?}: {body}");
+        assert_eq!(body["error"], *error, "{extra:?}: {body}");
+        assert_eq!(mid_code(body["error_description"].as_str().unwrap()), *code, "{extra:?}: {body}");
+        assert_eq!(body["description"], body["error_description"]);
+    }
+    // Wrong client credentials at PAR.
+    let (status, body) = rp.post("/oidc/par", &rp.params(&[]), Some("wrong")).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+
+    // The front channel: an unregistered redirect URI gets a page, not a redirect.
+    let plain: Vec<(String, String)> = rp.params(&[("login_hint", "")]);
+    let mut url = reqwest::Url::parse(&rp.url("/oidc/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(
+        plain
+            .iter()
+            .map(|(k, v)| (k.as_str(), if k == "redirect_uri" { "https://evil.example/cb" } else { v.as_str() })),
+    );
+    let (status, location, page) = rp.get(url.as_str(), None).await;
+    assert_eq!((status, location), (400, None));
+    assert!(page.contains("mid_req_1900_"), "{page}");
+    // A login_hint without PAR is refused back to the client.
+    let mut url = reqwest::Url::parse(&rp.url("/oidc/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(rp.params(&[]).iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let (status, location, _) = rp.get(url.as_str(), None).await;
+    assert_eq!(status, 303);
+    let answer = query(&location.expect("redirect"));
+    assert_eq!(
+        (answer["error"].as_str(), mid_code(&answer["error_description"]).as_str()),
+        ("unauthorized_client", "mid_sec_2030")
+    );
+    assert_eq!(answer["state"], "st4te");
+    // No parameters at all.
+    let (status, _, page) = rp.get(&rp.url("/oidc/authorize"), None).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("mid_req_1130_"), "{page}");
+
+    // A request_uri works once, and only for its client.
+    let (_, body) = rp.par(&[]).await;
+    let request_uri = body["request_uri"].as_str().unwrap().to_string();
+    let first = rp.authorize_with(&request_uri).await;
+    assert!(query(&first).contains_key("code"));
+    let again = format!("{}?client_id=rp&request_uri={}", rp.url("/oidc/authorize"), urlencode(&request_uri));
+    let (status, location, page) = rp.get(&again, None).await;
+    assert_eq!((status, location), (400, None));
+    assert!(page.contains("mid_req_1900_"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_names_only_working_endpoints_and_the_jwks_has_the_signing_key() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let rp = Rp::register(&server, &[]);
+    let discovery: Value =
+        rp.http.get(rp.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(discovery["issuer"], server.browser_base);
+    assert_eq!(discovery["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    for (name, value) in discovery.as_object().unwrap() {
+        if let Some(url) = value.as_str().filter(|_| name.ends_with("_endpoint") || name == "jwks_uri") {
+            let status = rp.http.get(url).send().await.unwrap().status().as_u16();
+            assert_ne!(status, 404, "{name} {url} must exist");
+        }
+    }
+    // A token's key is in the JWKS.
+    let code = query(&rp.login(&[]).await)["code"].clone();
+    let (_, tokens) = rp.redeem(&code).await;
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD.decode(tokens["id_token"].as_str().unwrap().split('.').next().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "RS256");
+    let jwks: Value = rp.http.get(rp.url("/oidc/jwks")).send().await.unwrap().json().await.unwrap();
+    assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == header["kid"]), "{jwks}");
+}
+
+/// Number matching against push bombing: the phone offers three codes; picking one that
+/// is not the page's ends the login with access_denied, and no code reaches the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_pick_on_the_phone_ends_the_login() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let rp = Rp::register(&server, &[]);
+    let mut phone = server.phone("+41791700001").await;
+    let mut url = reqwest::Url::parse(&rp.url("/oidc/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(rp.params(&[("login_hint", "")]).iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let response = rp.http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
+    let login = rp.url(response.headers()[LOCATION].to_str().unwrap());
+    let (status, _, page) = rp.get(&login, Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("name=\"number\""), "{page}");
+    let response = rp
+        .http
+        .post(format!("{login}/number"))
+        .header("Cookie", &cookie)
+        .form(&[("country", "41"), ("number", "079 170 00 01")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let (status, _, page) = rp.get(&login, Some(&cookie)).await;
+    assert_eq!(status, 200);
+    let code = page
+        .split("class=\"code\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').nth(1))
+        .and_then(|rest| rest.split('<').next())
+        .expect("the session code on the page")
+        .to_string();
+
+    let request = next_request(&phone).await;
+    let choices = request.choices.clone().expect("choices");
+    assert!(choices.contains(&code));
+    let wrong = choices.iter().find(|c| **c != code).unwrap().clone();
+    let refused = phone.approve_choosing(&request, PIN, Some(&wrong)).await;
+    assert!(matches!(refused, Err(mobileid_phone::PhoneError::Server { status: 400, .. })), "{refused:?}");
+    // A phone that sends no pick at all is refused by the phone library before it asks the server.
+    assert!(phone.approve(&request, PIN).await.is_err());
+
+    let (status, location, _) = rp.get(&login, Some(&cookie)).await;
+    assert_eq!(status, 303);
+    let answer = query(&location.expect("back to the client"));
+    assert_eq!(answer["error"], "access_denied");
+    assert_eq!(mid_code(&answer["error_description"]), "mid_auth_3010");
+    assert!(answer["error_description"].contains(&code), "TRACE is the session code: {answer:?}");
+    assert!(!answer.contains_key("code"));
+}
