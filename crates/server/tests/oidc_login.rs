@@ -197,7 +197,7 @@ async fn the_pages_speak_english_french_and_italian_too() {
         let request = approval.await.expect("the phone");
         assert_eq!(request.language, lang);
         assert_eq!(
-            request.data.replace(&*result["pages"]["sessionCode"].as_str().unwrap().trim(), "#CODE#"),
+            request.data.replace(result["pages"]["sessionCode"].as_str().unwrap().trim(), "#CODE#"),
             mobileid_engine::oidc::login_text(lang).replace("#CLIENT#", "Demo Shop")
         );
         for (page, title) in ["phone", "waiting", "consent", "error"].into_iter().zip(titles) {

@@ -1183,3 +1183,88 @@ where
     }
     results
 }
+
+// ---- the OpenID provider ----
+
+fn oidc_object(kind: &str, id: &str, grant: Option<&str>, expires_at: Timestamp) -> OidcObject {
+    OidcObject {
+        kind: kind.into(),
+        id: id.into(),
+        grant_id: grant.map(str::to_string),
+        data: format!("{{\"id\":\"{id}\"}}"),
+        created_at: NOW,
+        expires_at,
+        used_at: None,
+    }
+}
+
+both!(oidc_clients, |db, store| {
+    let client = OidcClientRecord {
+        client_id: "rp".into(),
+        settings: "{\"name\":\"RP\"}".into(),
+        secret_hash: Some("abc".into()),
+        created_at: NOW,
+    };
+    store.upsert_oidc_client(&client).await.unwrap();
+    assert_eq!(store.find_oidc_client("rp").await.unwrap(), Some(client.clone()));
+    let changed = OidcClientRecord { settings: "{\"name\":\"RP 2\"}".into(), secret_hash: None, ..client };
+    store.upsert_oidc_client(&changed).await.unwrap();
+    assert_eq!(store.list_oidc_clients().await.unwrap(), vec![changed]);
+    assert!(store.delete_oidc_client("rp").await.unwrap());
+    assert!(!store.delete_oidc_client("rp").await.unwrap());
+    assert_eq!(store.find_oidc_client("rp").await.unwrap(), None);
+});
+
+both!(oidc_keys, |db, store| {
+    let key = |kid: &str, signs_from: Timestamp| OidcKeyRecord {
+        kid: kid.into(),
+        alg: "RS256".into(),
+        sealed_key: vec![1, 2, 3],
+        public_jwk: "{}".into(),
+        created_at: NOW,
+        signs_from,
+        retired_at: None,
+    };
+    store.insert_oidc_key(&key("old", NOW)).await.unwrap();
+    store.insert_oidc_key(&key("new", ms(3_600_000))).await.unwrap();
+    let kids = |keys: Vec<OidcKeyRecord>| keys.into_iter().map(|k| k.kid).collect::<Vec<_>>();
+    assert_eq!(kids(store.oidc_keys(NOW).await.unwrap()), ["new", "old"], "by creation, then kid");
+    assert!(store.retire_oidc_key("old", ms(7_200_000)).await.unwrap());
+    assert!(!store.retire_oidc_key("old", ms(1)).await.unwrap(), "retired once");
+    assert_eq!(kids(store.oidc_keys(ms(7_199_999)).await.unwrap()).len(), 2, "still published until retired");
+    assert_eq!(kids(store.oidc_keys(ms(7_200_000)).await.unwrap()), ["new"]);
+});
+
+both!(oidc_objects_are_consumed_once, |db, store| {
+    assert!(store.insert_oidc_object(&oidc_object("code", "c1", Some("g1"), ms(120_000))).await.unwrap());
+    assert!(
+        !store.insert_oidc_object(&oidc_object("code", "c1", None, ms(120_000))).await.unwrap(),
+        "ids are unique per kind"
+    );
+    assert!(store.insert_oidc_object(&oidc_object("par", "c1", None, ms(60_000))).await.unwrap(), "another kind");
+    let results =
+        race(&store, |store, _| async move { store.consume_oidc_object("code", "c1", ms(1)).await.unwrap() }).await;
+    let fresh = results.iter().filter(|r| matches!(r, Consumed::Fresh(_))).count();
+    let replayed =
+        results.iter().filter(|r| matches!(r, Consumed::Replayed(o) if o.grant_id.as_deref() == Some("g1"))).count();
+    assert_eq!((fresh, replayed), (1, 7), "{results:?}");
+    // Expired or unknown objects are neither found nor consumed.
+    assert_eq!(store.consume_oidc_object("par", "c1", ms(60_000)).await.unwrap(), Consumed::Unknown);
+    assert_eq!(store.find_oidc_object("par", "c1", ms(60_000)).await.unwrap(), None);
+    assert_eq!(store.consume_oidc_object("code", "nope", NOW).await.unwrap(), Consumed::Unknown);
+});
+
+both!(oidc_objects_update_revoke_and_purge, |db, store| {
+    store.insert_oidc_object(&oidc_object("login", "l1", None, ms(600_000))).await.unwrap();
+    assert!(store.update_oidc_object("login", "l1", "{\"stage\":\"done\"}", ms(1)).await.unwrap());
+    assert_eq!(store.find_oidc_object("login", "l1", ms(1)).await.unwrap().unwrap().data, "{\"stage\":\"done\"}");
+    assert!(!store.update_oidc_object("login", "l1", "{}", ms(600_000)).await.unwrap(), "expired");
+    for (kind, id) in [("grant", "g1"), ("access", "a1"), ("refresh", "r1"), ("code", "c1")] {
+        store.insert_oidc_object(&oidc_object(kind, id, Some("g1"), ms(3_600_000))).await.unwrap();
+    }
+    store.insert_oidc_object(&oidc_object("access", "a2", Some("g2"), ms(3_600_000))).await.unwrap();
+    assert_eq!(store.revoke_oidc_grant("g1").await.unwrap(), 4);
+    assert_eq!(store.find_oidc_object("access", "a1", NOW).await.unwrap(), None);
+    assert!(store.find_oidc_object("access", "a2", NOW).await.unwrap().is_some(), "other grants stay");
+    assert_eq!(store.purge_oidc_objects(ms(600_000)).await.unwrap(), 1, "the expired login");
+});
