@@ -147,36 +147,75 @@ fn completion_columns(outcome: &Completion) -> (TxState, Option<&'static str>, O
     }
 }
 
-async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> Result<()> {
+const INSERT_TRANSACTION: &str = "INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, \
+     content_kind, content, digest, language, nonce, state, failure_reason, failure_detail, signature, created_at, \
+     expires_at, completed_at, number_match)";
+const TRANSACTION_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19";
+const INSERT_MSS: &str =
+    "INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services, fault_code)";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds a transaction's 19 columns, in `INSERT_TRANSACTION`'s order.
+fn bind_transaction<'q>(query: AnyQuery<'q>, t: &'q TransactionRecord) -> AnyQuery<'q> {
     let (content_kind, content, digest) = t.content.to_db();
-    sqlx::query(
-        "INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, content_kind, content, digest,
-           language, nonce, state, failure_reason, failure_detail, signature, created_at, expires_at, completed_at, number_match)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-    )
-    .bind(&t.id)
-    .bind(t.kind.as_db())
-    .bind(t.requester.to_db())
-    .bind(&t.msisdn)
-    .bind(&t.device_id)
-    .bind(t.method.as_db())
-    .bind(content_kind.as_db())
-    .bind(content)
-    .bind(digest)
-    .bind(&t.language)
-    .bind(&t.nonce)
-    .bind(t.state.as_db())
-    .bind(t.failure.as_ref().map(|f| f.reason.as_db()))
-    .bind(t.failure.as_ref().and_then(|f| f.detail.clone()))
-    .bind(&t.signature)
-    .bind(t.created_at.as_millis())
-    .bind(t.expires_at.as_millis())
-    .bind(t.completed_at.map(Timestamp::as_millis))
-    .bind(&t.number_match)
-    .execute(&mut *conn)
-    .await?;
+    query
+        .bind(&t.id)
+        .bind(t.kind.as_db())
+        .bind(t.requester.to_db())
+        .bind(&t.msisdn)
+        .bind(&t.device_id)
+        .bind(t.method.as_db())
+        .bind(content_kind.as_db())
+        .bind(content)
+        .bind(digest)
+        .bind(&t.language)
+        .bind(&t.nonce)
+        .bind(t.state.as_db())
+        .bind(t.failure.as_ref().map(|f| f.reason.as_db()))
+        .bind(t.failure.as_ref().and_then(|f| f.detail.clone()))
+        .bind(&t.signature)
+        .bind(t.created_at.as_millis())
+        .bind(t.expires_at.as_millis())
+        .bind(t.completed_at.map(Timestamp::as_millis))
+        .bind(&t.number_match)
+}
+
+/// Binds an MSS request's 8 columns, in `INSERT_MSS`'s order.
+fn bind_mss<'q>(query: AnyQuery<'q>, mss: &'q MssRecord) -> AnyQuery<'q> {
+    query
+        .bind(&mss.transaction_id)
+        .bind(&mss.ap_id)
+        .bind(&mss.ap_trans_id)
+        .bind(mss.ap_instant.as_millis())
+        .bind(&mss.msisdn_raw)
+        .bind(&mss.profile)
+        .bind(&mss.services)
+        .bind(mss.fault_code.map(i64::from))
+}
+
+async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> Result<()> {
+    let sql = format!("{INSERT_TRANSACTION} VALUES ({TRANSACTION_VALUES})");
+    bind_transaction(sqlx::query(&sql), t).execute(&mut *conn).await?;
     Ok(())
 }
+
+/// SQLite: a transaction and its MSS request in one round trip to the driver's thread,
+/// one database transaction of two inserts. The transaction row goes in only if the
+/// (AP_ID, AP_TransID, Instant) is new, and the MSS row only if the transaction row went
+/// in (`changes()`), so a duplicate writes nothing; the MSS insert returns its row when it
+/// happened. (Row counts cannot tell: SQLite reports the previous statement's count for
+/// BEGIN and COMMIT.)
+const SQLITE_INSERT_MSS_TRANSACTION: &str = "BEGIN; \
+    INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, content_kind, content, digest, \
+      language, nonce, state, failure_reason, failure_detail, signature, created_at, expires_at, completed_at, \
+      number_match) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 \
+    WHERE NOT EXISTS (SELECT 1 FROM mss_requests WHERE ap_id = $21 AND ap_trans_id = $22 AND ap_instant = $23); \
+    INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services, \
+      fault_code) \
+    SELECT $20, $21, $22, $23, $24, $25, $26, $27 WHERE changes() = 1 RETURNING transaction_id; \
+    COMMIT;";
 
 /// A new request being written: one database transaction in which the request is inserted
 /// and, if it is a pending App request, the user's other pending App requests are failed
@@ -206,22 +245,8 @@ impl RequestWrite {
     /// Instant) was used before (then drop this write: nothing is written).
     pub async fn insert_mss(&mut self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
         insert_transaction(&mut self.db, t).await?;
-        let done = sqlx::query(
-            "INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services,
-               fault_code)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (ap_id, ap_trans_id, ap_instant) DO NOTHING",
-        )
-        .bind(&mss.transaction_id)
-        .bind(&mss.ap_id)
-        .bind(&mss.ap_trans_id)
-        .bind(mss.ap_instant.as_millis())
-        .bind(&mss.msisdn_raw)
-        .bind(&mss.profile)
-        .bind(&mss.services)
-        .bind(mss.fault_code.map(i64::from))
-        .execute(&mut *self.db)
-        .await?;
+        let sql = format!("{INSERT_MSS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (ap_id, ap_trans_id, ap_instant) DO NOTHING");
+        let done = bind_mss(sqlx::query(&sql), mss).execute(&mut *self.db).await?;
         Ok(if done.rows_affected() == 1 { InsertOutcome::Inserted } else { InsertOutcome::Duplicate })
     }
 
@@ -286,6 +311,22 @@ impl Store {
     /// Instant) was used before.
     pub async fn insert_mss_transaction(&self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
         let writer = self.sqlite_writer().await;
+        if self.backend == Backend::Sqlite {
+            let mut conn = self.pool.acquire().await?;
+            let query = bind_mss(bind_transaction(sqlx::query(SQLITE_INSERT_MSS_TRANSACTION), t), mss);
+            // fetch_all, not fetch_optional: every statement, COMMIT included, must run.
+            return match query.fetch_all(&mut *conn).await {
+                Ok(rows) if rows.len() == 1 => Ok(InsertOutcome::Inserted),
+                Ok(_) => Ok(InsertOutcome::Duplicate),
+                Err(e) => {
+                    // A statement failed between BEGIN and COMMIT: end the database
+                    // transaction before the connection goes back to the pool.
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    drop(writer);
+                    Err(e.into())
+                }
+            };
+        }
         let mut write = RequestWrite { db: self.pool.begin().await?, _writer: writer };
         let outcome = write.insert_mss(t, mss).await?;
         if outcome == InsertOutcome::Inserted {
