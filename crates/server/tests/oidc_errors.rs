@@ -449,3 +449,49 @@ async fn a_wrong_pick_on_the_phone_ends_the_login() {
     assert!(answer["error_description"].contains(&code), "TRACE is the session code: {answer:?}");
     assert!(!answer.contains_key("code"));
 }
+
+/// Revocation (RFC 7009) and introspection (RFC 7662), for the client's own tokens only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_and_introspection() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let rp = Rp::register(&server, &[]);
+    let code = query(&rp.login(&[]).await)["code"].clone();
+    let (_, tokens) = rp.redeem(&code).await;
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let form = |token: &str| vec![("token".to_string(), token.to_string())];
+
+    let (status, answer) = rp.post("/oidc/introspect", &form(&access), Some(&rp.secret)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], "rp");
+    assert_eq!(answer["token_type"], "Bearer");
+    assert_eq!(answer["scope"], "openid offline_access");
+    let (_, answer) = rp.post("/oidc/introspect", &form("not-a-token"), Some(&rp.secret)).await;
+    assert_eq!(answer, serde_json::json!({"active": false}));
+    let (status, answer) = rp.post("/oidc/introspect", &form(&access), Some("wrong")).await;
+    assert_eq!((status, answer["error"].as_str()), (401, Some("invalid_client")));
+
+    // Another client can neither see nor revoke these tokens.
+    let other =
+        server.cli(&["oidc-client", "add", "--client-id", "other", "--name", "Other", "--redirect-uri", REDIRECT]);
+    let other_secret = other.split("(shown only now): ").nth(1).unwrap().trim().to_string();
+    let as_other = |path: &'static str, token: String| {
+        let (http, url, secret) = (rp.http.clone(), rp.url(path), other_secret.clone());
+        async move {
+            let response =
+                http.post(url).basic_auth("other", Some(secret)).form(&[("token", token)]).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(as_other("/oidc/introspect", access.clone()).await.1, serde_json::json!({"active": false}));
+    assert_eq!(as_other("/oidc/revoke", refresh.clone()).await.0, 200);
+    assert_eq!(rp.post("/oidc/introspect", &form(&refresh), Some(&rp.secret)).await.1["active"], true, "still alive");
+
+    // Revoking the refresh token ends the grant: the access token goes with it.
+    let (status, _) = rp.post("/oidc/revoke", &form(&refresh), Some(&rp.secret)).await;
+    assert_eq!(status, 200);
+    assert_eq!(rp.post("/oidc/introspect", &form(&access), Some(&rp.secret)).await.1["active"], false);
+    let (status, _) = rp.post("/oidc/revoke", &form(&refresh), Some(&rp.secret)).await;
+    assert_eq!(status, 200, "revoking twice is not an error");
+}

@@ -5,6 +5,7 @@ use mobileid_core::{DeviceState, Method, Timestamp, UserState};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::users::{UserRecord, USER_COLUMN_COUNT};
 use crate::{ts, Result, Store};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -43,17 +44,22 @@ const DEVICE_COLUMNS: &str =
 
 impl DeviceRecord {
     fn from_row(r: &AnyRow) -> Result<DeviceRecord> {
+        DeviceRecord::from_row_at(r, 0)
+    }
+
+    /// The device in `DEVICE_COLUMNS` order, from column `at` on.
+    pub(crate) fn from_row_at(r: &AnyRow, at: usize) -> Result<DeviceRecord> {
         Ok(DeviceRecord {
-            device_id: r.try_get(0)?,
-            msisdn: r.try_get(1)?,
-            method: Method::from_db(&r.try_get::<String, _>(2)?)?,
-            state: DeviceState::from_db(&r.try_get::<String, _>(3)?)?,
-            cert_der: r.try_get(4)?,
-            auth_key: r.try_get(5)?,
-            server_key: r.try_get(6)?,
-            pin_failures: r.try_get(7)?,
-            created_at: ts(r.try_get(8)?),
-            pin_guard: r.try_get(9)?,
+            device_id: r.try_get(at)?,
+            msisdn: r.try_get(at + 1)?,
+            method: Method::from_db(&r.try_get::<String, _>(at + 2)?)?,
+            state: DeviceState::from_db(&r.try_get::<String, _>(at + 3)?)?,
+            cert_der: r.try_get(at + 4)?,
+            auth_key: r.try_get(at + 5)?,
+            server_key: r.try_get(at + 6)?,
+            pin_failures: r.try_get(at + 7)?,
+            created_at: ts(r.try_get(at + 8)?),
+            pin_guard: r.try_get(at + 9)?,
         })
     }
 }
@@ -117,6 +123,29 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(DeviceRecord::from_row).collect()
+    }
+
+    /// The user and their devices that are not retired (newest first), in one read: what
+    /// a signature request needs to choose the device.
+    pub async fn find_user_and_devices(&self, msisdn: &str) -> Result<Option<(UserRecord, Vec<DeviceRecord>)>> {
+        let columns: String = DEVICE_COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT u.msisdn, u.serial_number, u.state, u.test_fault, u.created_at, {columns} FROM users u
+             LEFT JOIN devices d ON d.msisdn = u.msisdn AND d.state <> $2
+             WHERE u.msisdn = $1 ORDER BY d.created_at DESC"
+        ))
+        .bind(msisdn)
+        .bind(DeviceState::Retired.as_db())
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let user = UserRecord::from_row(first)?;
+        let devices = rows
+            .iter()
+            .filter(|r| r.try_get::<Option<String>, _>(USER_COLUMN_COUNT).ok().flatten().is_some())
+            .map(|r| DeviceRecord::from_row_at(r, USER_COLUMN_COUNT))
+            .collect::<Result<_>>()?;
+        Ok(Some((user, devices)))
     }
 
     /// Counts a wrong PIN; blocks the device at `limit`. Returns the new count.

@@ -60,6 +60,10 @@ pub enum Backend {
     Postgres,
 }
 
+/// Every SQLite connection's settings.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;";
+
 /// A handle on the database; cheap to clone (it is a connection pool).
 #[derive(Clone)]
 pub struct Store {
@@ -69,7 +73,9 @@ pub struct Store {
     /// SQLite lets one writer in at a time, and one that finds the lock taken sleeps in
     /// its busy handler. Request writes (several statements in one transaction) queue here
     /// instead, on an async lock, so they take SQLite's lock in turn without busy sleeps.
-    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// It also holds the writer's own connection, outside the pool, for the writes that
+    /// are one round trip (no pool hand-over, and no ping when it is given back).
+    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
 }
 
 impl Store {
@@ -95,11 +101,7 @@ impl Store {
                     .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
-                            )
-                            .await?;
+                            conn.execute(SQLITE_PRAGMAS).await?;
                             Ok(())
                         })
                     })

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use sqlx::{Any, AnyConnection};
 
-use crate::{ts, ts_opt, Backend, Result, Store, StoreError};
+use crate::{ts, ts_opt, Backend, Result, Store, StoreError, SQLITE_PRAGMAS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransactionRecord {
@@ -227,8 +227,11 @@ const SQLITE_INSERT_MSS_TRANSACTION: &str = "BEGIN; \
 pub struct RequestWrite {
     // Declared first, so it is dropped (rolled back) before the writer lock is released.
     db: sqlx::Transaction<'static, Any>,
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _writer: Option<WriterTurn>,
 }
+
+/// The SQLite writer's turn, with its connection (opened at the first turn).
+type WriterTurn = tokio::sync::OwnedMutexGuard<Option<AnyConnection>>;
 
 /// A pending App request replaces the user's other pending App requests.
 fn replaces_others(t: &TransactionRecord) -> bool {
@@ -291,8 +294,18 @@ impl Store {
         Ok(RequestWrite { db, _writer: writer })
     }
 
+    /// The writer's own connection, opened on its first turn.
+    async fn writer_connection<'t>(&self, turn: &'t mut WriterTurn) -> Result<&'t mut AnyConnection> {
+        if turn.is_none() {
+            let mut conn = <AnyConnection as sqlx::Connection>::connect(&self.url).await?;
+            sqlx::Executor::execute(&mut conn, SQLITE_PRAGMAS).await?;
+            **turn = Some(conn);
+        }
+        Ok(turn.as_mut().expect("opened above"))
+    }
+
     /// On SQLite, the turn of one request write (see `Store::sqlite_writer`).
-    async fn sqlite_writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    async fn sqlite_writer(&self) -> Option<WriterTurn> {
         match self.backend {
             Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
             Backend::Postgres => None,
@@ -311,8 +324,8 @@ impl Store {
     /// Instant) was used before.
     pub async fn insert_mss_transaction(&self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
         let writer = self.sqlite_writer().await;
-        if self.backend == Backend::Sqlite {
-            let mut conn = self.pool.acquire().await?;
+        if let Some(mut turn) = writer {
+            let conn = self.writer_connection(&mut turn).await?;
             let query = bind_mss(bind_transaction(sqlx::query(SQLITE_INSERT_MSS_TRANSACTION), t), mss);
             // fetch_all, not fetch_optional: every statement, COMMIT included, must run.
             return match query.fetch_all(&mut *conn).await {
@@ -320,13 +333,15 @@ impl Store {
                 Ok(_) => Ok(InsertOutcome::Duplicate),
                 Err(e) => {
                     // A statement failed between BEGIN and COMMIT: end the database
-                    // transaction before the connection goes back to the pool.
-                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                    drop(writer);
+                    // transaction; if even that fails, open a new connection next turn.
+                    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                        *turn = None;
+                    }
                     Err(e.into())
                 }
             };
         }
+        let writer = None;
         let mut write = RequestWrite { db: self.pool.begin().await?, _writer: writer };
         let outcome = write.insert_mss(t, mss).await?;
         if outcome == InsertOutcome::Inserted {

@@ -17,8 +17,11 @@ pub struct UserRecord {
     pub created_at: Timestamp,
 }
 
+/// The columns `from_row` reads: msisdn, serial_number, state, test_fault, created_at.
+pub(crate) const USER_COLUMN_COUNT: usize = 5;
+
 impl UserRecord {
-    fn from_row(r: &AnyRow) -> Result<UserRecord> {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<UserRecord> {
         Ok(UserRecord {
             msisdn: r.try_get(0)?,
             serial_number: r.try_get(1)?,

@@ -1268,3 +1268,20 @@ both!(oidc_objects_update_revoke_and_purge, |db, store| {
     assert!(store.find_oidc_object("access", "a2", NOW).await.unwrap().is_some(), "other grants stay");
     assert_eq!(store.purge_oidc_objects(ms(600_000)).await.unwrap(), 1, "the expired login");
 });
+
+both!(find_user_and_devices, |db, store| {
+    assert_eq!(store.find_user_and_devices("41790000009").await.unwrap(), None);
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    assert!(store.insert_user(&user("41790000002")).await.unwrap());
+    let (found, devices) = store.find_user_and_devices("41790000001").await.unwrap().expect("the user");
+    assert_eq!((found, devices), (user("41790000001"), vec![]), "a user without devices");
+    store.activate_device(&device("old", "41790000001", Method::App, NOW)).await.unwrap();
+    store.activate_device(&device("phone", "41790000001", Method::App, ms(10))).await.unwrap(); // retires "old"
+    store.activate_device(&device("robot", "41790000001", Method::Sim, ms(5))).await.unwrap();
+    store.activate_device(&device("theirs", "41790000002", Method::App, ms(20))).await.unwrap();
+    let (found, devices) = store.find_user_and_devices("41790000001").await.unwrap().expect("the user");
+    assert_eq!(found.msisdn, "41790000001");
+    assert_eq!(found.state, store.find_user("41790000001").await.unwrap().unwrap().state);
+    assert_eq!(devices, store.devices_of_user("41790000001").await.unwrap(), "the same devices, in the same order");
+    assert_eq!(devices.iter().map(|d| d.device_id.as_str()).collect::<Vec<_>>(), ["phone", "robot"]);
+});

@@ -111,13 +111,13 @@ impl Mss<'_> {
             return Err(Fault::wrong_param("App2App is only supported with MessagingMode asynch"));
         }
 
-        let user = self.engine.store().find_user(msisdn.normalized()).await.map_err(internal)?;
+        let found = self.engine.store().find_user_and_devices(msisdn.normalized()).await.map_err(internal)?;
         let requested = match input.signature_profile.as_deref() {
             None | Some("") => SignatureProfile::AuthProfile1,
             Some(uri) => SignatureProfile::parse_uri(uri)?,
         };
         let request = Prepared { ap, echo, msisdn, mode, timeout, services, requested };
-        if let Some(code) = user.as_ref().and_then(|u| u.test_fault) {
+        if let Some(code) = found.as_ref().and_then(|(u, _)| u.test_fault) {
             return self.answer_test_fault(request, code, text).await;
         }
 
@@ -126,20 +126,20 @@ impl Mss<'_> {
         let dtbd = Dtbd::parse(data.mime_type.as_deref(), data.encoding.as_deref(), text)?;
         dtbd.check_prefix(&request.ap.dtbd_prefix)?;
 
-        let user = user.ok_or_else(|| Fault::of(FaultCode::UnknownClient))?;
-        let (method, device) = self.choose_device(&request, &user, &dtbd).await?;
+        let (user, devices) = found.ok_or_else(|| Fault::of(FaultCode::UnknownClient))?;
+        let (method, device) = self.choose_device(&request, &user, &devices, &dtbd)?;
         self.start_transaction(request, user, method, device, dtbd).await
     }
 
     /// Steps 8 and 9 of §11.1: the user's state, then the profile against their methods.
-    async fn choose_device(
+    fn choose_device(
         &self,
         request: &Prepared,
         user: &UserRecord,
+        devices: &[DeviceRecord],
         dtbd: &Dtbd,
     ) -> Result<(Method, DeviceRecord), Fault> {
         self.check_user_state(user)?;
-        let devices = self.engine.store().devices_of_user(&user.msisdn).await.map_err(internal)?;
         // Before anything else about the devices: an AP without the permission must not
         // learn which methods a robot has.
         if devices.iter().any(|d| d.server_key.is_some()) && !request.ap.has(Permission::Robots) {

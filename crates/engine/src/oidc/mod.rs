@@ -75,6 +75,8 @@ pub mod paths {
     pub const PAR: &str = "/oidc/par";
     pub const TOKEN: &str = "/oidc/token";
     pub const USERINFO: &str = "/oidc/userinfo";
+    pub const REVOCATION: &str = "/oidc/revoke";
+    pub const INTROSPECTION: &str = "/oidc/introspect";
 }
 
 /// 32 random bytes, base64url: codes, tokens, login ids, cookies.
@@ -272,6 +274,10 @@ impl Engine {
             "token_endpoint": at(paths::TOKEN),
             "userinfo_endpoint": at(paths::USERINFO),
             "jwks_uri": at(paths::JWKS),
+            "revocation_endpoint": at(paths::REVOCATION),
+            "revocation_endpoint_auth_methods_supported": auth_methods,
+            "introspection_endpoint": at(paths::INTROSPECTION),
+            "introspection_endpoint_auth_methods_supported": auth_methods,
             "scopes_supported": Scope::ALL.iter().map(|s| s.token()).collect::<Vec<_>>(),
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash",
                 "name", "phone_number", "phone_number_verified", "mid_profile_serial", "mid_profile_recovery_code_status",

@@ -311,6 +311,70 @@ impl Engine {
         Ok((client, claims))
     }
 
+    /// The grant behind a live access or refresh token of `client`, and the token's kind
+    /// and expiry; None for anything else (unknown, expired, revoked, another client's).
+    async fn token_of(
+        &self,
+        client: &OidcClient,
+        token: &str,
+    ) -> Result<Option<(Issued, &'static str, Timestamp)>, OidcError> {
+        let hash = self.token_hash(token);
+        for kind in [KIND_ACCESS, KIND_REFRESH] {
+            let object = self
+                .store()
+                .find_oidc_object(kind, &hash, self.now())
+                .await
+                .map_err(|e| self.oidc_internal("TOKEN", e))?;
+            let Some(object) = object.filter(|o| o.used_at.is_none()) else { continue };
+            let Some(grant_id) = object.grant_id else { continue };
+            let Some((issued, _)) = self.grant(&grant_id).await? else { continue };
+            if issued.client_id == client.client_id {
+                return Ok(Some((issued, kind, object.expires_at)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// RFC 7009: revokes the grant of the client's access or refresh token (so both kinds
+    /// go together). Unknown tokens and other clients' tokens change nothing, and the
+    /// answer is the same, so a client learns nothing about tokens not its own.
+    pub async fn oidc_revoke(&self, client: &OidcClient, token: &str) -> Result<(), OidcError> {
+        let hash = self.token_hash(token);
+        for kind in [KIND_ACCESS, KIND_REFRESH] {
+            let object = self
+                .store()
+                .find_oidc_object(kind, &hash, self.now())
+                .await
+                .map_err(|e| self.oidc_internal("REVOKE", e))?;
+            let Some(grant_id) = object.and_then(|o| o.grant_id) else { continue };
+            if let Some((issued, _)) = self.grant(&grant_id).await? {
+                if issued.client_id == client.client_id {
+                    self.store().revoke_oidc_grant(&grant_id).await.map_err(|e| self.oidc_internal("REVOKE", e))?;
+                    tracing::info!(client = client.client_id, "a grant was revoked by its client");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 7662: what a live token of this client stands for; `{"active": false}` for
+    /// anything else.
+    pub async fn oidc_introspect(&self, client: &OidcClient, token: &str) -> Result<Value, OidcError> {
+        let Some((issued, kind, expires_at)) = self.token_of(client, token).await? else {
+            return Ok(json!({"active": false}));
+        };
+        Ok(json!({
+            "active": true,
+            "client_id": issued.client_id,
+            "sub": self.subject(&issued.serial),
+            "scope": scope_string(&issued.scopes),
+            "exp": expires_at.as_millis() / 1000,
+            "iss": self.oidc_issuer(),
+            "token_type": if kind == KIND_ACCESS { "Bearer" } else { "refresh_token" },
+            "acr": issued.acr.token(),
+        }))
+    }
+
     /// A JWT signed with the client's algorithm (RSA off the async workers).
     pub async fn sign_for(
         &self,

@@ -1,5 +1,6 @@
 //! What relying parties call directly, authenticated as clients: PAR (RFC 9126), the
-//! token endpoint, and userinfo (with the access token).
+//! token endpoint, revocation (RFC 7009) and introspection (RFC 7662); and userinfo, with
+//! the access token.
 
 use axum::extract::{Form, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -127,24 +128,63 @@ pub async fn par(
     }
 }
 
+/// The client of a back-channel form request, and the form without its credentials.
+async fn authenticated_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    path: &str,
+) -> Result<(mobileid_engine::oidc::client::OidcClient, std::collections::HashMap<String, String>), Response> {
+    if !form_content(headers) {
+        return Err(refused(&invalid_request("the request must be application/x-www-form-urlencoded")));
+    }
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let mut params = single_parameters(pairs).map_err(|why| refused(&invalid_request(&why)))?;
+    let credentials = credentials(headers, &mut params).map_err(|e| refused(&e))?;
+    let endpoint = format!("{}{path}", state.engine.oidc_issuer());
+    let client = state.engine.oidc_authenticate_client(&credentials, &endpoint).await.map_err(|e| refused(&e))?;
+    Ok((client, params))
+}
+
+/// `POST /oidc/revoke`: 200 whether or not the token was one (RFC 7009 §2.2).
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (client, params) = match authenticated_form(&state, &headers, &body, paths::REVOCATION).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let Some(token) = params.get("token") else { return refused(&invalid_request("token is missing")) };
+    match state.engine.oidc_revoke(&client, token).await {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+/// `POST /oidc/introspect`: what a token of this client stands for.
+pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (client, params) = match authenticated_form(&state, &headers, &body, paths::INTROSPECTION).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let Some(token) = params.get("token") else { return refused(&invalid_request("token is missing")) };
+    match state.engine.oidc_introspect(&client, token).await {
+        Ok(answer) => {
+            let mut response = Json(answer).into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(e) => refused(&e),
+    }
+}
+
 /// `POST /oidc/token`: authorization_code (with PKCE) and refresh_token.
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if !form_content(&headers) {
-        return refused(&invalid_request("the token request must be application/x-www-form-urlencoded"));
-    }
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let mut params = match single_parameters(pairs) {
-        Ok(params) => params,
-        Err(why) => return refused(&invalid_request(&why)),
-    };
-    let credentials = match credentials(&headers, &mut params) {
-        Ok(credentials) => credentials,
-        Err(e) => return refused(&e),
-    };
-    let endpoint = format!("{}{}", state.engine.oidc_issuer(), paths::TOKEN);
-    let client = match state.engine.oidc_authenticate_client(&credentials, &endpoint).await {
-        Ok(client) => client,
-        Err(e) => return refused(&e),
+    let (client, params) = match authenticated_form(&state, &headers, &body, paths::TOKEN).await {
+        Ok(found) => found,
+        Err(response) => return response,
     };
     let answer = match params.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {

@@ -1,6 +1,7 @@
 //! The OpenID provider's front end, on the browser port: discovery and JWKS, the
 //! authorization endpoint and the login pages ([`pages`]), and the back channel that
-//! relying parties call with their credentials ([`backchannel`]: PAR, token, userinfo).
+//! relying parties call with their credentials ([`backchannel`]: PAR, token, userinfo,
+//! revocation, introspection).
 //! Errors carry both the standard pair (`error`, `error_description`) and the guide's
 //! (`errorCode`, `description`), with the same values.
 
@@ -32,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route(paths::PAR, post(backchannel::par))
         .route(paths::TOKEN, post(backchannel::token))
         .route(paths::USERINFO, get(backchannel::userinfo_get).post(backchannel::userinfo_post))
+        .route(paths::REVOCATION, post(backchannel::revoke))
+        .route(paths::INTROSPECTION, post(backchannel::introspect))
 }
 
 async fn discovery(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
