@@ -60,9 +60,14 @@ pub enum Backend {
     Postgres,
 }
 
-/// Every SQLite connection's settings.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;";
+/// Every SQLite connection's settings. No connection checkpoints the WAL when it commits
+/// (that would stall the writer, and every request queued behind it, for milliseconds);
+/// a background task does, every [`CHECKPOINT_EVERY`], without blocking anyone.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
+     PRAGMA busy_timeout=10000; PRAGMA wal_autocheckpoint=0;";
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// A handle on the database; cheap to clone (it is a connection pool).
 #[derive(Clone)]
@@ -118,7 +123,28 @@ impl Store {
         };
         let store = Store { pool, backend, url: url.to_string(), sqlite_writer: Default::default() };
         store.migrator().run(&store.pool).await?;
+        if backend == Backend::Sqlite {
+            store.checkpoint_in_the_background();
+        }
         Ok(store)
+    }
+
+    /// Copies the WAL into the database file every second (PASSIVE: it never waits for,
+    /// nor holds up, readers and writers), until the pool is closed.
+    fn checkpoint_in_the_background(&self) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !pool.is_closed() {
+                tick.tick().await;
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                    if !pool.is_closed() {
+                        tracing::warn!("WAL checkpoint: {e}");
+                    }
+                }
+            }
+        });
     }
 
     pub fn backend(&self) -> Backend {

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use sqlx::{Any, AnyConnection};
 
-use crate::{ts, ts_opt, Backend, Result, Store, StoreError, SQLITE_PRAGMAS};
+use crate::{ts, ts_opt, AnyQuery, Backend, Result, Store, StoreError, SQLITE_PRAGMAS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransactionRecord {
@@ -154,8 +154,6 @@ const TRANSACTION_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 
 const INSERT_MSS: &str =
     "INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services, fault_code)";
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
 /// Binds a transaction's 19 columns, in `INSERT_TRANSACTION`'s order.
 fn bind_transaction<'q>(query: AnyQuery<'q>, t: &'q TransactionRecord) -> AnyQuery<'q> {
     let (content_kind, content, digest) = t.content.to_db();
@@ -200,12 +198,14 @@ async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> 
     Ok(())
 }
 
-/// SQLite: a transaction and its MSS request in one round trip to the driver's thread,
-/// one database transaction of two inserts. The transaction row goes in only if the
-/// (AP_ID, AP_TransID, Instant) is new, and the MSS row only if the transaction row went
-/// in (`changes()`), so a duplicate writes nothing; the MSS insert returns its row when it
-/// happened. (Row counts cannot tell: SQLite reports the previous statement's count for
-/// BEGIN and COMMIT.)
+/// SQLite: a new MSS request in one round trip to the driver's thread, one database
+/// transaction. The transaction row goes in only if the (AP_ID, AP_TransID, Instant) is
+/// new, the MSS row only if the transaction row went in (`changes()`), and, for a pending
+/// App request (`$32` = 1), the user's other pending App requests fail as replaced only
+/// if it did. A duplicate writes nothing. The inserts and the replacement say what they
+/// did in their returned rows. (Row counts cannot tell: SQLite reports the previous
+/// statement's count for BEGIN and COMMIT.) Writes take turns on the writer's lock, so
+/// nothing can come between the insert and the replacement.
 const SQLITE_INSERT_MSS_TRANSACTION: &str = "BEGIN; \
     INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, content_kind, content, digest, \
       language, nonce, state, failure_reason, failure_detail, signature, created_at, expires_at, completed_at, \
@@ -214,7 +214,11 @@ const SQLITE_INSERT_MSS_TRANSACTION: &str = "BEGIN; \
     WHERE NOT EXISTS (SELECT 1 FROM mss_requests WHERE ap_id = $21 AND ap_trans_id = $22 AND ap_instant = $23); \
     INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services, \
       fault_code) \
-    SELECT $20, $21, $22, $23, $24, $25, $26, $27 WHERE changes() = 1 RETURNING transaction_id; \
+    SELECT $20, $21, $22, $23, $24, $25, $26, $27 WHERE changes() = 1 RETURNING 'inserted', transaction_id; \
+    UPDATE transactions SET state = $28, failure_reason = $29, failure_detail = NULL, completed_at = $16 \
+    WHERE $32 = 1 AND msisdn = $4 AND method = $30 AND state = $31 AND id <> $1 \
+      AND EXISTS (SELECT 1 FROM mss_requests WHERE transaction_id = $1) \
+    RETURNING 'replaced', id; \
     COMMIT;";
 
 /// A new request being written: one database transaction in which the request is inserted
@@ -231,7 +235,7 @@ pub struct RequestWrite {
 }
 
 /// The SQLite writer's turn, with its connection (opened at the first turn).
-type WriterTurn = tokio::sync::OwnedMutexGuard<Option<AnyConnection>>;
+pub(crate) type WriterTurn = tokio::sync::OwnedMutexGuard<Option<AnyConnection>>;
 
 /// A pending App request replaces the user's other pending App requests.
 fn replaces_others(t: &TransactionRecord) -> bool {
@@ -295,7 +299,7 @@ impl Store {
     }
 
     /// The writer's own connection, opened on its first turn.
-    async fn writer_connection<'t>(&self, turn: &'t mut WriterTurn) -> Result<&'t mut AnyConnection> {
+    pub(crate) async fn writer_connection<'t>(&self, turn: &'t mut WriterTurn) -> Result<&'t mut AnyConnection> {
         if turn.is_none() {
             let mut conn = <AnyConnection as sqlx::Connection>::connect(&self.url).await?;
             sqlx::Executor::execute(&mut conn, SQLITE_PRAGMAS).await?;
@@ -305,7 +309,7 @@ impl Store {
     }
 
     /// On SQLite, the turn of one request write (see `Store::sqlite_writer`).
-    async fn sqlite_writer(&self) -> Option<WriterTurn> {
+    pub(crate) async fn sqlite_writer(&self) -> Option<WriterTurn> {
         match self.backend {
             Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
             Backend::Postgres => None,
@@ -319,35 +323,52 @@ impl Store {
         insert_transaction(&mut conn, t).await
     }
 
-    /// Inserts a transaction with its MSS request as they are, replacing nothing, in one
-    /// database transaction; `Duplicate` (and nothing written) if (AP_ID, AP_TransID,
-    /// Instant) was used before.
-    pub async fn insert_mss_transaction(&self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
-        let writer = self.sqlite_writer().await;
-        if let Some(mut turn) = writer {
-            let conn = self.writer_connection(&mut turn).await?;
-            let query = bind_mss(bind_transaction(sqlx::query(SQLITE_INSERT_MSS_TRANSACTION), t), mss);
-            // fetch_all, not fetch_optional: every statement, COMMIT included, must run.
-            return match query.fetch_all(&mut *conn).await {
-                Ok(rows) if rows.len() == 1 => Ok(InsertOutcome::Inserted),
-                Ok(_) => Ok(InsertOutcome::Duplicate),
-                Err(e) => {
-                    // A statement failed between BEGIN and COMMIT: end the database
-                    // transaction; if even that fails, open a new connection next turn.
-                    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                        *turn = None;
-                    }
-                    Err(e.into())
-                }
+    /// Inserts a new MSS request (transaction and MSS row) in one database transaction; a
+    /// pending App request also fails the user's other pending App requests, whose IDs it
+    /// returns. `Duplicate` (and nothing written) if (AP_ID, AP_TransID, Instant) was used
+    /// before.
+    pub async fn insert_mss_request(
+        &self,
+        t: &TransactionRecord,
+        mss: &MssRecord,
+    ) -> Result<(InsertOutcome, Vec<String>)> {
+        let Some(mut turn) = self.sqlite_writer().await else {
+            let mut write = self.begin_request(t).await?;
+            return match write.insert_mss(t, mss).await? {
+                InsertOutcome::Inserted => Ok((InsertOutcome::Inserted, write.commit(t).await?)),
+                InsertOutcome::Duplicate => Ok((InsertOutcome::Duplicate, Vec::new())),
             };
+        };
+        let conn = self.writer_connection(&mut turn).await?;
+        let query = bind_mss(bind_transaction(sqlx::query(SQLITE_INSERT_MSS_TRANSACTION), t), mss)
+            .bind(TxState::Failed.as_db())
+            .bind(FailureReason::Replaced.as_db())
+            .bind(Method::App.as_db())
+            .bind(TxState::Pending.as_db())
+            .bind(i64::from(replaces_others(t)));
+        // fetch_all, not fetch_optional: every statement, COMMIT included, must run.
+        let rows = match query.fetch_all(&mut *conn).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // A statement failed between BEGIN and COMMIT: end the database transaction;
+                // if even that fails, open a new connection next turn.
+                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                    *turn = None;
+                }
+                return Err(e.into());
+            }
+        };
+        let mut inserted = false;
+        let mut replaced = Vec::new();
+        for row in &rows {
+            let what: String = row.try_get(0)?;
+            let id: String = row.try_get(1)?;
+            match what.as_str() {
+                "inserted" => inserted = true,
+                _ => replaced.push(id),
+            }
         }
-        let writer = None;
-        let mut write = RequestWrite { db: self.pool.begin().await?, _writer: writer };
-        let outcome = write.insert_mss(t, mss).await?;
-        if outcome == InsertOutcome::Inserted {
-            write.db.commit().await?;
-        }
-        Ok(outcome)
+        Ok(if inserted { (InsertOutcome::Inserted, replaced) } else { (InsertOutcome::Duplicate, Vec::new()) })
     }
 
     pub async fn find_transaction(&self, id: &str) -> Result<Option<TransactionRecord>> {

@@ -234,11 +234,15 @@ both!(migrations_run_twice, |db, store| {
 
 both!(count_pending_transactions, |_db, store| {
     assert_eq!(store.count_pending_transactions(NOW).await.unwrap(), 0);
-    user_with_device(&store, "41790000001", "d1").await;
-    let late = TransactionRecord { expires_at: ms(-1), ..tx("T3", "41790000001", Some("d1"), Method::App) };
-    for t in [tx("T1", "41790000001", Some("d1"), Method::App), tx("T2", "41790000001", Some("d1"), Method::App), late]
+    // Three users: a new request would replace a pending one of the same user.
+    for (msisdn, device) in [("41790000001", "d1"), ("41790000002", "d2"), ("41790000003", "d3")] {
+        user_with_device(&store, msisdn, device).await;
+    }
+    let late = TransactionRecord { expires_at: ms(-1), ..tx("T3", "41790000003", Some("d3"), Method::App) };
+    for t in [tx("T1", "41790000001", Some("d1"), Method::App), tx("T2", "41790000002", Some("d2"), Method::App), late]
     {
-        assert_eq!(store.insert_mss_transaction(&t, &mss(&t)).await.unwrap(), InsertOutcome::Inserted);
+        let m = MssRecord { ap_trans_id: format!("AP-{}", t.id), ..mss(&t) };
+        assert_eq!(store.insert_mss_request(&t, &m).await.unwrap().0, InsertOutcome::Inserted);
     }
     // T3 is past its expiry: it no longer waits for anybody.
     assert_eq!(store.count_pending_transactions(NOW).await.unwrap(), 2);
@@ -365,7 +369,7 @@ both!(migration_0002_keeps_existing_rows, |db, store| {
         ap_instant: ms(5 - NOW_MS),
         ..m1
     };
-    assert_eq!(store.insert_mss_transaction(&dup, &dup_mss).await.unwrap(), InsertOutcome::Duplicate);
+    assert_eq!(store.insert_mss_request(&dup, &dup_mss).await.unwrap().0, InsertOutcome::Duplicate);
     store.close().await;
     if db.backend == Backend::Postgres {
         let drop = format!("DROP SCHEMA \"old_{}\" CASCADE", std::process::id());
@@ -783,13 +787,13 @@ both!(purge_nonces, |db, store| {
 
 both!(insert_mss_transaction, |db, store| {
     let t1 = tx("T1", "41790000001", Some("d1"), Method::App);
-    assert_eq!(store.insert_mss_transaction(&t1, &mss(&t1)).await.unwrap(), InsertOutcome::Inserted);
+    assert_eq!(store.insert_mss_request(&t1, &mss(&t1)).await.unwrap().0, InsertOutcome::Inserted);
     assert_eq!(store.find_mss_transaction("T1").await.unwrap(), Some((t1.clone(), mss(&t1))));
     // The same AP_ID + AP_TransID + Instant under a new MSSP_TransID is a duplicate, and
     // neither half of it is written.
     let replay = TransactionRecord { id: "T2".into(), content: SignContent::Text("other".into()), ..t1.clone() };
     let replay_mss = MssRecord { transaction_id: "T2".into(), ..mss(&t1) };
-    assert_eq!(store.insert_mss_transaction(&replay, &replay_mss).await.unwrap(), InsertOutcome::Duplicate);
+    assert_eq!(store.insert_mss_request(&replay, &replay_mss).await.unwrap().0, InsertOutcome::Duplicate);
     assert_eq!(store.find_transaction("T2").await.unwrap(), None);
     assert_eq!(store.find_mss_transaction("T2").await.unwrap(), None);
     assert_eq!(store.find_transaction("T1").await.unwrap(), Some(t1.clone()));
@@ -800,7 +804,7 @@ both!(insert_mss_transaction, |db, store| {
     for (id, m) in [("T3", later), ("T4", other_id), ("T5", other_ap)] {
         let t = TransactionRecord { id: id.into(), ..t1.clone() };
         let m = MssRecord { transaction_id: id.into(), ..m };
-        assert_eq!(store.insert_mss_transaction(&t, &m).await.unwrap(), InsertOutcome::Inserted, "{id}");
+        assert_eq!(store.insert_mss_request(&t, &m).await.unwrap().0, InsertOutcome::Inserted, "{id}");
         assert_eq!(store.find_mss_transaction(id).await.unwrap(), Some((t, m)));
     }
 });
@@ -840,7 +844,7 @@ both!(find_mss_transaction, |db, store| {
     let t = ended(TxState::Failed, tx("T1", "41000092406", None, Method::Sim));
     let t = TransactionRecord { failure: Some(Failure::new(FailureReason::Simulated, Some("x"))), ..t };
     let m = MssRecord { services: "geofencing validate".into(), fault_code: Some(406), ..mss(&t) };
-    store.insert_mss_transaction(&t, &m).await.unwrap();
+    assert_eq!(store.insert_mss_request(&t, &m).await.unwrap().0, InsertOutcome::Inserted);
     assert_eq!(store.find_mss_transaction("T1").await.unwrap(), Some((t, m)));
     assert_eq!(store.find_mss_transaction("t1").await.unwrap(), None);
 });
@@ -1284,4 +1288,32 @@ both!(find_user_and_devices, |db, store| {
     assert_eq!(found.state, store.find_user("41790000001").await.unwrap().unwrap().state);
     assert_eq!(devices, store.devices_of_user("41790000001").await.unwrap(), "the same devices, in the same order");
     assert_eq!(devices.iter().map(|d| d.device_id.as_str()).collect::<Vec<_>>(), ["phone", "robot"]);
+});
+
+both!(insert_mss_request_replaces, |db, store| {
+    user_with_device(&store, "41790000001", "d1").await;
+    let first = tx("R1", "41790000001", Some("d1"), Method::App);
+    assert_eq!(store.insert_mss_request(&first, &mss(&first)).await.unwrap(), (InsertOutcome::Inserted, vec![]));
+    let second = TransactionRecord { id: "R2".into(), created_at: ms(5), ..first.clone() };
+    let second_mss = MssRecord { ap_trans_id: "AP-2".into(), ..mss(&second) };
+    assert_eq!(
+        store.insert_mss_request(&second, &second_mss).await.unwrap(),
+        (InsertOutcome::Inserted, vec!["R1".to_string()])
+    );
+    let replaced = store.find_transaction("R1").await.unwrap().unwrap();
+    assert_eq!(replaced.state, TxState::Failed);
+    assert_eq!(replaced.failure.map(|f| f.reason), Some(FailureReason::Replaced));
+    assert_eq!(replaced.completed_at, Some(ms(5)));
+    assert_eq!(state_of(&store, "R2").await, TxState::Pending);
+    // A duplicate replaces nothing.
+    let again = TransactionRecord { id: "R3".into(), ..second.clone() };
+    let again_mss = MssRecord { transaction_id: "R3".into(), ..second_mss.clone() };
+    assert_eq!(store.insert_mss_request(&again, &again_mss).await.unwrap(), (InsertOutcome::Duplicate, vec![]));
+    assert_eq!(state_of(&store, "R2").await, TxState::Pending);
+    // A final request (a robot's) replaces nothing either.
+    let robot =
+        TransactionRecord { id: "R4".into(), state: TxState::Signed, completed_at: Some(ms(6)), ..first.clone() };
+    let robot_mss = MssRecord { ap_trans_id: "AP-4".into(), ..mss(&robot) };
+    assert_eq!(store.insert_mss_request(&robot, &robot_mss).await.unwrap(), (InsertOutcome::Inserted, vec![]));
+    assert_eq!(state_of(&store, "R2").await, TxState::Pending);
 });

@@ -254,20 +254,13 @@ impl Mss<'_> {
     /// the same database transaction; returns their IDs. 101 if (AP_ID, AP_TransID,
     /// Instant) was used before.
     /// Stores a new request; a pending App request also fails the user's other pending
-    /// ones, in the same database transaction. A request that is final at once (a robot's
-    /// signature, a test number's fault) replaces nothing and takes the one-trip insert.
+    /// ones, in the same database transaction.
     async fn insert_new(&self, record: &TransactionRecord, mss: &MssRecord) -> Result<Vec<String>, Fault> {
-        let duplicate = || Fault::wrong_param("The combination of AP_ID, AP_TransID and Instant was used before");
-        if record.state.is_final() {
-            return match self.engine.store().insert_mss_transaction(record, mss).await.map_err(internal)? {
-                InsertOutcome::Inserted => Ok(Vec::new()),
-                InsertOutcome::Duplicate => Err(duplicate()),
-            };
-        }
-        let mut write = self.engine.store().begin_request(record).await.map_err(internal)?;
-        match write.insert_mss(record, mss).await.map_err(internal)? {
-            InsertOutcome::Inserted => Ok(write.commit(record).await.map_err(internal)?),
-            InsertOutcome::Duplicate => Err(duplicate()),
+        match self.engine.store().insert_mss_request(record, mss).await.map_err(internal)? {
+            (InsertOutcome::Inserted, replaced) => Ok(replaced),
+            (InsertOutcome::Duplicate, _) => {
+                Err(Fault::wrong_param("The combination of AP_ID, AP_TransID and Instant was used before"))
+            }
         }
     }
 
