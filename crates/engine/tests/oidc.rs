@@ -54,6 +54,7 @@ async fn provider() -> Provider {
         id_token_alg: "RS256".into(),
         number_matching: true,
         require_nonce: true,
+        post_logout_redirect_uris: vec![],
     };
     engine.register_oidc_client("rp", settings).await.expect("client");
     let client = engine.oidc_client("rp").await.expect("read").expect("client");

@@ -112,6 +112,9 @@ struct OidcClientAdd {
     /// Accept requests without a nonce.
     #[arg(long)]
     nonce_optional: bool,
+    /// Where end-session may send the browser back to, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    post_logout_redirect_uri: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -513,6 +516,7 @@ async fn oidc_client_command(engine: &Engine, command: OidcClientCommand) -> any
                 id_token_alg,
                 no_number_matching,
                 nonce_optional,
+                post_logout_redirect_uri,
             } = *add;
             let auth_method = AuthMethod::parse(&auth_method)
                 .with_context(|| format!("unknown auth method {auth_method:?}: use client_secret_basic, client_secret_post or private_key_jwt"))?;
@@ -561,6 +565,7 @@ async fn oidc_client_command(engine: &Engine, command: OidcClientCommand) -> any
                 id_token_alg,
                 number_matching: !no_number_matching,
                 require_nonce: !nonce_optional,
+                post_logout_redirect_uris: post_logout_redirect_uri,
             };
             match engine.register_oidc_client(&client_id, settings).await? {
                 Some(secret) => println!("Client {client_id} registered. Its secret (shown only now): {}", secret.0),

@@ -495,3 +495,50 @@ async fn revocation_and_introspection() {
     let (status, _) = rp.post("/oidc/revoke", &form(&refresh), Some(&rp.secret)).await;
     assert_eq!(status, 200, "revoking twice is not an error");
 }
+
+/// End-session (RP-Initiated Logout): back to a registered post-logout URI with the
+/// state, for an ID token of ours only; otherwise our page, or an error page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_session() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let rp = Rp::register(&server, &["--post-logout-redirect-uri", "https://rp.example/bye"]);
+    let code = query(&rp.login(&[]).await)["code"].clone();
+    let (_, tokens) = rp.redeem(&code).await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    let logout = |params: &[(&str, &str)]| {
+        let mut url = reqwest::Url::parse(&rp.url("/oidc/logout")).unwrap();
+        url.query_pairs_mut().extend_pairs(params);
+        url.to_string()
+    };
+    let (status, location, _) = rp
+        .get(
+            &logout(&[
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", "https://rp.example/bye"),
+                ("state", "a b"),
+            ]),
+            None,
+        )
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("https://rp.example/bye?state=a%20b")));
+    // Not registered, or a token we did not sign: an error page, no redirect.
+    let (status, location, page) =
+        rp.get(&logout(&[("id_token_hint", hint), ("post_logout_redirect_uri", "https://evil.example/")]), None).await;
+    assert_eq!((status, location), (400, None));
+    assert!(page.contains("mid_req_1900_"), "{page}");
+    let forged = foreign_id_token();
+    let (status, location, _) = rp
+        .get(&logout(&[("id_token_hint", &forged), ("post_logout_redirect_uri", "https://rp.example/bye")]), None)
+        .await;
+    assert_eq!((status, location), (400, None));
+    // Nothing to go back to: our page, in the asked language.
+    let (status, _, page) = rp.get(&logout(&[("ui_locales", "fr")]), None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Vous êtes déconnecté"), "{page}");
+}
+
+/// An ID token for the client, signed by a key of the test's, not the provider's.
+fn foreign_id_token() -> String {
+    let key = mobileid_crypto::jose::SigningKey::generate(mobileid_crypto::jose::JwsAlgorithm::Es256).unwrap();
+    key.sign_jwt(&serde_json::json!({"iss": "x", "aud": "rp", "sub": "s"}), None).unwrap()
+}

@@ -79,6 +79,9 @@ pub struct ClientSettings {
     pub number_matching: bool,
     /// `nonce` is required (the guide's MUST); a client may be registered without.
     pub require_nonce: bool,
+    /// Where end-session may send the browser back to, matched exactly.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// A registered client.
@@ -182,7 +185,7 @@ fn check_settings(client_id: &str, settings: &ClientSettings, local_http: bool) 
     if settings.redirect_uris.is_empty() {
         return invalid("a client needs at least one redirect URI".into());
     }
-    for uri in &settings.redirect_uris {
+    for uri in settings.redirect_uris.iter().chain(&settings.post_logout_redirect_uris) {
         if !redirect_uri_allowed(uri, local_http) {
             return invalid(format!(
                 "redirect URI {uri:?}: it must be an https URL without a fragment{}",

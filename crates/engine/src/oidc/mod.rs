@@ -77,6 +77,7 @@ pub mod paths {
     pub const USERINFO: &str = "/oidc/userinfo";
     pub const REVOCATION: &str = "/oidc/revoke";
     pub const INTROSPECTION: &str = "/oidc/introspect";
+    pub const END_SESSION: &str = "/oidc/logout";
 }
 
 /// 32 random bytes, base64url: codes, tokens, login ids, cookies.
@@ -277,6 +278,7 @@ impl Engine {
             "revocation_endpoint": at(paths::REVOCATION),
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint": at(paths::INTROSPECTION),
+            "end_session_endpoint": at(paths::END_SESSION),
             "introspection_endpoint_auth_methods_supported": auth_methods,
             "scopes_supported": Scope::ALL.iter().map(|s| s.token()).collect::<Vec<_>>(),
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash",
@@ -301,6 +303,73 @@ impl Engine {
             "authorization_response_iss_parameter_supported": true,
         })
     }
+}
+
+/// Where an end-session request sends the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndSession {
+    /// Back to the client's registered post-logout URI, with its `state`.
+    Redirect(String),
+    /// Our page that says the user is signed out.
+    Page,
+}
+
+impl Engine {
+    /// RP-Initiated Logout. The provider keeps no browser session (every login asks the
+    /// phone), so there is nothing to end here: the request is checked (an `id_token_hint`
+    /// must be one of ours, for the client named, expired or not) and the browser goes
+    /// back only to a post-logout URI that client registered.
+    pub async fn oidc_end_session(&self, params: &HashMap<String, String>) -> Result<EndSession, OidcError> {
+        let trace = login::session_code();
+        let invalid = |why: &str| OidcError::new(MidCode::InvalidClientRequest, &trace, why);
+        let mut client_id = params.get("client_id").cloned();
+        if let Some(hint) = params.get("id_token_hint") {
+            let jwks = self.oidc_jwks().await.map_err(|e| self.oidc_internal(&trace, e))?;
+            let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
+            let claims = verify_jwt(hint, &keys, &JwsAlgorithm::ALL)
+                .map_err(|_| invalid("id_token_hint is not an ID token of ours"))?;
+            if claims["iss"] != json!(self.oidc_issuer()) {
+                return Err(invalid("id_token_hint was issued by another provider"));
+            }
+            let audience = claims["aud"].as_str().map(str::to_string);
+            if client_id.is_some() && client_id != audience {
+                return Err(invalid("client_id is not the ID token's audience"));
+            }
+            client_id = audience;
+        }
+        let Some(uri) = params.get("post_logout_redirect_uri") else { return Ok(EndSession::Page) };
+        let client_id =
+            client_id.ok_or_else(|| invalid("post_logout_redirect_uri needs id_token_hint or client_id"))?;
+        let client = self
+            .oidc_client(&client_id)
+            .await
+            .map_err(|e| self.oidc_internal(&trace, e))?
+            .ok_or_else(|| invalid("unknown client"))?;
+        if !client.settings.post_logout_redirect_uris.contains(uri) {
+            return Err(invalid("post_logout_redirect_uri is not registered for this client"));
+        }
+        let mut location = uri.clone();
+        if let Some(state) = params.get("state") {
+            let separator = if location.contains('?') { '&' } else { '?' };
+            let encoded: String = form_state(state);
+            location = format!("{location}{separator}state={encoded}");
+        }
+        Ok(EndSession::Redirect(location))
+    }
+}
+
+/// `state` for a query string: unreserved characters kept, the rest percent-encoded.
+fn form_state(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The `iss` of a JWT, unverified: only to find which client's keys to verify it with.

@@ -266,6 +266,7 @@ mod tests {
                 id_token_alg: "RS256".into(),
                 number_matching: true,
                 require_nonce: true,
+                post_logout_redirect_uris: vec![],
             },
         )
     }

@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::USERINFO, get(backchannel::userinfo_get).post(backchannel::userinfo_post))
         .route(paths::REVOCATION, post(backchannel::revoke))
         .route(paths::INTROSPECTION, post(backchannel::introspect))
+        .route(paths::END_SESSION, get(pages::end_session_get).post(pages::end_session_post))
 }
 
 async fn discovery(axum::extract::State(state): axum::extract::State<AppState>) -> Response {

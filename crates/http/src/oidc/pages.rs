@@ -56,6 +56,12 @@ struct WaitingPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "oidc/logout.html")]
+struct LogoutPage<'a> {
+    chrome: &'a Chrome,
+}
+
+#[derive(Template)]
 #[template(path = "oidc/consent.html")]
 struct ConsentPage<'a> {
     chrome: &'a Chrome,
@@ -467,4 +473,49 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>, heade
         Err(page) => return page,
     };
     end_with_error(&state, &login.request, &OidcError::new(MidCode::Rejected, &login.trace, "the user went back"))
+}
+
+pub async fn end_session_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let pairs = form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    end_session(state, headers, pairs).await
+}
+
+pub async fn end_session_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    end_session(state, headers, pairs).await
+}
+
+/// RP-Initiated Logout: back to the client's registered post-logout URI, or our page.
+async fn end_session(state: AppState, headers: HeaderMap, pairs: Vec<(String, String)>) -> Response {
+    let path = mobileid_engine::oidc::paths::END_SESSION;
+    let ui_locales = pairs.iter().find(|(k, _)| k == "ui_locales").map(|(_, v)| v.clone());
+    let lang = Lang::negotiate(ui_locales.as_deref(), accept_language(&headers));
+    let params = match single_parameters(pairs) {
+        Ok(params) => params,
+        Err(why) => {
+            return error_page(
+                lang,
+                path,
+                StatusCode::BAD_REQUEST,
+                &OidcError::new(MidCode::InvalidClientRequest, &session_code(), why),
+            )
+        }
+    };
+    match state.engine.oidc_end_session(&params).await {
+        Ok(mobileid_engine::oidc::EndSession::Redirect(location)) => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+        Ok(mobileid_engine::oidc::EndSession::Page) => {
+            let chrome = Chrome::new(lang, path);
+            render(&LogoutPage { chrome: &chrome }, StatusCode::OK, lang, &[])
+        }
+        Err(e) => error_page(lang, path, StatusCode::BAD_REQUEST, &e),
+    }
 }
