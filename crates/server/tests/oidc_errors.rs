@@ -520,7 +520,7 @@ async fn end_session() {
             None,
         )
         .await;
-    assert_eq!((status, location.as_deref()), (303, Some("https://rp.example/bye?state=a%20b")));
+    assert_eq!((status, location.as_deref()), (303, Some("https://rp.example/bye?state=a+b")));
     // Not registered, or a token we did not sign: an error page, no redirect.
     let (status, location, page) =
         rp.get(&logout(&[("id_token_hint", hint), ("post_logout_redirect_uri", "https://evil.example/")]), None).await;

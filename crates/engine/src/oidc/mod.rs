@@ -308,8 +308,8 @@ impl Engine {
 /// Where an end-session request sends the browser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndSession {
-    /// Back to the client's registered post-logout URI, with its `state`.
-    Redirect(String),
+    /// Back to the client's registered post-logout URI, with the request's `state`.
+    Redirect { uri: String, state: Option<String> },
     /// Our page that says the user is signed out.
     Page,
 }
@@ -348,28 +348,8 @@ impl Engine {
         if !client.settings.post_logout_redirect_uris.contains(uri) {
             return Err(invalid("post_logout_redirect_uri is not registered for this client"));
         }
-        let mut location = uri.clone();
-        if let Some(state) = params.get("state") {
-            let separator = if location.contains('?') { '&' } else { '?' };
-            let encoded: String = form_state(state);
-            location = format!("{location}{separator}state={encoded}");
-        }
-        Ok(EndSession::Redirect(location))
+        Ok(EndSession::Redirect { uri: uri.clone(), state: params.get("state").cloned() })
     }
-}
-
-/// `state` for a query string: unreserved characters kept, the rest percent-encoded.
-fn form_state(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The `iss` of a JWT, unverified: only to find which client's keys to verify it with.

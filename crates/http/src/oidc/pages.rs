@@ -105,8 +105,10 @@ fn client_redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
     for (name, value) in params {
         query.append_pair(name, value);
     }
+    let query = query.finish();
     let separator = if redirect_uri.contains('?') { '&' } else { '?' };
-    let location = format!("{redirect_uri}{separator}{}", query.finish());
+    let location =
+        if query.is_empty() { redirect_uri.to_string() } else { format!("{redirect_uri}{separator}{query}") };
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -505,12 +507,9 @@ async fn end_session(state: AppState, headers: HeaderMap, pairs: Vec<(String, St
         }
     };
     match state.engine.oidc_end_session(&params).await {
-        Ok(mobileid_engine::oidc::EndSession::Redirect(location)) => {
-            let mut response = StatusCode::SEE_OTHER.into_response();
-            if let Ok(value) = HeaderValue::from_str(&location) {
-                response.headers_mut().insert(header::LOCATION, value);
-            }
-            response
+        Ok(mobileid_engine::oidc::EndSession::Redirect { uri, state }) => {
+            let state: Vec<(&str, &str)> = state.iter().map(|s| ("state", s.as_str())).collect();
+            client_redirect(&uri, &state)
         }
         Ok(mobileid_engine::oidc::EndSession::Page) => {
             let chrome = Chrome::new(lang, path);
