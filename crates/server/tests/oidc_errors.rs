@@ -542,3 +542,59 @@ fn foreign_id_token() -> String {
     let key = mobileid_crypto::jose::SigningKey::generate(mobileid_crypto::jose::JwsAlgorithm::Es256).unwrap();
     key.sign_jwt(&serde_json::json!({"iss": "x", "aud": "rp", "sub": "s"}), None).unwrap()
 }
+
+/// Stateless nodes: each step of a login may reach another node on the same PostgreSQL
+/// (PAR on one, authorize on the other, and so on), as behind a load balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_of_a_login_may_reach_another_node() {
+    let mut node_a = TestServer::start(Backend::Postgres).await;
+    let node_b = node_a.second_node(&format!("oidc_b_{}", std::process::id())).await;
+    let rp = Rp::register(&node_a, &[]);
+    let on_b = |path: &str| format!("{}{path}", node_b.browser_base);
+
+    let (status, body) = rp.par(&[]).await;
+    assert_eq!(status, 201, "PAR on A: {body}");
+    let request_uri = body["request_uri"].as_str().unwrap();
+    let response = rp
+        .http
+        .get(format!("{}?client_id=rp&request_uri={}", on_b("/oidc/authorize"), urlencode(request_uri)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "authorize on B");
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
+    let login = response.headers()[LOCATION].to_str().unwrap().to_string();
+    let (status, location, page) = rp.get(&rp.url(&login), Some(&cookie)).await;
+    assert_eq!(status, 303, "the login page on A: {page}");
+    let code = query(&location.unwrap())["code"].clone();
+
+    let form = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let tokens: Value = rp
+        .http
+        .post(on_b("/oidc/token"))
+        .basic_auth("rp", Some(&rp.secret))
+        .form(&form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap_or_else(|| panic!("token on B: {tokens}"));
+    let userinfo = rp.http.get(rp.url("/oidc/userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(userinfo.status(), 200, "userinfo on A");
+    let refreshed = rp
+        .http
+        .post(on_b("/oidc/token"))
+        .basic_auth("rp", Some(&rp.secret))
+        .form(&form(&[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200, "refresh on B");
+}
