@@ -97,7 +97,7 @@ struct OidcClientAdd {
     /// Allowed scopes, comma-separated (default: openid, profile, phone, offline_access).
     #[arg(long, value_delimiter = ',')]
     scopes: Vec<String>,
-    /// Entitlements, comma-separated: login_hint, dtbd.
+    /// Entitlements, comma-separated: login_hint, dtbd, ciba.
     #[arg(long, value_delimiter = ',')]
     entitlements: Vec<String>,
     /// Userinfo as a signed JWT instead of JSON.
@@ -541,7 +541,8 @@ async fn oidc_client_command(engine: &Engine, command: OidcClientCommand) -> any
             let entitlements = entitlements
                 .iter()
                 .map(|e| {
-                    Entitlement::parse(e).with_context(|| format!("unknown entitlement {e:?}: use login_hint or dtbd"))
+                    Entitlement::parse(e)
+                        .with_context(|| format!("unknown entitlement {e:?}: use login_hint, dtbd or ciba"))
                 })
                 .collect::<anyhow::Result<_>>()?;
             let jwks = match jwks {

@@ -145,6 +145,13 @@ impl<'a> Rp<'a> {
         self.post("/oidc/token", &form, secret).await
     }
 
+    /// Userinfo with an access token: the status and the claims.
+    async fn userinfo(&self, token: &str) -> (u16, Value) {
+        let response = self.http.get(self.url("/oidc/userinfo")).bearer_auth(token).send().await.expect("userinfo");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     async fn redeem(&self, code: &str) -> (u16, Value) {
         self.token(
             &[
@@ -586,8 +593,7 @@ async fn every_step_of_a_login_may_reach_another_node() {
         .await
         .unwrap();
     let access = tokens["access_token"].as_str().unwrap_or_else(|| panic!("token on B: {tokens}"));
-    let userinfo = rp.http.get(rp.url("/oidc/userinfo")).bearer_auth(access).send().await.unwrap();
-    assert_eq!(userinfo.status(), 200, "userinfo on A");
+    assert_eq!(rp.userinfo(access).await.0, 200, "userinfo on A");
     let refreshed = rp
         .http
         .post(on_b("/oidc/token"))
@@ -597,4 +603,76 @@ async fn every_step_of_a_login_may_reach_another_node() {
         .await
         .unwrap();
     assert_eq!(refreshed.status(), 200, "refresh on B");
+}
+
+/// CIBA in poll mode: the phone shows the login text and the binding message; the client
+/// polls (pending, then slow down when too fast) and gets tokens once; a declined login
+/// is access_denied; and the request's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ciba_polling() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let rp = &Rp::register(&server, &["--entitlements", "ciba"]);
+    let start = |params: &[(&str, &str)]| {
+        let form: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        async move { rp.post("/oidc/ciba", &form, Some(&rp.secret)).await }
+    };
+    let poll = |id: String| async move {
+        rp.token(&[("grant_type", "urn:openid:params:grant-type:ciba"), ("auth_req_id", &id)], Some(&rp.secret)).await
+    };
+
+    // The robot approves at once: the first poll gets the tokens, a second finds nothing.
+    let (status, started) = start(&[("scope", "openid phone"), ("login_hint", "tel:+41700092501")]).await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["interval"], 2);
+    let id = started["auth_req_id"].as_str().unwrap().to_string();
+    let (status, tokens) = poll(id.clone()).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, userinfo) = rp.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(userinfo["phone_number"], "+41700092501");
+    assert_eq!(poll(id).await.1["error"], "expired_token");
+
+    // A phone: pending until the user approves, with the binding message on the phone.
+    let mut phone = server.phone("+41791900001").await;
+    let hint = r#"{"hints":[{"msisdn":"+41791900001"}]}"#;
+    let (_, started) =
+        start(&[("scope", "openid"), ("login_hint", hint), ("binding_message", "Order 4711"), ("ui_locales", "de")])
+            .await;
+    let id = started["auth_req_id"].as_str().unwrap().to_string();
+    assert_eq!(poll(id.clone()).await.1["error"], "authorization_pending");
+    assert_eq!(poll(id.clone()).await.1["error"], "slow_down", "polled again at once");
+    let request = next_request(&phone).await;
+    assert!(request.data.starts_with("Möchten Sie sich bei RP anmelden? Session-ID ist "), "{}", request.data);
+    assert!(request.data.ends_with(" Order 4711"), "{}", request.data);
+    assert_eq!(request.choices, None, "no page, so no number matching");
+    phone.approve(&request, PIN).await.expect("approve");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await; // the client's interval
+    let (status, tokens) = poll(id).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["id_token"].is_string());
+
+    // Declined on the phone (another user: one push per user and minute): access_denied.
+    let other = server.phone("+41791900002").await;
+    let (_, started) = start(&[("scope", "openid"), ("login_hint", "tel:+41791900002")]).await;
+    let request = next_request(&other).await;
+    other.decline(&request).await.expect("decline");
+    let (status, body) = poll(started["auth_req_id"].as_str().unwrap().to_string()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("access_denied")), "{body}");
+    assert_eq!(mid_code(body["error_description"].as_str().unwrap()), "mid_auth_3010");
+
+    // The request's own errors.
+    let long = "x".repeat(65);
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("scope", "openid"), ("login_hint", "tel:+41700092502"), ("binding_message", long.as_str())],
+            "invalid_binding_message",
+        ),
+        (vec![("scope", "openid"), ("login_hint", "tel:+41799999999")], "unknown_user_id"),
+        (vec![("scope", "openid"), ("login_hint", "tel:12")], "invalid_request"),
+        (vec![("scope", "openid"), ("login_hint_token", "x")], "unauthorized_client"),
+        (vec![("scope", "email"), ("login_hint", "tel:+41700092502")], "invalid_scope"),
+    ];
+    for (params, error) in &cases {
+        let (status, body) = start(params).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some(*error)), "{params:?}: {body}");
+    }
 }

@@ -42,6 +42,8 @@ pub enum Entitlement {
     LoginHint,
     /// Send its own `dtbd` text for the phone (through PAR).
     Dtbd,
+    /// Start logins on the back channel (CIBA).
+    Ciba,
 }
 
 impl Entitlement {
@@ -49,6 +51,7 @@ impl Entitlement {
         match token {
             "login_hint" => Some(Entitlement::LoginHint),
             "dtbd" => Some(Entitlement::Dtbd),
+            "ciba" => Some(Entitlement::Ciba),
             _ => None,
         }
     }

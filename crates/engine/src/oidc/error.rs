@@ -20,6 +20,8 @@ pub enum OAuthError {
     SlowDown,
     ExpiredToken,
     InvalidRequestUri,
+    InvalidBindingMessage,
+    UnknownUserId,
 }
 
 impl OAuthError {
@@ -38,6 +40,8 @@ impl OAuthError {
             OAuthError::SlowDown => "slow_down",
             OAuthError::ExpiredToken => "expired_token",
             OAuthError::InvalidRequestUri => "invalid_request_uri",
+            OAuthError::InvalidBindingMessage => "invalid_binding_message",
+            OAuthError::UnknownUserId => "unknown_user_id",
         }
     }
 }

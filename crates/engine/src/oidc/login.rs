@@ -110,6 +110,18 @@ impl Engine {
         request: AuthRequest,
         trace: String,
     ) -> Result<(Login, String), OidcError> {
+        self.begin_login(client, request, trace, client.settings.number_matching).await
+    }
+
+    /// A login, with or without number matching (a back-channel login has no page that
+    /// could show the code).
+    pub(crate) async fn begin_login(
+        &self,
+        client: &OidcClient,
+        request: AuthRequest,
+        trace: String,
+        number_matching: bool,
+    ) -> Result<(Login, String), OidcError> {
         let cookie = random_token();
         let single_hint = request
             .login_hint
@@ -122,7 +134,7 @@ impl Engine {
             browser: self.browser_hash(&cookie),
             request,
             client_name: client.settings.name.clone(),
-            number_matching: client.settings.number_matching,
+            number_matching,
             stage: Stage::Phone,
         };
         let now = self.now();
@@ -146,6 +158,12 @@ impl Engine {
             }
         }
         Ok((login, cookie))
+    }
+
+    /// The login with this id, for the back channel (no browser to check).
+    pub(crate) async fn login_by_id(&self, id: &str) -> Option<Login> {
+        let object = self.store().find_oidc_object(KIND_LOGIN, id, self.now()).await.ok()??;
+        serde_json::from_str(&object.data).ok()
     }
 
     /// The login with this id, if `cookie` is the browser's that began it.

@@ -9,6 +9,7 @@
 //!   ID tokens and userinfo;
 //! - [`error`]: OAuth errors with the guide's `mid_<cat>_<code>_<TRACE>` codes.
 
+pub mod ciba;
 pub mod client;
 pub mod error;
 pub mod keys;
@@ -78,6 +79,7 @@ pub mod paths {
     pub const REVOCATION: &str = "/oidc/revoke";
     pub const INTROSPECTION: &str = "/oidc/introspect";
     pub const END_SESSION: &str = "/oidc/logout";
+    pub const CIBA: &str = "/oidc/ciba";
 }
 
 /// 32 random bytes, base64url: codes, tokens, login ids, cookies.
@@ -287,7 +289,10 @@ impl Engine {
             "acr_values_supported": Acr::ALL.iter().map(|a| a.token()).collect::<Vec<_>>(),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "urn:openid:params:grant-type:ciba"],
+            "backchannel_authentication_endpoint": at(paths::CIBA),
+            "backchannel_token_delivery_modes_supported": ["poll"],
+            "backchannel_user_code_parameter_supported": false,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": algs,
             "userinfo_signing_alg_values_supported": algs,

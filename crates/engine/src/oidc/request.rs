@@ -140,7 +140,7 @@ pub fn check(
     })
 }
 
-fn check_scopes(client: &OidcClient, value: &str) -> Result<Vec<Scope>, (MidCode, String)> {
+pub(crate) fn check_scopes(client: &OidcClient, value: &str) -> Result<Vec<Scope>, (MidCode, String)> {
     let (scopes, unknown) = parse_scopes(value);
     if !unknown.is_empty() {
         return Err((MidCode::ScopeInvalid, format!("unknown scopes: {}", unknown.join(" "))));
@@ -170,7 +170,7 @@ fn check_pkce(params: &HashMap<String, String>) -> Result<String, String> {
     Ok(challenge.clone())
 }
 
-fn check_acr(client: &OidcClient, value: Option<&String>) -> Result<Acr, (MidCode, String)> {
+pub(crate) fn check_acr(client: &OidcClient, value: Option<&String>) -> Result<Acr, (MidCode, String)> {
     let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
         return Ok(client.settings.default_acr);
     };

@@ -111,17 +111,28 @@ impl Engine {
             return Err(grant_error("code_verifier does not match the code_challenge"));
         }
         let grant_id = object.grant_id.clone().ok_or_else(|| self.oidc_internal(&trace, "a code without a grant"))?;
+        self.grant_tokens(client, grant_id, &issued).await
+    }
+
+    /// Stores the grant of a finished login and issues its first tokens.
+    pub(crate) async fn grant_tokens(
+        &self,
+        client: &OidcClient,
+        grant_id: String,
+        issued: &Issued,
+    ) -> Result<TokenResponse, OidcError> {
+        let now = self.now();
         let grant = OidcObject {
             kind: KIND_GRANT.into(),
             id: grant_id.clone(),
             grant_id: Some(grant_id.clone()),
-            data: object.data.clone(),
+            data: serde_json::to_string(issued).map_err(|e| self.oidc_internal(&issued.trace, e))?,
             created_at: now,
             expires_at: now.plus(self.config().oidc.refresh_ttl.max(self.config().oidc.access_ttl)),
             used_at: None,
         };
-        self.store().insert_oidc_object(&grant).await.map_err(|e| self.oidc_internal(&trace, e))?;
-        self.tokens_for(client, &grant_id, &issued, true).await
+        self.store().insert_oidc_object(&grant).await.map_err(|e| self.oidc_internal(&issued.trace, e))?;
+        self.tokens_for(client, &grant_id, issued, true).await
     }
 
     /// `grant_type=refresh_token`, rotating: the old token is used up; a second use of it

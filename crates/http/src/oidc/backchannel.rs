@@ -1,6 +1,6 @@
 //! What relying parties call directly, authenticated as clients: PAR (RFC 9126), the
-//! token endpoint, revocation (RFC 7009) and introspection (RFC 7662); and userinfo, with
-//! the access token.
+//! token endpoint, CIBA, revocation (RFC 7009) and introspection (RFC 7662); and
+//! userinfo, with the access token.
 
 use axum::extract::{Form, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -180,7 +180,23 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
     }
 }
 
-/// `POST /oidc/token`: authorization_code (with PKCE) and refresh_token.
+/// `POST /oidc/ciba`: a login started on the back channel (CIBA, poll mode).
+pub async fn ciba(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (client, params) = match authenticated_form(&state, &headers, &body, paths::CIBA).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match state.engine.oidc_ciba_start(&client, &params).await {
+        Ok(started) => {
+            let mut response = Json(started).into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+/// `POST /oidc/token`: authorization_code (with PKCE), refresh_token and CIBA.
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let (client, params) = match authenticated_form(&state, &headers, &body, paths::TOKEN).await {
         Ok(found) => found,
@@ -198,6 +214,12 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: axum
                     params.get("code_verifier").map(String::as_str),
                 )
                 .await
+        }
+        Some("urn:openid:params:grant-type:ciba") => {
+            let Some(id) = params.get("auth_req_id") else {
+                return refused(&invalid_request("auth_req_id is missing"));
+            };
+            state.engine.oidc_ciba_poll(&client, id).await
         }
         Some("refresh_token") => {
             let Some(token) = params.get("refresh_token") else {

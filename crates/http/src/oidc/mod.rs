@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::REVOCATION, post(backchannel::revoke))
         .route(paths::INTROSPECTION, post(backchannel::introspect))
         .route(paths::END_SESSION, get(pages::end_session_get).post(pages::end_session_post))
+        .route(paths::CIBA, post(backchannel::ciba))
 }
 
 async fn discovery(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
