@@ -55,6 +55,7 @@ async fn provider() -> Provider {
         number_matching: true,
         require_nonce: true,
         post_logout_redirect_uris: vec![],
+        ciba_notification_endpoint: None,
     };
     engine.register_oidc_client("rp", settings).await.expect("client");
     let client = engine.oidc_client("rp").await.expect("read").expect("client");

@@ -115,6 +115,9 @@ struct OidcClientAdd {
     /// Where end-session may send the browser back to, comma-separated.
     #[arg(long, value_delimiter = ',')]
     post_logout_redirect_uri: Vec<String>,
+    /// CIBA ping mode: the client's notification endpoint.
+    #[arg(long)]
+    ciba_notification_endpoint: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -517,6 +520,7 @@ async fn oidc_client_command(engine: &Engine, command: OidcClientCommand) -> any
                 no_number_matching,
                 nonce_optional,
                 post_logout_redirect_uri,
+                ciba_notification_endpoint,
             } = *add;
             let auth_method = AuthMethod::parse(&auth_method)
                 .with_context(|| format!("unknown auth method {auth_method:?}: use client_secret_basic, client_secret_post or private_key_jwt"))?;
@@ -567,6 +571,7 @@ async fn oidc_client_command(engine: &Engine, command: OidcClientCommand) -> any
                 number_matching: !no_number_matching,
                 require_nonce: !nonce_optional,
                 post_logout_redirect_uris: post_logout_redirect_uri,
+                ciba_notification_endpoint,
             };
             match engine.register_oidc_client(&client_id, settings).await? {
                 Some(secret) => println!("Client {client_id} registered. Its secret (shown only now): {}", secret.0),

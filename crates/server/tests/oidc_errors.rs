@@ -676,3 +676,51 @@ async fn ciba_polling() {
         assert_eq!((status, body["error"].as_str()), (400, Some(*error)), "{params:?}: {body}");
     }
 }
+
+/// CIBA ping mode: when the phone has answered, the provider POSTs `{"auth_req_id"}` to the
+/// client's notification endpoint with the client's bearer token; then the client fetches
+/// the tokens once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ciba_ping() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    // The client's notification endpoint: one plain-HTTP request, answered 204.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://127.0.0.1:{}/ping", listener.local_addr().unwrap().port());
+    let received = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&request).contains("auth_req_id") {
+            let n = socket.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the ping ended early");
+            request.extend_from_slice(&buffer[..n]);
+        }
+        socket.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").await.unwrap();
+        String::from_utf8(request).unwrap()
+    });
+    let rp = &Rp::register(&server, &["--entitlements", "ciba", "--ciba-notification-endpoint", &endpoint]);
+    let mut phone = server.phone("+41791900003").await;
+    let start = |params: Vec<(String, String)>| async move { rp.post("/oidc/ciba", &params, Some(&rp.secret)).await };
+    let form = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+
+    let (status, body) = start(form(&[("scope", "openid"), ("login_hint", "tel:+41791900003")])).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "ping mode needs the token: {body}");
+    let (status, started) = start(form(&[
+        ("scope", "openid"),
+        ("login_hint", "tel:+41791900003"),
+        ("client_notification_token", "tok-123"),
+    ]))
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let id = started["auth_req_id"].as_str().unwrap().to_string();
+    approve_next(&mut phone).await;
+    let ping =
+        tokio::time::timeout(std::time::Duration::from_secs(10), received).await.expect("the ping came").unwrap();
+    assert!(ping.starts_with("POST /ping "), "{ping}");
+    assert!(ping.to_ascii_lowercase().contains("authorization: bearer tok-123"), "{ping}");
+    assert!(ping.contains(&format!("{{\"auth_req_id\":\"{id}\"}}")), "{ping}");
+    let (status, tokens) =
+        rp.token(&[("grant_type", "urn:openid:params:grant-type:ciba"), ("auth_req_id", &id)], Some(&rp.secret)).await;
+    assert_eq!(status, 200, "{tokens}");
+}

@@ -1,6 +1,7 @@
-//! CIBA (OpenID Client-Initiated Backchannel Authentication, poll mode): a relying party
-//! starts a login on the user's phone without a browser, then polls the token endpoint
-//! with the `auth_req_id`. The phone shows the client's login text and the
+//! CIBA (OpenID Client-Initiated Backchannel Authentication): a relying party starts a
+//! login on the user's phone without a browser, then gets the tokens from the token
+//! endpoint with the `auth_req_id`: by polling, or, for a client registered with a
+//! notification endpoint (ping mode), once it was told that the login ended. The phone shows the client's login text and the
 //! `binding_message`; a login on the back channel has no page, so no number matching.
 //! Entitled clients only (`--entitlements ciba`).
 
@@ -37,6 +38,9 @@ pub struct CibaStarted {
 struct CibaRequest {
     client_id: String,
     login_id: String,
+    /// Ping mode: the bearer token the client gave for its notification endpoint.
+    #[serde(default)]
+    notification_token: Option<String>,
     /// Unix milliseconds of the last poll, for `slow_down`.
     polled_at: i64,
 }
@@ -79,6 +83,17 @@ impl Engine {
             }
             other => other.cloned(),
         };
+        let notification_token =
+            match (&client.settings.ciba_notification_endpoint, params.get("client_notification_token")) {
+                (None, _) => None,
+                (Some(_), Some(token)) if !token.is_empty() && token.len() <= 1024 => Some(token.clone()),
+                (Some(_), _) => {
+                    return Err(refuse(
+                        MidCode::InvalidClientRequest,
+                        "client_notification_token is required in ping mode (1-1024 characters)",
+                    ))
+                }
+            };
         let expiry = match params.get("requested_expiry") {
             None => DEFAULT_EXPIRY,
             Some(value) => value
@@ -110,7 +125,8 @@ impl Engine {
         })?;
         let auth_req_id = random_token();
         let now = self.now();
-        let ciba = CibaRequest { client_id: client.client_id.clone(), login_id: login.id, polled_at: 0 };
+        let ciba =
+            CibaRequest { client_id: client.client_id.clone(), login_id: login.id, notification_token, polled_at: 0 };
         let object = OidcObject {
             kind: KIND_CIBA.into(),
             id: auth_req_id.clone(),
@@ -122,6 +138,19 @@ impl Engine {
         };
         self.store().insert_oidc_object(&object).await.map_err(|e| self.oidc_internal(&trace, e))?;
         Ok(CibaStarted { auth_req_id, expires_in: expiry, interval: INTERVAL })
+    }
+
+    /// Ping mode: waits until the login ended (or its request expired) and returns the
+    /// bearer token to notify the client with; None in poll mode or when nothing is left.
+    pub async fn oidc_ciba_ended(&self, auth_req_id: &str) -> Option<String> {
+        let object = self.store().find_oidc_object(KIND_CIBA, auth_req_id, self.now()).await.ok()??;
+        let ciba: CibaRequest = serde_json::from_str(&object.data).ok()?;
+        let token = ciba.notification_token?;
+        let login = self.login_by_id(&ciba.login_id).await?;
+        if let Stage::Waiting { transaction_id, .. } = &login.stage {
+            let _ = self.wait_for_outcome(transaction_id, None).await;
+        }
+        Some(token)
     }
 
     /// `grant_type=urn:openid:params:grant-type:ciba`: pending, slow down, denied,

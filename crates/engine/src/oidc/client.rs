@@ -85,6 +85,9 @@ pub struct ClientSettings {
     /// Where end-session may send the browser back to, matched exactly.
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// CIBA ping mode: where we tell the client that a backchannel login ended.
+    #[serde(default)]
+    pub ciba_notification_endpoint: Option<String>,
 }
 
 /// A registered client.
@@ -188,7 +191,12 @@ fn check_settings(client_id: &str, settings: &ClientSettings, local_http: bool) 
     if settings.redirect_uris.is_empty() {
         return invalid("a client needs at least one redirect URI".into());
     }
-    for uri in settings.redirect_uris.iter().chain(&settings.post_logout_redirect_uris) {
+    for uri in settings
+        .redirect_uris
+        .iter()
+        .chain(&settings.post_logout_redirect_uris)
+        .chain(&settings.ciba_notification_endpoint)
+    {
         if !redirect_uri_allowed(uri, local_http) {
             return invalid(format!(
                 "redirect URI {uri:?}: it must be an https URL without a fragment{}",

@@ -291,7 +291,7 @@ impl Engine {
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "urn:openid:params:grant-type:ciba"],
             "backchannel_authentication_endpoint": at(paths::CIBA),
-            "backchannel_token_delivery_modes_supported": ["poll"],
+            "backchannel_token_delivery_modes_supported": ["poll", "ping"],
             "backchannel_user_code_parameter_supported": false,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": algs,

@@ -267,6 +267,7 @@ mod tests {
                 number_matching: true,
                 require_nonce: true,
                 post_logout_redirect_uris: vec![],
+                ciba_notification_endpoint: None,
             },
         )
     }

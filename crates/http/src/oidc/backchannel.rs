@@ -188,12 +188,46 @@ pub async fn ciba(State(state): State<AppState>, headers: HeaderMap, body: axum:
     };
     match state.engine.oidc_ciba_start(&client, &params).await {
         Ok(started) => {
+            if let Some(endpoint) = client.settings.ciba_notification_endpoint.clone() {
+                tokio::spawn(ping_when_ended(state.engine.clone(), endpoint, started.auth_req_id.clone()));
+            }
             let mut response = Json(started).into_response();
             no_store(&mut response);
             response
         }
         Err(e) => refused(&e),
     }
+}
+
+/// CIBA ping mode: once the login ended, tells the client's notification endpoint, with
+/// the bearer token it gave (CIBA Core §10.2). The wait lives on the node that started
+/// the login; if that node stops first, the client's request simply expires.
+async fn ping_when_ended(engine: mobileid_engine::Engine, endpoint: String, auth_req_id: String) {
+    let Some(token) = engine.oidc_ciba_ended(&auth_req_id).await else { return };
+    let sent = notifier()
+        .post(&endpoint)
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "auth_req_id": auth_req_id }))
+        .send()
+        .await;
+    match sent {
+        Ok(response) if response.status().is_success() => {}
+        Ok(response) => tracing::warn!(endpoint, status = %response.status(), "CIBA ping refused"),
+        Err(e) => tracing::warn!(endpoint, "CIBA ping failed: {e}"),
+    }
+}
+
+/// The HTTP client for pings: public roots, short timeouts, no redirects.
+fn notifier() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default()
+    })
 }
 
 /// `POST /oidc/token`: authorization_code (with PKCE), refresh_token and CIBA.
