@@ -724,3 +724,46 @@ async fn ciba_ping() {
         rp.token(&[("grant_type", "urn:openid:params:grant-type:ciba"), ("auth_req_id", &id)], Some(&rp.secret)).await;
     assert_eq!(status, 200, "{tokens}");
 }
+
+/// The guide's test numbers fail with their Mobile ID error, mapped to the table's codes:
+/// 401 USER_CANCEL is a rejection (3010), 404 NO_KEY_FOUND no method (3080), the others
+/// failures for other reasons (3900). No phone is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_numbers_fail_with_their_codes() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let rp = &Rp::register(&server, &["--entitlements", "ciba"]);
+    for (number, code) in [
+        ("+41000092401", "mid_auth_3010"),
+        ("+41000092402", "mid_auth_3900"),
+        ("+41000092403", "mid_auth_3900"),
+        ("+41000092404", "mid_auth_3080"),
+        ("+41000092406", "mid_auth_3900"),
+    ] {
+        // Through PAR and the browser's authorize: back to the client with the error.
+        let hint = format!(r#"{{"hints":[{{"msisdn":"{number}"}}]}}"#);
+        let (status, body) = rp.par(&[("login_hint", &hint)]).await;
+        assert_eq!(status, 201, "{body}");
+        let url = format!(
+            "{}?client_id=rp&request_uri={}",
+            rp.url("/oidc/authorize"),
+            urlencode(body["request_uri"].as_str().unwrap())
+        );
+        let (status, location, _) = rp.get(&url, None).await;
+        assert_eq!(status, 303, "{number}");
+        let answer = query(&location.expect("back to the client"));
+        assert_eq!(
+            (answer["error"].as_str(), mid_code(&answer["error_description"]).as_str()),
+            ("access_denied", code),
+            "{number}"
+        );
+        // Through CIBA: the same code at once.
+        let form =
+            vec![("scope".to_string(), "openid".to_string()), ("login_hint".to_string(), format!("tel:{number}"))];
+        let (status, body) = rp.post("/oidc/ciba", &form, Some(&rp.secret)).await;
+        assert_eq!(
+            (status, mid_code(body["error_description"].as_str().unwrap_or_default()).as_str()),
+            (400, code),
+            "{number}: {body}"
+        );
+    }
+}
