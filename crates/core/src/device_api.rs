@@ -142,6 +142,19 @@ pub struct ApproveRequest {
     /// The code the user picked, for a request with `choices`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choice: Option<String>,
+    /// Where the phone is, if it can tell (for geofencing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<DeviceLocation>,
+}
+
+/// Where a phone is, as it reports it: the country (ISO 3166-1 alpha-2), the accuracy in
+/// metres, and its confidence in the device's integrity and in the location (0 to 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceLocation {
+    pub country: String,
+    pub accuracy: f64,
+    pub device_confidence: f64,
+    pub location_confidence: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

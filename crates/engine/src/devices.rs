@@ -283,7 +283,7 @@ impl Engine {
     /// The device approves: its signature over the signed attributes must verify with the
     /// user's certificate before the transaction completes with the assembled CMS.
     /// The user approved (with `choice`, the code they picked, where the request asks
-    /// for number matching). A wrong pick ends the request as declined: whoever pushed it
+    /// for number matching, and where the phone is, if it tells). A wrong pick ends the request as declined: whoever pushed it
     /// is not the one the user is dealing with.
     pub async fn approve(
         &self,
@@ -291,6 +291,7 @@ impl Engine {
         transaction_id: &str,
         signature: &[u8],
         choice: Option<&str>,
+        location: Option<&mobileid_core::device_api::DeviceLocation>,
     ) -> Result<(), DeviceError> {
         let record = self.answerable(device, transaction_id).await?;
         if let Some(code) = &record.number_match {
@@ -299,6 +300,10 @@ impl Engine {
                 self.fail(&record, Failure::new(FailureReason::Declined, Some(detail))).await?;
                 return Err(DeviceError::Invalid(detail.into()));
             }
+        }
+        if let Some(location) = location {
+            let json = serde_json::to_string(location).map_err(internal)?;
+            self.inner.store.set_transaction_location(&record.id, &json).await.map_err(internal)?;
         }
         self.complete_signed(device, &record, signature).await?;
         if device.pin_failures > 0 {

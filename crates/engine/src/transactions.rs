@@ -97,6 +97,7 @@ impl Engine {
             expires_at: now.plus(new.lifetime),
             completed_at: None,
             number_match: new.number_match,
+            location: None,
         };
         if let Some(sealed) = &new.device.server_key {
             // A robot answers at once with the key the server holds for it.

@@ -153,7 +153,7 @@ async fn a_document_digest_is_created_signed_by_the_phone_and_verifies_detached(
     let request = &inbox.requests[0];
     assert_eq!(request.content, SignContent::Document { name: "contract.pdf".into(), sha256 });
     let signature = phone.signing_key.sign(&request.to_be_signed).expect("sign");
-    world.engine.approve(&phone.device, &request.transaction_id, &signature, None).await.expect("approved");
+    world.engine.approve(&phone.device, &request.transaction_id, &signature, None, None).await.expect("approved");
 
     let done = world.engine.store().find_transaction(&created.id).await.unwrap().unwrap();
     assert_eq!(done.state, TxState::Signed);
@@ -162,7 +162,7 @@ async fn a_document_digest_is_created_signed_by_the_phone_and_verifies_detached(
     assert_eq!(verified.signer_certificate_der, phone.device.cert_der);
     assert!(verify_detached_signed_data(&cms, &[0; 32]).is_err(), "and with no other digest");
     // Answered once: a second answer is refused.
-    let again = world.engine.approve(&phone.device, &request.transaction_id, &signature, None).await;
+    let again = world.engine.approve(&phone.device, &request.transaction_id, &signature, None, None).await;
     assert_eq!(again, Err(DeviceError::Request(TransactionError::NoLongerOpen)));
 }
 
@@ -206,7 +206,7 @@ async fn async_expiry(world: World) {
     }
     assert!(world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap().requests.is_empty());
     let signature = phone.signing_key.sign(&request.to_be_signed).expect("sign");
-    let late = world.engine.approve(&phone.device, &request.transaction_id, &signature, None).await;
+    let late = world.engine.approve(&phone.device, &request.transaction_id, &signature, None, None).await;
     assert_eq!(late, Err(DeviceError::Request(TransactionError::NoLongerOpen)));
     let fault = world.engine.mss().status(&identity, status(&world)).await.expect_err("still expired");
     assert_eq!(fault.code, FaultCode::ExpiredTransaction);
@@ -234,7 +234,7 @@ async fn a_late_approval_before_any_poll_is_refused_as_expired() {
     world.clock.advance(Duration::from_secs(80));
     let signature = phone.signing_key.sign(&request.to_be_signed).unwrap();
     assert_eq!(
-        world.engine.approve(&phone.device, &created.id, &signature, None).await,
+        world.engine.approve(&phone.device, &created.id, &signature, None, None).await,
         Err(DeviceError::Request(TransactionError::Expired))
     );
     let current = world.engine.current(&created.id, None).await.unwrap();

@@ -249,7 +249,10 @@ async fn answer(
         "approve" => {
             let request: ApproveRequest = parse_body(&body)?;
             let signature = decode_b64("signature", &request.signature)?;
-            state.engine.approve(&device, &transaction_id, &signature, request.choice.as_deref()).await?;
+            state
+                .engine
+                .approve(&device, &transaction_id, &signature, request.choice.as_deref(), request.location.as_ref())
+                .await?;
         }
         "decline" => state.engine.decline(&device, &transaction_id).await?,
         // Not an answer a device can give: as unknown as a request it does not have.

@@ -16,8 +16,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use mobileid_core::device_api::{
-    approve_path, decline_path, ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse,
-    PinUnlockRequest, PinUnlockResponse, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_UNLOCK_PATH, STREAM_PATH,
+    approve_path, decline_path, ActivationRequest, ActivationResponse, ApproveRequest, DeviceLocation, ErrorResponse,
+    InboxResponse, PinUnlockRequest, PinUnlockResponse, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_UNLOCK_PATH,
+    STREAM_PATH,
 };
 use mobileid_core::{ContentKind, Dtbd, SignContent};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
@@ -91,6 +92,8 @@ pub struct Phone {
     state: PhoneState,
     device_key: PrivateKey,
     http: reqwest::Client,
+    /// Where the phone says it is when it approves (geofencing); nothing by default.
+    location: Option<DeviceLocation>,
 }
 
 impl Phone {
@@ -132,14 +135,14 @@ impl Phone {
             chain: activation.chain,
             blocked: false,
         };
-        Ok(Phone { state, device_key, http })
+        Ok(Phone { state, device_key, http, location: None })
     }
 
     pub fn from_state(state: PhoneState) -> Result<Phone> {
         let der = STANDARD.decode(&state.device_key).map_err(|e| PhoneError::State(format!("device_key: {e}")))?;
         let device_key = PrivateKey::from_pkcs8_der(&der)?;
         let http = http_client(state.server_ca_pem.as_deref())?;
-        Ok(Phone { state, device_key, http })
+        Ok(Phone { state, device_key, http, location: None })
     }
 
     pub fn load(path: &Path) -> Result<Phone> {
@@ -164,6 +167,12 @@ impl Phone {
             .open(path)
             .map_err(failed)?;
         file.write_all(text.as_bytes()).map_err(failed)
+    }
+
+    /// The location to report with approvals (country, accuracy, confidences), as a
+    /// phone's location service would; None reports nothing.
+    pub fn set_location(&mut self, location: Option<DeviceLocation>) {
+        self.location = location;
     }
 
     pub fn state(&self) -> &PhoneState {
@@ -245,7 +254,11 @@ impl Phone {
         let to_be_signed =
             STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
         let signature = signing_key.sign(&to_be_signed)?;
-        let approval = ApproveRequest { signature: STANDARD.encode(signature), choice: choice.map(str::to_string) };
+        let approval = ApproveRequest {
+            signature: STANDARD.encode(signature),
+            choice: choice.map(str::to_string),
+            location: self.location.clone(),
+        };
         let body = serde_json::to_vec(&approval).map_err(|e| PhoneError::State(e.to_string()))?;
         let response = self.send(reqwest::Method::POST, &approve_path(&request.transaction_id), body).await?;
         check_status(response).await.map(drop)

@@ -44,6 +44,16 @@ enum Command {
         /// Stop after answering this many requests.
         #[arg(long)]
         count: Option<usize>,
+        /// Report this country (ISO 3166-1 alpha-2, e.g. CH) with approvals, as a phone's
+        /// location service would (geofencing).
+        #[arg(long)]
+        country: Option<String>,
+        /// The location's accuracy in metres.
+        #[arg(long, default_value_t = 20.0, requires = "country")]
+        accuracy: f64,
+        /// The device and location confidence, 0 to 1.
+        #[arg(long, default_value_t = 0.9, requires = "country")]
+        confidence: f64,
     },
     /// Show this phone's identity.
     Show,
@@ -67,8 +77,14 @@ async fn main() -> anyhow::Result<()> {
             println!("Activated +{} with serial number {}.", state.msisdn, state.serial_number);
             println!("Phone state saved to {}.", cli.state.display());
         }
-        Command::Listen { auto_approve, pin_file, count } => {
+        Command::Listen { auto_approve, pin_file, count, country, accuracy, confidence } => {
             let mut phone = Phone::load(&cli.state)?;
+            phone.set_location(country.map(|country| mobileid_core::device_api::DeviceLocation {
+                country,
+                accuracy,
+                device_confidence: confidence,
+                location_confidence: confidence,
+            }));
             let pin = pin_file.as_deref().map(read_pin).transpose()?;
             listen(&mut phone, auto_approve, pin, count).await?;
             phone.save(&cli.state)?;

@@ -138,27 +138,13 @@ impl<'a> Client<'a> {
         if let Some(phone) = phone {
             // The phone got the login at once (one hinted number); the user picks the
             // session code the waiting page shows.
-            let code = page
-                .split("class=\"code\"")
-                .nth(1)
-                .and_then(|r| r.split('>').nth(1))
-                .and_then(|r| r.split('<').next())
-                .expect("code")
-                .to_string();
+            let code = session_code_shown(&page);
             let request = next_request(phone).await;
             phone.approve_choosing(&request, PIN, Some(&code)).await.expect("approve");
             page = self.http.get(&login).header("Cookie", &cookie).send().await.unwrap().text().await.unwrap();
         }
         assert!(page.contains("claims"), "{page}");
-        let back = self
-            .http
-            .post(format!("{login}/consent"))
-            .header("Cookie", &cookie)
-            .form(&[("decision", "confirm")])
-            .send()
-            .await
-            .unwrap();
-        let location = back.headers()[LOCATION].to_str().unwrap().to_string();
+        let location = confirm_consent(&self.http, &login, &cookie).await;
         let code = reqwest::Url::parse(&location)
             .unwrap()
             .query_pairs()

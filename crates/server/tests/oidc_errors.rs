@@ -431,13 +431,7 @@ async fn a_wrong_pick_on_the_phone_ends_the_login() {
     assert_eq!(response.status(), 303);
     let (status, _, page) = rp.get(&login, Some(&cookie)).await;
     assert_eq!(status, 200);
-    let code = page
-        .split("class=\"code\"")
-        .nth(1)
-        .and_then(|rest| rest.split('>').nth(1))
-        .and_then(|rest| rest.split('<').next())
-        .expect("the session code on the page")
-        .to_string();
+    let code = session_code_shown(&page);
 
     let request = next_request(&phone).await;
     let choices = request.choices.clone().expect("choices");
@@ -765,5 +759,75 @@ async fn the_test_numbers_fail_with_their_codes() {
             (400, code),
             "{number}: {body}"
         );
+    }
+}
+
+/// Geofencing for the `_ch` classes: a phone that reports Switzerland with enough
+/// confidence and accuracy logs in (amr has mid_geo, userinfo the mid_location claims);
+/// one abroad, or one that reports nothing, gets mid_auth_3040.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ch_classes_check_where_the_phone_is() {
+    use mobileid_core::device_api::DeviceLocation;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let rp = &Rp::register(&server, &["--acr", "mid_al3_any_ch", "--scopes", "openid,mid_location,offline_access"]);
+    let here = |country: &str, accuracy: f64| DeviceLocation {
+        country: country.into(),
+        accuracy,
+        device_confidence: 0.9,
+        location_confidence: 0.8,
+    };
+    let cases = [
+        ("+41792000001", Some(here("CH", 20.0)), None),
+        ("+41792000002", Some(here("DE", 20.0)), Some("mid_auth_3040")),
+        ("+41792000003", Some(here("CH", 800.0)), Some("mid_auth_3040")),
+        ("+41792000004", None, Some("mid_auth_3040")),
+    ];
+    for (number, location, refused) in cases {
+        let mut phone = server.phone(number).await;
+        phone.set_location(location);
+        let extra =
+            [("login_hint", ""), ("scope", "openid mid_location offline_access"), ("acr_values", "mid_al3_any_ch")];
+        let mut url = reqwest::Url::parse(&rp.url("/oidc/authorize")).unwrap();
+        url.query_pairs_mut().extend_pairs(rp.params(&extra).iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let response = rp.http.get(url).send().await.unwrap();
+        let cookie = response.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
+        let login = rp.url(response.headers()[LOCATION].to_str().unwrap());
+        let national = number.trim_start_matches("+41").to_string();
+        rp.http
+            .post(format!("{login}/number"))
+            .header("Cookie", &cookie)
+            .form(&[("country", "41"), ("number", national.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let (_, _, page) = rp.get(&login, Some(&cookie)).await;
+        let code = session_code_shown(&page);
+        let request = next_request(&phone).await;
+        phone.approve_choosing(&request, PIN, Some(&code)).await.expect("approve");
+        let (status, location, page) = rp.get(&login, Some(&cookie)).await;
+        match refused {
+            Some(expected) => {
+                assert_eq!(status, 303, "{number}: {page}");
+                let answer = query(&location.unwrap());
+                assert_eq!(mid_code(&answer["error_description"]), expected, "{number}");
+            }
+            None => {
+                assert_eq!(status, 200, "the consent page: {page}");
+                let code = query(&confirm_consent(&rp.http, &login, &cookie).await)["code"].clone();
+                let (status, tokens) = rp.redeem(&code).await;
+                assert_eq!(status, 200, "{tokens}");
+                let claims: Value = serde_json::from_slice(
+                    &URL_SAFE_NO_PAD.decode(tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap()).unwrap(),
+                )
+                .unwrap();
+                assert_eq!(claims["acr"], "mid_al3_any_ch");
+                assert_eq!(claims["amr"], serde_json::json!(["mid_app", "mid_hwk", "mid_geo"]));
+                let (_, userinfo) = rp.userinfo(tokens["access_token"].as_str().unwrap()).await;
+                assert_eq!(userinfo["mid_geo_country"], "CH");
+                assert_eq!(userinfo["mid_geo_accuracy"], 20.0);
+                assert_eq!(userinfo["mid_geo_device_confidence"], 0.9);
+                assert!(userinfo["mid_geo_timestamp"].is_string(), "{userinfo}");
+            }
+        }
     }
 }

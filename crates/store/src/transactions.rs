@@ -32,6 +32,8 @@ pub struct TransactionRecord {
     pub signature: Option<Vec<u8>>,
     /// The code the user must pick on the device before approving (number matching).
     pub number_match: Option<String>,
+    /// Where the device was when it answered, as it reported (JSON).
+    pub location: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub completed_at: Option<Timestamp>,
@@ -82,8 +84,8 @@ pub enum Completion {
 
 const TX_COLUMNS: &str = "t.id, t.kind, t.requester, t.msisdn, t.device_id, t.method, t.content_kind, t.content, \
      t.digest, t.language, t.nonce, t.state, t.failure_reason, t.failure_detail, t.signature, t.created_at, \
-     t.expires_at, t.completed_at, t.number_match";
-const TX_COLUMN_COUNT: usize = 19;
+     t.expires_at, t.completed_at, t.number_match, t.location";
+const TX_COLUMN_COUNT: usize = 20;
 const MSS_COLUMNS: &str =
     "m.transaction_id, m.ap_id, m.ap_trans_id, m.ap_instant, m.msisdn_raw, m.profile, m.services, m.fault_code";
 
@@ -114,6 +116,7 @@ impl TransactionRecord {
             expires_at: ts(r.try_get(16)?),
             completed_at: ts_opt(r.try_get(17)?),
             number_match: r.try_get(18)?,
+            location: r.try_get(19)?,
         })
     }
 }
@@ -149,8 +152,9 @@ fn completion_columns(outcome: &Completion) -> (TxState, Option<&'static str>, O
 
 const INSERT_TRANSACTION: &str = "INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, \
      content_kind, content, digest, language, nonce, state, failure_reason, failure_detail, signature, created_at, \
-     expires_at, completed_at, number_match)";
-const TRANSACTION_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19";
+     expires_at, completed_at, number_match, location)";
+const TRANSACTION_VALUES: &str =
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20";
 const INSERT_MSS: &str =
     "INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services, fault_code)";
 
@@ -177,6 +181,7 @@ fn bind_transaction<'q>(query: AnyQuery<'q>, t: &'q TransactionRecord) -> AnyQue
         .bind(t.expires_at.as_millis())
         .bind(t.completed_at.map(Timestamp::as_millis))
         .bind(&t.number_match)
+        .bind(&t.location)
 }
 
 /// Binds an MSS request's 8 columns, in `INSERT_MSS`'s order.
@@ -201,7 +206,7 @@ async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> 
 /// SQLite: a new MSS request in one round trip to the driver's thread, one database
 /// transaction. The transaction row goes in only if the (AP_ID, AP_TransID, Instant) is
 /// new, the MSS row only if the transaction row went in (`changes()`), and, for a pending
-/// App request (`$32` = 1), the user's other pending App requests fail as replaced only
+/// App request (`$33` = 1), the user's other pending App requests fail as replaced only
 /// if it did. A duplicate writes nothing. The inserts and the replacement say what they
 /// did in their returned rows. (Row counts cannot tell: SQLite reports the previous
 /// statement's count for BEGIN and COMMIT.) Writes take turns on the writer's lock, so
@@ -209,14 +214,14 @@ async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> 
 const SQLITE_INSERT_MSS_TRANSACTION: &str = "BEGIN; \
     INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, content_kind, content, digest, \
       language, nonce, state, failure_reason, failure_detail, signature, created_at, expires_at, completed_at, \
-      number_match) \
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 \
-    WHERE NOT EXISTS (SELECT 1 FROM mss_requests WHERE ap_id = $21 AND ap_trans_id = $22 AND ap_instant = $23); \
+      number_match, location) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 \
+    WHERE NOT EXISTS (SELECT 1 FROM mss_requests WHERE ap_id = $22 AND ap_trans_id = $23 AND ap_instant = $24); \
     INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services, \
       fault_code) \
-    SELECT $20, $21, $22, $23, $24, $25, $26, $27 WHERE changes() = 1 RETURNING 'inserted', transaction_id; \
-    UPDATE transactions SET state = $28, failure_reason = $29, failure_detail = NULL, completed_at = $16 \
-    WHERE $32 = 1 AND msisdn = $4 AND method = $30 AND state = $31 AND id <> $1 \
+    SELECT $21, $22, $23, $24, $25, $26, $27, $28 WHERE changes() = 1 RETURNING 'inserted', transaction_id; \
+    UPDATE transactions SET state = $29, failure_reason = $30, failure_detail = NULL, completed_at = $16 \
+    WHERE $33 = 1 AND msisdn = $4 AND method = $31 AND state = $32 AND id <> $1 \
       AND EXISTS (SELECT 1 FROM mss_requests WHERE transaction_id = $1) \
     RETURNING 'replaced', id; \
     COMMIT;";
@@ -424,6 +429,17 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Records where the device was when it answered (before the answer completes it).
+    pub async fn set_transaction_location(&self, id: &str, location: &str) -> Result<()> {
+        sqlx::query("UPDATE transactions SET location = $1 WHERE id = $2 AND state = $3")
+            .bind(location)
+            .bind(id)
+            .bind(TxState::Pending.as_db())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Fails the pending requests addressed to a device (it was blocked).

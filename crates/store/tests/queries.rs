@@ -164,6 +164,7 @@ fn tx(id: &str, msisdn: &str, device_id: Option<&str>, method: Method) -> Transa
         expires_at: ms(80_000),
         completed_at: None,
         number_match: None,
+        location: None,
     }
 }
 

@@ -89,6 +89,7 @@ mod tests {
             expires_at: Timestamp::from_millis(1),
             completed_at: Some(Timestamp::from_millis(1)),
             number_match: None,
+            location: None,
         }
     }
 

@@ -324,6 +324,7 @@ impl Mss<'_> {
             expires_at: now.plus(request.timeout),
             completed_at: Some(now),
             number_match: None,
+            location: None,
         };
         let mss = MssRecord { fault_code: Some(code.number()), ..self.mss_record(&request, &id, profile) };
         self.insert_new(&record, &mss).await?;

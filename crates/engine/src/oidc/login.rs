@@ -5,6 +5,7 @@
 //! The login lives in the store (kind `login`), so every step may reach any node. It is
 //! bound to the browser that began it by a cookie, kept only as a keyed hash.
 
+use mobileid_core::device_api::DeviceLocation;
 use mobileid_core::{DeviceState, FailureReason, Method, Msisdn, Requester, SignContent, Timestamp, TxKind, TxState};
 use mobileid_store::{OidcObject, UserRecord};
 use rand::RngCore;
@@ -37,7 +38,7 @@ pub struct Login {
     pub stage: Stage,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Stage {
     /// The page asks for the number.
@@ -51,7 +52,7 @@ pub enum Stage {
 }
 
 /// Who logged in, and how.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Authenticated {
     pub msisdn: String,
     pub serial: String,
@@ -59,6 +60,9 @@ pub struct Authenticated {
     pub auth_time: Timestamp,
     /// The CMS of the login text (base64), for `mid_cms`.
     pub cms: String,
+    /// Where the phone was, as it reported (for `mid_location` and the `_ch` classes).
+    #[serde(default)]
+    pub location: Option<DeviceLocation>,
 }
 
 /// Where a login stands, for the waiting page.
@@ -324,9 +328,14 @@ impl Engine {
                 return Err(OidcError::new(MidCode::SerialMismatch, &login.trace, "the serial number does not match"));
             }
         }
-        if login.request.acr.checks_country() {
-            // The phones report no location yet: a _ch login cannot pass the country check.
-            return Err(OidcError::new(MidCode::CountryMismatch, &login.trace, "the phone reported no location"));
+        let location: Option<DeviceLocation> =
+            record.location.as_deref().and_then(|json| serde_json::from_str(json).ok());
+        if login.request.acr.checks_country() && !in_switzerland(location.as_ref()) {
+            return Err(OidcError::new(
+                MidCode::CountryMismatch,
+                &login.trace,
+                "the phone is not reliably in Switzerland",
+            ));
         }
         let cms = record.signature.as_deref().unwrap_or_default();
         Ok(Authenticated {
@@ -335,6 +344,7 @@ impl Engine {
             method: record.method,
             auth_time: record.completed_at.unwrap_or(record.created_at),
             cms: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, cms),
+            location,
         })
     }
 
@@ -395,9 +405,18 @@ impl Engine {
             msisdn: user.msisdn.clone(),
             serial: user.serial.clone(),
             cms: user.cms.clone(),
+            location: user.location.clone(),
             trace: login.trace.clone(),
         }
     }
+}
+
+/// The `_ch` check (guide, footnote 6): in Switzerland, with device and location
+/// confidence of at least 0.7 and an accuracy better than 500 m.
+fn in_switzerland(location: Option<&DeviceLocation>) -> bool {
+    location.is_some_and(|l| {
+        l.country == "CH" && l.device_confidence >= 0.7 && l.location_confidence >= 0.7 && l.accuracy < 500.0
+    })
 }
 
 /// The guide's test numbers fail with their Mobile ID error; mapped to the table's codes.

@@ -3,6 +3,7 @@
 //! belong to it. Access and refresh tokens are random, stored only as keyed hashes. A
 //! replayed code or an old refresh token revokes the whole grant (RFC 9700 §4.14).
 
+use mobileid_core::device_api::DeviceLocation;
 use mobileid_core::{Method, Timestamp};
 use mobileid_crypto::jose::JwsAlgorithm;
 use mobileid_store::{Consumed, OidcObject};
@@ -20,7 +21,7 @@ use crate::Engine;
 const TOKEN_PURPOSE: &[u8] = b"oidc token";
 
 /// What a code stands for, and later its grant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Issued {
     pub client_id: String,
     pub redirect_uri: String,
@@ -33,6 +34,8 @@ pub struct Issued {
     pub msisdn: String,
     pub serial: String,
     pub cms: String,
+    #[serde(default)]
+    pub location: Option<DeviceLocation>,
     pub trace: String,
 }
 
@@ -311,7 +314,20 @@ impl Engine {
                 Scope::MidCms => {
                     claims.insert("mid_cms_content".into(), json!(issued.cms));
                 }
-                Scope::Openid | Scope::OfflineAccess | Scope::MidLocation | Scope::MidEsignBasic => {}
+                Scope::MidLocation => {
+                    if let Some(location) = &issued.location {
+                        claims.insert("mid_geo_country".into(), json!(location.country));
+                        claims.insert("mid_geo_accuracy".into(), json!(location.accuracy));
+                        claims.insert("mid_geo_device_confidence".into(), json!(location.device_confidence));
+                        claims.insert("mid_geo_location_confidence".into(), json!(location.location_confidence));
+                        let at = issued
+                            .auth_time
+                            .to_datetime()
+                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false));
+                        claims.insert("mid_geo_timestamp".into(), json!(at));
+                    }
+                }
+                Scope::Openid | Scope::OfflineAccess | Scope::MidEsignBasic => {}
             }
         }
         let mut claims = Value::Object(claims);

@@ -583,3 +583,28 @@ pub fn psql_query(query: &str) -> String {
         .expect("run psql");
     succeeded("psql", &[query], output).trim().to_string()
 }
+
+// ---- Helpers for the OpenID tests ----
+
+/// The session code a login's waiting page shows.
+pub fn session_code_shown(page: &str) -> String {
+    page.split("class=\"code\"")
+        .nth(1)
+        .and_then(|rest| rest.split('>').nth(1))
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("no session code on the page: {page}"))
+        .to_string()
+}
+
+/// Confirms a login's consent page (`login` is the login page's URL); where the provider
+/// sends the browser.
+pub async fn confirm_consent(http: &reqwest::Client, login: &str, cookie: &str) -> String {
+    let back = http
+        .post(format!("{login}/consent"))
+        .header("Cookie", cookie)
+        .form(&[("decision", "confirm")])
+        .send()
+        .await
+        .expect("consent");
+    back.headers()[reqwest::header::LOCATION].to_str().expect("location").to_string()
+}

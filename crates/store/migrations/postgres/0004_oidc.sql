@@ -34,3 +34,7 @@ CREATE INDEX oidc_objects_expiry ON oidc_objects (expires_at);
 -- Number matching: the code the user must pick on the phone out of three (an OpenID
 -- login's session code); NULL for requests without it.
 ALTER TABLE transactions ADD COLUMN number_match TEXT;
+
+-- Where the phone was when it approved, as it reported (JSON: country, accuracy in
+-- metres, device and location confidence); NULL when it reported nothing.
+ALTER TABLE transactions ADD COLUMN location TEXT;
