@@ -8,7 +8,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use mobileid_crypto::jose::{verify_jwt, JwsAlgorithm, SigningKey};
 use reqwest::header::{LOCATION, SET_COOKIE};
-use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::*;
@@ -64,12 +63,7 @@ impl<'a> Client<'a> {
             (None, Some(secret)) => Auth::Basic(secret),
             (None, None) => panic!("no secret in {output}"),
         };
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .add_root_certificate(reqwest::Certificate::from_pem(server.ca_pem.as_bytes()).expect("ca"))
-            .redirect(Policy::none())
-            .build()
-            .expect("client");
+        let http = server.relying_party_client();
         Client { server, id: id.to_string(), auth, http }
     }
 

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
-use reqwest::redirect::Policy;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::*;
@@ -48,12 +47,7 @@ impl<'a> Rp<'a> {
         args.extend_from_slice(extra);
         let output = server.cli(&args);
         let secret = output.split("(shown only now): ").nth(1).expect("secret").trim().to_string();
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .add_root_certificate(reqwest::Certificate::from_pem(server.ca_pem.as_bytes()).expect("ca"))
-            .redirect(Policy::none())
-            .build()
-            .expect("client");
+        let http = server.relying_party_client();
         Rp { server, http, secret }
     }
 

@@ -51,6 +51,14 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
 }
 
+/// A live token of a client, as [`Engine::token_of`] found it.
+struct LiveToken {
+    grant_id: String,
+    issued: Issued,
+    kind: &'static str,
+    expires_at: Timestamp,
+}
+
 /// A token's record: its grant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TokenData {
@@ -338,13 +346,10 @@ impl Engine {
         Ok((client, claims))
     }
 
-    /// The grant behind a live access or refresh token of `client`, and the token's kind
-    /// and expiry; None for anything else (unknown, expired, revoked, another client's).
-    async fn token_of(
-        &self,
-        client: &OidcClient,
-        token: &str,
-    ) -> Result<Option<(Issued, &'static str, Timestamp)>, OidcError> {
+    /// The grant behind a live access or refresh token of `client` (its id and what it
+    /// stands for), and the token's kind and expiry; None for anything else (unknown,
+    /// expired, used, revoked, another client's).
+    async fn token_of(&self, client: &OidcClient, token: &str) -> Result<Option<LiveToken>, OidcError> {
         let hash = self.token_hash(token);
         for kind in [KIND_ACCESS, KIND_REFRESH] {
             let object = self
@@ -356,7 +361,7 @@ impl Engine {
             let Some(grant_id) = object.grant_id else { continue };
             let Some((issued, _)) = self.grant(&grant_id).await? else { continue };
             if issued.client_id == client.client_id {
-                return Ok(Some((issued, kind, object.expires_at)));
+                return Ok(Some(LiveToken { grant_id, issued, kind, expires_at: object.expires_at }));
             }
         }
         Ok(None)
@@ -366,20 +371,9 @@ impl Engine {
     /// go together). Unknown tokens and other clients' tokens change nothing, and the
     /// answer is the same, so a client learns nothing about tokens not its own.
     pub async fn oidc_revoke(&self, client: &OidcClient, token: &str) -> Result<(), OidcError> {
-        let hash = self.token_hash(token);
-        for kind in [KIND_ACCESS, KIND_REFRESH] {
-            let object = self
-                .store()
-                .find_oidc_object(kind, &hash, self.now())
-                .await
-                .map_err(|e| self.oidc_internal("REVOKE", e))?;
-            let Some(grant_id) = object.and_then(|o| o.grant_id) else { continue };
-            if let Some((issued, _)) = self.grant(&grant_id).await? {
-                if issued.client_id == client.client_id {
-                    self.store().revoke_oidc_grant(&grant_id).await.map_err(|e| self.oidc_internal("REVOKE", e))?;
-                    tracing::info!(client = client.client_id, "a grant was revoked by its client");
-                }
-            }
+        if let Some(live) = self.token_of(client, token).await? {
+            self.store().revoke_oidc_grant(&live.grant_id).await.map_err(|e| self.oidc_internal("REVOKE", e))?;
+            tracing::info!(client = client.client_id, "a grant was revoked by its client");
         }
         Ok(())
     }
@@ -387,7 +381,7 @@ impl Engine {
     /// RFC 7662: what a live token of this client stands for; `{"active": false}` for
     /// anything else.
     pub async fn oidc_introspect(&self, client: &OidcClient, token: &str) -> Result<Value, OidcError> {
-        let Some((issued, kind, expires_at)) = self.token_of(client, token).await? else {
+        let Some(LiveToken { issued, kind, expires_at, .. }) = self.token_of(client, token).await? else {
             return Ok(json!({"active": false}));
         };
         Ok(json!({

@@ -586,6 +586,19 @@ pub fn psql_query(query: &str) -> String {
 
 // ---- Helpers for the OpenID tests ----
 
+impl TestServer {
+    /// An HTTPS client as a relying party's back end: trusts our CA and follows no
+    /// redirect, so a test sees where the provider sends the browser.
+    pub fn relying_party_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("ca"))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+}
+
 /// The session code a login's waiting page shows.
 pub fn session_code_shown(page: &str) -> String {
     page.split("class=\"code\"")
