@@ -346,10 +346,10 @@ impl Engine {
         Ok((client, claims))
     }
 
-    /// The grant behind a live access or refresh token of `client` (its id and what it
-    /// stands for), and the token's kind and expiry; None for anything else (unknown,
-    /// expired, used, revoked, another client's).
-    async fn token_of(&self, client: &OidcClient, token: &str) -> Result<Option<LiveToken>, OidcError> {
+    /// The grant behind an unexpired access or refresh token of `client` (its id and what
+    /// it stands for), and the token's kind and expiry; None for anything else (unknown,
+    /// expired, revoked, another client's, or, unless `used` is allowed, used up).
+    async fn token_of(&self, client: &OidcClient, token: &str, used: bool) -> Result<Option<LiveToken>, OidcError> {
         let hash = self.token_hash(token);
         for kind in [KIND_ACCESS, KIND_REFRESH] {
             let object = self
@@ -357,7 +357,7 @@ impl Engine {
                 .find_oidc_object(kind, &hash, self.now())
                 .await
                 .map_err(|e| self.oidc_internal("TOKEN", e))?;
-            let Some(object) = object.filter(|o| o.used_at.is_none()) else { continue };
+            let Some(object) = object.filter(|o| used || o.used_at.is_none()) else { continue };
             let Some(grant_id) = object.grant_id else { continue };
             let Some((issued, _)) = self.grant(&grant_id).await? else { continue };
             if issued.client_id == client.client_id {
@@ -371,7 +371,8 @@ impl Engine {
     /// go together). Unknown tokens and other clients' tokens change nothing, and the
     /// answer is the same, so a client learns nothing about tokens not its own.
     pub async fn oidc_revoke(&self, client: &OidcClient, token: &str) -> Result<(), OidcError> {
-        if let Some(live) = self.token_of(client, token).await? {
+        // A rotated-away refresh token still names its grant: revoking it ends the grant.
+        if let Some(live) = self.token_of(client, token, true).await? {
             self.store().revoke_oidc_grant(&live.grant_id).await.map_err(|e| self.oidc_internal("REVOKE", e))?;
             tracing::info!(client = client.client_id, "a grant was revoked by its client");
         }
@@ -381,7 +382,7 @@ impl Engine {
     /// RFC 7662: what a live token of this client stands for; `{"active": false}` for
     /// anything else.
     pub async fn oidc_introspect(&self, client: &OidcClient, token: &str) -> Result<Value, OidcError> {
-        let Some(LiveToken { issued, kind, expires_at, .. }) = self.token_of(client, token).await? else {
+        let Some(LiveToken { issued, kind, expires_at, .. }) = self.token_of(client, token, false).await? else {
             return Ok(json!({"active": false}));
         };
         Ok(json!({
