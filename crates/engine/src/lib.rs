@@ -103,6 +103,12 @@ struct Inner {
     metrics: TransactionMetrics,
     known_certificates: mss::gate::KnownCertificates,
     oidc_keys: oidc::keys::KeyRing,
+    oidc_clients: oidc::client::ClientCache,
+    /// Signatures are CPU work, done on the blocking pool as many at once as there are
+    /// cores: more would only take turns on the same cores, switching back and forth.
+    signing: tokio::sync::Semaphore,
+    /// The discovery document, serialised, and the issuer it was made for.
+    oidc_discovery: std::sync::Mutex<Option<(String, bytes::Bytes)>>,
     /// Set when the browser port was bound to a port chosen by the system.
     oidc_issuer: std::sync::OnceLock<String>,
 }
@@ -135,6 +141,9 @@ impl Engine {
                 metrics: TransactionMetrics::default(),
                 known_certificates: Default::default(),
                 oidc_keys: Default::default(),
+                oidc_clients: Default::default(),
+                signing: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
+                oidc_discovery: Default::default(),
                 oidc_issuer: Default::default(),
             }),
         };
@@ -179,6 +188,15 @@ impl Engine {
         &self.inner.ca
     }
 
+    /// Runs a signature (or other CPU-bound work) on the blocking pool, in turn.
+    pub(crate) async fn compute<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let _turn = self.inner.signing.acquire().await.expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(work).await
+    }
+
     pub(crate) fn master_key(&self) -> &MasterKey {
         &self.inner.master_key
     }
@@ -195,6 +213,7 @@ impl Engine {
         match event {
             ChangeEvent::TransactionDone(id) => self.inner.transactions.wake(id),
             ChangeEvent::DeviceInbox(id) => self.inner.inboxes.wake(id),
+            ChangeEvent::OidcClient(id) => self.inner.oidc_clients.forget(id),
         }
     }
 

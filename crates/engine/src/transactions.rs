@@ -262,8 +262,7 @@ impl Engine {
         let algorithm = key.algorithm();
         let message = to_be_signed.to_vec();
         // RSA signing takes milliseconds: keep it off the async workers.
-        let signature =
-            tokio::task::spawn_blocking(move || key.sign(&message)).await.map_err(internal)?.map_err(internal)?;
+        let signature = self.compute(move || key.sign(&message)).await.map_err(internal)?.map_err(internal)?;
         let chain = self.inner.ca.chain();
         assemble_signed_data(content, to_be_signed, &signature, &device.cert_der, &chain, algorithm).map_err(internal)
     }

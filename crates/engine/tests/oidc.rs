@@ -108,7 +108,7 @@ fn kid(jwt: &str) -> String {
 }
 
 async fn published(engine: &Engine) -> Vec<String> {
-    let jwks = engine.oidc_jwks().await.expect("jwks");
+    let jwks: Value = serde_json::from_slice(&engine.oidc_jwks().await.expect("jwks")).expect("JSON");
     jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
 }
 

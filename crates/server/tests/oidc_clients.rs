@@ -43,7 +43,7 @@ impl<'a> Client<'a> {
             "--entitlements",
             "login_hint",
             "--scopes",
-            "openid,phone,mid_profile",
+            "openid,phone,mid_profile,mid_esign_basic",
         ];
         args.extend_from_slice(extra);
         let jwks_file = key.as_ref().map(|key| {
@@ -110,7 +110,7 @@ impl<'a> Client<'a> {
                 &[
                     ("response_type", "code"),
                     ("redirect_uri", REDIRECT),
-                    ("scope", "openid phone mid_profile"),
+                    ("scope", "openid phone mid_profile mid_esign_basic"),
                     ("state", "s"),
                     ("nonce", "n"),
                     ("code_challenge", &challenge),
@@ -253,7 +253,17 @@ async fn userinfo_as_a_signed_jwt() {
     assert_eq!(claims["iss"], server.browser_base.as_str());
     assert_eq!(claims["aud"], "signed");
     assert_eq!(claims["phone_number"], "+41700092501");
-    assert!(claims["mid_profile_serial"].as_str().unwrap().starts_with("MIDCHE"));
+    let serial = claims["mid_profile_serial"].as_str().unwrap();
+    assert!(serial.starts_with("MIDCHE"));
+    // The evidence of the login's signature: the robot's SIM signed the login text.
+    let esign = &claims["mid_esign_basic_content"];
+    assert_eq!(esign["serial_number"], serial);
+    assert_eq!(esign["phone_number"], "+41700092501");
+    assert_eq!(esign["method"], "mid_sim");
+    assert!(esign["signing_time"].as_str().unwrap().starts_with("20"), "{esign}");
+    let cms = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, esign["cms"].as_str().unwrap())
+        .expect("base64 CMS");
+    assert_eq!(cms[0], 0x30, "a DER SEQUENCE");
 }
 
 fn chrono_seconds() -> u64 {

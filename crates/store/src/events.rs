@@ -16,6 +16,8 @@ pub enum ChangeEvent {
     TransactionDone(String),
     /// A device has a new request waiting (or one was withdrawn).
     DeviceInbox(String),
+    /// An OpenID client was registered, changed or removed.
+    OidcClient(String),
 }
 
 impl ChangeEvent {
@@ -23,12 +25,15 @@ impl ChangeEvent {
         match self {
             ChangeEvent::TransactionDone(id) => format!("tx:{id}"),
             ChangeEvent::DeviceInbox(id) => format!("dev:{id}"),
+            ChangeEvent::OidcClient(id) => format!("oc:{id}"),
         }
     }
 
     fn decode(payload: &str) -> Option<ChangeEvent> {
         if let Some(id) = payload.strip_prefix("tx:") {
             Some(ChangeEvent::TransactionDone(id.to_string()))
+        } else if let Some(id) = payload.strip_prefix("oc:") {
+            Some(ChangeEvent::OidcClient(id.to_string()))
         } else {
             payload.strip_prefix("dev:").map(|id| ChangeEvent::DeviceInbox(id.to_string()))
         }
@@ -64,7 +69,11 @@ mod tests {
 
     #[test]
     fn events_round_trip() {
-        for e in [ChangeEvent::TransactionDone("Habc".into()), ChangeEvent::DeviceInbox("d1".into())] {
+        for e in [
+            ChangeEvent::TransactionDone("Habc".into()),
+            ChangeEvent::DeviceInbox("d1".into()),
+            ChangeEvent::OidcClient("rp".into()),
+        ] {
             assert_eq!(ChangeEvent::decode(&e.encode()), Some(e));
         }
         assert_eq!(ChangeEvent::decode("junk"), None);

@@ -13,6 +13,7 @@ mod authorities;
 mod devices;
 mod events;
 mod oidc;
+mod oidc_writes;
 mod receipts;
 mod stats;
 mod transactions;
@@ -30,7 +31,7 @@ pub use aps::ApRecord;
 pub use authorities::AuthorityRecord;
 pub use devices::DeviceRecord;
 pub use events::{ChangeEvent, ChangeListener};
-pub use oidc::{Consumed, OidcClientRecord, OidcKeyRecord, OidcObject};
+pub use oidc::{Consumed, OidcClientRecord, OidcKeyRecord, OidcObject, Rotation};
 pub use receipts::ReceiptRecord;
 pub use stats::PoolStats;
 pub use transactions::{Completion, Failure, InsertOutcome, MssRecord, RequestWrite, TransactionRecord};
@@ -50,6 +51,9 @@ pub enum StoreError {
     /// A row holds a value no version of our code writes.
     #[error("corrupt row: {0}")]
     Corrupt(#[from] StoredValueError),
+    /// A batch of OpenID writes failed, as each of its writes is told.
+    #[error("database error (in a group commit): {0}")]
+    GroupCommit(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -81,6 +85,9 @@ pub struct Store {
     /// It also holds the writer's own connection, outside the pool, for the writes that
     /// are one round trip (no pool hand-over, and no ping when it is given back).
     sqlite_writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
+    /// The queue of the OpenID provider's object writes (see `oidc_writes`); None only in
+    /// the writing task's own handle.
+    oidc_writer: Option<oidc_writes::OidcWriter>,
 }
 
 impl Store {
@@ -121,8 +128,10 @@ impl Store {
                     .await?
             }
         };
-        let store = Store { pool, backend, url: url.to_string(), sqlite_writer: Default::default() };
+        let mut store =
+            Store { pool, backend, url: url.to_string(), sqlite_writer: Default::default(), oidc_writer: None };
         store.migrator().run(&store.pool).await?;
+        store.oidc_writer = Some(oidc_writes::OidcWriter::start(store.clone()));
         if backend == Backend::Sqlite {
             store.checkpoint_in_the_background();
         }

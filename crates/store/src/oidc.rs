@@ -62,7 +62,7 @@ pub struct OidcObject {
 }
 
 impl OidcObject {
-    fn from_row(r: &AnyRow) -> Result<OidcObject> {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<OidcObject> {
         Ok(OidcObject {
             kind: r.try_get(0)?,
             id: r.try_get(1)?,
@@ -75,7 +75,7 @@ impl OidcObject {
     }
 }
 
-const OBJECT_COLUMNS: &str = "kind, id, grant_id, data, created_at, expires_at, used_at";
+pub(crate) const OBJECT_COLUMNS: &str = "kind, id, grant_id, data, created_at, expires_at, used_at";
 
 /// What consuming a single-use object found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +85,17 @@ pub enum Consumed {
     /// It had been used before: a replay.
     Replayed(OidcObject),
     /// There is no such object, or it expired.
+    Unknown,
+}
+
+/// What moving a grant on from a generation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The grant was at that generation; now it is at the next.
+    Rotated(OidcObject),
+    /// The grant lives, at another generation: the generation was used before.
+    Stale,
+    /// There is no such grant, or it expired.
     Unknown,
 }
 
@@ -178,22 +189,28 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Stores a new object; false if one of that kind and id exists.
+    /// Stores a new object; false if one of that kind and id exists. Written with others
+    /// in one transaction (see `oidc_writes`).
     pub async fn insert_oidc_object(&self, object: &OidcObject) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO oidc_objects (kind, id, grant_id, data, created_at, expires_at, used_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kind, id) DO NOTHING",
-        )
-        .bind(&object.kind)
-        .bind(&object.id)
-        .bind(&object.grant_id)
-        .bind(&object.data)
-        .bind(object.created_at.as_millis())
-        .bind(object.expires_at.as_millis())
-        .bind(object.used_at.map(Timestamp::as_millis))
-        .execute(&self.pool)
+        self.queue_oidc_insert(object).await
+    }
+
+    /// An unexpired grant (an object of kind `grant`) and its generation.
+    pub async fn find_oidc_grant(&self, grant_id: &str, now: Timestamp) -> Result<Option<(OidcObject, i64)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {OBJECT_COLUMNS}, generation FROM oidc_objects WHERE kind = 'grant' AND id = $1 AND expires_at > $2"
+        ))
+        .bind(grant_id)
+        .bind(now.as_millis())
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        row.map(|r| Ok((OidcObject::from_row(&r)?, r.try_get(7)?))).transpose()
+    }
+
+    /// Moves an unexpired grant on from `generation`, atomically: of two that race with
+    /// the same generation, one gets `Rotated`. Written with others in one transaction.
+    pub async fn rotate_oidc_grant(&self, grant_id: &str, generation: i64, now: Timestamp) -> Result<Rotation> {
+        self.queue_oidc_rotate(grant_id, generation, now).await
     }
 
     /// The object, unless it expired by `now` (used ones are returned too).
@@ -224,29 +241,9 @@ impl Store {
     }
 
     /// Marks a single-use object used, atomically: of two that race, one gets `Fresh`.
+    /// Written with others in one transaction (see `oidc_writes`).
     pub async fn consume_oidc_object(&self, kind: &str, id: &str, now: Timestamp) -> Result<Consumed> {
-        let row = sqlx::query(&format!(
-            "UPDATE oidc_objects SET used_at = $1
-             WHERE kind = $2 AND id = $3 AND used_at IS NULL AND expires_at > $1
-             RETURNING {OBJECT_COLUMNS}"
-        ))
-        .bind(now.as_millis())
-        .bind(kind)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = row {
-            return Ok(Consumed::Fresh(OidcObject::from_row(&row)?));
-        }
-        let seen = sqlx::query(&format!("SELECT {OBJECT_COLUMNS} FROM oidc_objects WHERE kind = $1 AND id = $2"))
-            .bind(kind)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match seen.map(|r| OidcObject::from_row(&r)).transpose()? {
-            Some(object) if object.used_at.is_some() => Consumed::Replayed(object),
-            _ => Consumed::Unknown,
-        })
+        self.queue_oidc_consume(kind, id, now).await
     }
 
     /// Deletes every object of a grant (the grant, its codes and tokens); how many.

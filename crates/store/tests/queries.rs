@@ -1141,16 +1141,22 @@ both!(publish_listen, |db, store| {
             // The channel is database-wide: tag our events so other tests' events are skipped.
             let tag = format!("{}-{}", std::process::id(), NOW);
             let other_node = db.connect().await;
-            let sent =
-                vec![ChangeEvent::TransactionDone(format!("T-{tag}")), ChangeEvent::DeviceInbox(format!("d-{tag}"))];
+            let sent = vec![
+                ChangeEvent::TransactionDone(format!("T-{tag}")),
+                ChangeEvent::DeviceInbox(format!("d-{tag}")),
+                ChangeEvent::OidcClient(format!("rp-{tag}")),
+            ];
             store.publish(&sent[0]).await.unwrap();
             other_node.publish(&sent[1]).await.unwrap();
+            store.publish(&sent[2]).await.unwrap();
             let mut received = Vec::new();
             tokio::time::timeout(Duration::from_secs(10), async {
                 while received.len() < sent.len() {
                     let event = listener.next().await.unwrap();
                     let ours = match &event {
-                        ChangeEvent::TransactionDone(id) | ChangeEvent::DeviceInbox(id) => id.ends_with(&tag),
+                        ChangeEvent::TransactionDone(id)
+                        | ChangeEvent::DeviceInbox(id)
+                        | ChangeEvent::OidcClient(id) => id.ends_with(&tag),
                     };
                     if ours {
                         received.push(event);
@@ -1257,6 +1263,67 @@ both!(oidc_objects_are_consumed_once, |db, store| {
     assert_eq!(store.consume_oidc_object("par", "c1", ms(60_000)).await.unwrap(), Consumed::Unknown);
     assert_eq!(store.find_oidc_object("par", "c1", ms(60_000)).await.unwrap(), None);
     assert_eq!(store.consume_oidc_object("code", "nope", NOW).await.unwrap(), Consumed::Unknown);
+});
+
+both!(oidc_grants_move_on_once_per_generation, |db, store| {
+    assert!(store.insert_oidc_object(&oidc_object("grant", "g1", Some("g1"), ms(3_600_000))).await.unwrap());
+    let (grant, generation) = store.find_oidc_grant("g1", NOW).await.unwrap().expect("the grant");
+    assert_eq!((grant.data.as_str(), generation), ("{\"id\":\"g1\"}", 0));
+    // Eight refreshes with the same token: one moves the grant on, seven find it moved.
+    let results = race(&store, |store, _| async move { store.rotate_oidc_grant("g1", 0, ms(1)).await.unwrap() }).await;
+    let rotated = results.iter().filter(|r| matches!(r, Rotation::Rotated(g) if g.id == "g1")).count();
+    let stale = results.iter().filter(|r| **r == Rotation::Stale).count();
+    assert_eq!((rotated, stale), (1, 7), "{results:?}");
+    assert_eq!(store.find_oidc_grant("g1", NOW).await.unwrap().map(|(_, n)| n), Some(1));
+    assert_eq!(store.rotate_oidc_grant("g1", 0, ms(2)).await.unwrap(), Rotation::Stale, "a spent generation");
+    assert!(matches!(store.rotate_oidc_grant("g1", 1, ms(2)).await.unwrap(), Rotation::Rotated(_)));
+    assert_eq!(store.rotate_oidc_grant("g1", 2, ms(3_600_000)).await.unwrap(), Rotation::Unknown, "expired");
+    assert_eq!(store.find_oidc_grant("g1", ms(3_600_000)).await.unwrap(), None);
+    assert_eq!(store.rotate_oidc_grant("nope", 0, NOW).await.unwrap(), Rotation::Unknown);
+    store.revoke_oidc_grant("g1").await.unwrap();
+    assert_eq!(store.rotate_oidc_grant("g1", 2, ms(3)).await.unwrap(), Rotation::Unknown, "revoked");
+    // Only grants move on.
+    store.insert_oidc_object(&oidc_object("code", "g2", None, ms(60_000))).await.unwrap();
+    assert_eq!(store.rotate_oidc_grant("g2", 0, NOW).await.unwrap(), Rotation::Unknown);
+});
+
+both!(oidc_batched_writes_keep_guarantees, |db, store| {
+    // The same object inserted eight times at once: one insert wins.
+    let results = race(&store, |store, _| async move {
+        store.insert_oidc_object(&oidc_object("par", "same", None, ms(60_000))).await.unwrap()
+    })
+    .await;
+    assert_eq!(results.iter().filter(|inserted| **inserted).count(), 1, "{results:?}");
+    // Different objects, with consumptions and rotations among them: each gets its answer.
+    store.insert_oidc_object(&oidc_object("grant", "g", Some("g"), ms(60_000))).await.unwrap();
+    let results = race(&store, |store, i| async move {
+        match i % 4 {
+            0 => {
+                format!("{:?}", store.insert_oidc_object(&oidc_object("par", &format!("p{i}"), None, ms(60_000))).await)
+            }
+            1 => format!(
+                "{:?}",
+                store.consume_oidc_object("par", "same", ms(1)).await.map(|c| matches!(c, Consumed::Fresh(_)))
+            ),
+            2 => format!("{:?}", store.rotate_oidc_grant("g", 0, ms(1)).await.map(|r| r != Rotation::Stale)),
+            _ => format!("{:?}", store.consume_oidc_object("par", "missing", ms(1)).await),
+        }
+    })
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| *r == "Ok(true)").count(),
+        4,
+        "two inserts, one consumption, one rotation: {results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|r| *r == "Ok(false)").count(),
+        2,
+        "the second consumption and rotation: {results:?}"
+    );
+    assert_eq!(results.iter().filter(|r| *r == "Ok(Unknown)").count(), 2, "{results:?}");
+    for i in [0, 4] {
+        assert!(store.find_oidc_object("par", &format!("p{i}"), NOW).await.unwrap().is_some());
+    }
 });
 
 both!(oidc_objects_update_revoke_and_purge, |db, store| {

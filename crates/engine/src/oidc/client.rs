@@ -1,7 +1,7 @@
 //! Relying parties registered with the provider (`mobileid oidc-client add`): where they
 //! may be sent back to, how they authenticate, and what they may ask for.
 
-use mobileid_store::OidcClientRecord;
+use mobileid_store::{ChangeEvent, OidcClientRecord};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +125,36 @@ impl std::fmt::Debug for ClientSecret {
 
 const SECRET_PURPOSE: &[u8] = b"oidc client secret";
 
+/// How long a node uses a client's registration as it read it. Every back-channel
+/// request authenticates its client, and registrations change rarely: a change made on
+/// this node (or announced by another, on PostgreSQL) applies at once; one made by the
+/// CLI against a running SQLite node applies within this time.
+const CLIENT_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Registered clients as last read. Unknown ids are not kept, so guessing costs reads,
+/// not memory.
+#[derive(Default)]
+pub(crate) struct ClientCache {
+    read: std::sync::Mutex<std::collections::HashMap<String, (mobileid_core::Timestamp, OidcClient)>>,
+}
+
+impl ClientCache {
+    fn get(&self, client_id: &str, now: mobileid_core::Timestamp) -> Option<OidcClient> {
+        let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, client) = read.get(client_id)?;
+        (now < at.plus(CLIENT_RELOAD_EVERY)).then(|| client.clone())
+    }
+
+    fn put(&self, client: &OidcClient, now: mobileid_core::Timestamp) {
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        read.insert(client.client_id.clone(), (now, client.clone()));
+    }
+
+    pub(crate) fn forget(&self, client_id: &str) {
+        self.read.lock().unwrap_or_else(|e| e.into_inner()).remove(client_id);
+    }
+}
+
 impl Engine {
     /// Registers (or replaces) a client. Secret methods get a new random secret, returned
     /// once and stored only as a keyed hash.
@@ -146,11 +176,23 @@ impl Engine {
             created_at: self.now(),
         };
         self.store().upsert_oidc_client(&record).await?;
+        self.announce(ChangeEvent::OidcClient(client_id.to_string())).await;
         Ok(secret)
     }
 
+    /// The client's registration, as read at most [`CLIENT_RELOAD_EVERY`] ago.
     pub async fn oidc_client(&self, client_id: &str) -> Result<Option<OidcClient>, EngineError> {
-        self.store().find_oidc_client(client_id).await?.map(parse_record).transpose()
+        let now = self.now();
+        let cache = &self.inner.oidc_clients;
+        if let Some(client) = cache.get(client_id, now) {
+            return Ok(Some(client));
+        }
+        let client = self.store().find_oidc_client(client_id).await?.map(parse_record).transpose()?;
+        match &client {
+            Some(client) => cache.put(client, now),
+            None => cache.forget(client_id),
+        }
+        Ok(client)
     }
 
     pub async fn oidc_clients(&self) -> Result<Vec<OidcClient>, EngineError> {
@@ -158,7 +200,9 @@ impl Engine {
     }
 
     pub async fn remove_oidc_client(&self, client_id: &str) -> Result<bool, EngineError> {
-        Ok(self.store().delete_oidc_client(client_id).await?)
+        let removed = self.store().delete_oidc_client(client_id).await?;
+        self.announce(ChangeEvent::OidcClient(client_id.to_string())).await;
+        Ok(removed)
     }
 
     /// True when `secret` is the client's (compared in constant time).
@@ -173,7 +217,7 @@ impl Engine {
     }
 }
 
-fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn equal_in_constant_time(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct KeyRing {
 pub(crate) struct Keys {
     /// Every key not retired, as public JWKs.
     published: Vec<serde_json::Value>,
+    /// The same as the JWKS document, serialised once per reload.
+    jwks: bytes::Bytes,
     /// Per algorithm, the newest key whose signing time has come.
     signing: HashMap<JwsAlgorithm, Arc<SigningKey>>,
 }
@@ -39,10 +41,14 @@ fn key_context(kid: &str) -> Vec<u8> {
 }
 
 impl Engine {
-    /// The JWKS document: `{"keys": [...]}`.
-    pub async fn oidc_jwks(&self) -> Result<serde_json::Value, EngineError> {
-        let keys = self.oidc_keys().await?;
-        Ok(serde_json::json!({ "keys": keys.published }))
+    /// The JWKS document, `{"keys": [...]}`, as JSON text.
+    pub async fn oidc_jwks(&self) -> Result<bytes::Bytes, EngineError> {
+        Ok(self.oidc_keys().await?.jwks.clone())
+    }
+
+    /// Every published key, as a public JWK.
+    pub(crate) async fn oidc_public_keys(&self) -> Result<Vec<serde_json::Value>, EngineError> {
+        Ok(self.oidc_keys().await?.published.clone())
     }
 
     /// The key that signs with `alg` now; the first use of an algorithm makes its key.
@@ -124,8 +130,10 @@ impl Engine {
             let der = self.master_key().open(&record.sealed_key, &key_context(&record.kid))?;
             signing.insert(alg, (record.signs_from, Arc::new(SigningKey::from_pkcs8(alg, &der)?)));
         }
-        let keys =
-            Arc::new(Keys { published, signing: signing.into_iter().map(|(alg, (_, key))| (alg, key)).collect() });
+        let jwks = serde_json::to_vec(&serde_json::json!({ "keys": published }))
+            .map_err(|e| EngineError::Invalid(format!("JWKS: {e}")))?;
+        let signing = signing.into_iter().map(|(alg, (_, key))| (alg, key)).collect();
+        let keys = Arc::new(Keys { published, jwks: jwks.into(), signing });
         *self.inner.oidc_keys.loaded.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, keys.clone()));
         Ok(keys)
     }

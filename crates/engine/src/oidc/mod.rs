@@ -9,6 +9,7 @@
 //!   ID tokens and userinfo;
 //! - [`error`]: OAuth errors with the guide's `mid_<cat>_<code>_<TRACE>` codes.
 
+mod bearer;
 pub mod ciba;
 pub mod client;
 pub mod error;
@@ -36,8 +37,6 @@ pub(crate) const KIND_LOGIN: &str = "login";
 pub(crate) const KIND_PUSH: &str = "push";
 pub(crate) const KIND_CODE: &str = "code";
 pub(crate) const KIND_GRANT: &str = "grant";
-pub(crate) const KIND_ACCESS: &str = "access";
-pub(crate) const KIND_REFRESH: &str = "refresh";
 const KIND_ASSERTION: &str = "assertion";
 
 /// The provider's settings; the server fills them from its configuration.
@@ -264,9 +263,22 @@ impl Engine {
         Ok(params)
     }
 
-    /// The discovery document: only what works.
-    pub fn oidc_discovery(&self) -> Value {
+    /// The discovery document as JSON text, made once per issuer.
+    pub fn oidc_discovery(&self) -> bytes::Bytes {
         let issuer = self.oidc_issuer();
+        let mut made = self.inner.oidc_discovery.lock().unwrap_or_else(|e| e.into_inner());
+        match &*made {
+            Some((made_for, document)) if made_for == issuer => document.clone(),
+            _ => {
+                let document = bytes::Bytes::from(self.discovery_document(issuer).to_string());
+                *made = Some((issuer.to_string(), document.clone()));
+                document
+            }
+        }
+    }
+
+    /// The discovery document: only what works.
+    fn discovery_document(&self, issuer: &str) -> Value {
         let at = |path: &str| format!("{issuer}{path}");
         let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.token()).collect();
         let algs: Vec<&str> = JwsAlgorithm::ALL.iter().map(|a| a.name()).collect();
@@ -330,8 +342,7 @@ impl Engine {
         let invalid = |why: &str| OidcError::new(MidCode::InvalidClientRequest, &trace, why);
         let mut client_id = params.get("client_id").cloned();
         if let Some(hint) = params.get("id_token_hint") {
-            let jwks = self.oidc_jwks().await.map_err(|e| self.oidc_internal(&trace, e))?;
-            let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
+            let keys = self.oidc_public_keys().await.map_err(|e| self.oidc_internal(&trace, e))?;
             let claims = verify_jwt(hint, &keys, &JwsAlgorithm::ALL)
                 .map_err(|_| invalid("id_token_hint is not an ID token of ours"))?;
             if claims["iss"] != json!(self.oidc_issuer()) {

@@ -1,21 +1,24 @@
 //! Codes and tokens. A code is single use and short-lived; redeeming it makes a grant
 //! (who, for which client, with which scopes and how they logged in) and tokens that
-//! belong to it. Access and refresh tokens are random, stored only as keyed hashes. A
-//! replayed code or an old refresh token revokes the whole grant (RFC 9700 §4.14).
+//! belong to it ([`super::bearer`]: they name the grant, and live only as long as it
+//! does). A refresh moves the grant to its next generation, which spends the refresh
+//! token it came with. A replayed code or an old refresh token revokes the whole grant
+//! (RFC 9700 §4.14).
 
 use mobileid_core::device_api::DeviceLocation;
 use mobileid_core::{Method, Timestamp};
 use mobileid_crypto::jose::JwsAlgorithm;
-use mobileid_store::{Consumed, OidcObject};
+use mobileid_store::{Consumed, OidcObject, Rotation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::bearer::Bearer;
 use super::client::OidcClient;
 use super::error::{MidCode, OAuthError, OidcError};
 use super::login::{Authenticated, Login};
 use super::vocabulary::{scope_string, Acr, Scope};
-use super::{random_token, KIND_ACCESS, KIND_CODE, KIND_GRANT, KIND_REFRESH};
+use super::{random_token, KIND_CODE, KIND_GRANT};
 use crate::Engine;
 
 const TOKEN_PURPOSE: &[u8] = b"oidc token";
@@ -55,14 +58,17 @@ pub struct TokenResponse {
 struct LiveToken {
     grant_id: String,
     issued: Issued,
-    kind: &'static str,
+    access: bool,
     expires_at: Timestamp,
 }
 
-/// A token's record: its grant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TokenData {
-    grant_id: String,
+/// The grant that tokens are issued from.
+struct Grant<'a> {
+    id: &'a str,
+    /// As it was given: a refresh may narrow the scope of one answer, not of the grant.
+    issued: &'a Issued,
+    /// Its current generation: the one the new refresh token continues.
+    generation: i64,
 }
 
 impl Engine {
@@ -133,7 +139,7 @@ impl Engine {
         issued: &Issued,
     ) -> Result<TokenResponse, OidcError> {
         let now = self.now();
-        let grant = OidcObject {
+        let object = OidcObject {
             kind: KIND_GRANT.into(),
             id: grant_id.clone(),
             grant_id: Some(grant_id.clone()),
@@ -142,12 +148,12 @@ impl Engine {
             expires_at: now.plus(self.config().oidc.refresh_ttl.max(self.config().oidc.access_ttl)),
             used_at: None,
         };
-        self.store().insert_oidc_object(&grant).await.map_err(|e| self.oidc_internal(&issued.trace, e))?;
-        self.tokens_for(client, &grant_id, issued, true).await
+        self.store().insert_oidc_object(&object).await.map_err(|e| self.oidc_internal(&issued.trace, e))?;
+        self.tokens_for(client, &Grant { id: &grant_id, issued, generation: 0 }, issued, true).await
     }
 
-    /// `grant_type=refresh_token`, rotating: the old token is used up; a second use of it
-    /// revokes the grant.
+    /// `grant_type=refresh_token`, rotating: the grant moves on to its next generation,
+    /// which spends the token; a second use of it revokes the grant.
     pub async fn oidc_refresh(
         &self,
         client: &OidcClient,
@@ -157,86 +163,64 @@ impl Engine {
         let trace = super::login::session_code();
         let grant_error =
             |why: &str| OidcError::new(MidCode::InvalidClientRequest, &trace, why).with_error(OAuthError::InvalidGrant);
-        let object =
-            match self.store().consume_oidc_object(KIND_REFRESH, &self.token_hash(refresh_token), self.now()).await {
-                Ok(Consumed::Fresh(object)) => object,
-                Ok(Consumed::Replayed(object)) => {
-                    if let Some(grant) = &object.grant_id {
-                        self.store().revoke_oidc_grant(grant).await.map_err(|e| self.oidc_internal(&trace, e))?;
-                        tracing::warn!(grant, "a refresh token was used twice: its grant is revoked");
-                    }
-                    return Err(grant_error("the refresh token was already used"));
-                }
-                Ok(Consumed::Unknown) => return Err(grant_error("unknown, expired or revoked refresh token")),
-                Err(e) => return Err(self.oidc_internal(&trace, e)),
-            };
-        let grant_id = object.grant_id.ok_or_else(|| grant_error("a refresh token without a grant"))?;
-        let (issued, _) = self.grant(&grant_id).await?.ok_or_else(|| grant_error("the grant was revoked"))?;
+        let unknown = || grant_error("unknown, expired or revoked refresh token");
+        let Some(Bearer::Refresh { grant_id, generation }) = self.read_bearer(refresh_token) else {
+            return Err(unknown());
+        };
+        let object = match self.store().rotate_oidc_grant(&grant_id, generation, self.now()).await {
+            Ok(Rotation::Rotated(object)) => object,
+            Ok(Rotation::Stale) => {
+                self.store().revoke_oidc_grant(&grant_id).await.map_err(|e| self.oidc_internal(&trace, e))?;
+                tracing::warn!(grant = grant_id, "a refresh token was used twice: its grant is revoked");
+                return Err(grant_error("the refresh token was already used"));
+            }
+            Ok(Rotation::Unknown) => return Err(unknown()),
+            Err(e) => return Err(self.oidc_internal(&trace, e)),
+        };
+        let issued: Issued = serde_json::from_str(&object.data).map_err(|e| self.oidc_internal(&trace, e))?;
         if issued.client_id != client.client_id {
             return Err(grant_error("the refresh token was issued to another client"));
         }
-        let mut issued = issued;
+        let mut answer = issued.clone();
         if let Some(scope) = scope {
             let (asked, unknown) = super::vocabulary::parse_scopes(scope);
             if !unknown.is_empty() || asked.iter().any(|s| !issued.scopes.contains(s)) {
                 return Err(OidcError::new(MidCode::ScopeInvalid, &issued.trace, "a refresh cannot widen the scope"));
             }
-            issued.scopes = asked;
+            answer.scopes = asked;
         }
-        self.tokens_for(client, &grant_id, &issued, false).await
+        let grant = Grant { id: &grant_id, issued: &issued, generation: generation + 1 };
+        self.tokens_for(client, &grant, &answer, false).await
     }
 
+    /// An access token, a refresh token if the grant has offline access, and an ID token
+    /// for `answer` (the grant's claims, or fewer). Nothing is stored: the tokens name
+    /// the grant.
     async fn tokens_for(
         &self,
         client: &OidcClient,
-        grant_id: &str,
-        issued: &Issued,
+        grant: &Grant<'_>,
+        answer: &Issued,
         first: bool,
     ) -> Result<TokenResponse, OidcError> {
-        let now = self.now();
         let config = &self.config().oidc;
-        let access_token = random_token();
-        self.store_token(KIND_ACCESS, &access_token, grant_id, now.plus(config.access_ttl), &issued.trace).await?;
-        let refresh_token = if issued.scopes.contains(&Scope::OfflineAccess) {
-            let token = random_token();
-            self.store_token(KIND_REFRESH, &token, grant_id, now.plus(config.refresh_ttl), &issued.trace).await?;
-            Some(token)
-        } else {
-            None
-        };
+        let expires = self.now().plus(config.access_ttl).as_millis().div_euclid(1000);
+        let access_token = self.mint(&Bearer::Access { grant_id: grant.id.to_string(), expires });
+        let refresh_token = grant
+            .issued
+            .scopes
+            .contains(&Scope::OfflineAccess)
+            .then(|| self.mint(&Bearer::Refresh { grant_id: grant.id.to_string(), generation: grant.generation }));
         let id_token =
-            self.id_token(client, issued, first.then_some(issued.nonce.as_deref()).flatten(), &access_token).await?;
+            self.id_token(client, answer, first.then_some(answer.nonce.as_deref()).flatten(), &access_token).await?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: config.access_ttl.as_secs(),
-            scope: scope_string(&issued.scopes),
+            scope: scope_string(&answer.scopes),
             id_token,
             refresh_token,
         })
-    }
-
-    async fn store_token(
-        &self,
-        kind: &str,
-        token: &str,
-        grant_id: &str,
-        expires_at: Timestamp,
-        trace: &str,
-    ) -> Result<(), OidcError> {
-        let data = serde_json::to_string(&TokenData { grant_id: grant_id.to_string() })
-            .map_err(|e| self.oidc_internal(trace, e))?;
-        let object = OidcObject {
-            kind: kind.into(),
-            id: self.token_hash(token),
-            grant_id: Some(grant_id.to_string()),
-            data,
-            created_at: self.now(),
-            expires_at,
-            used_at: None,
-        };
-        self.store().insert_oidc_object(&object).await.map_err(|e| self.oidc_internal(trace, e))?;
-        Ok(())
     }
 
     async fn grant(&self, grant_id: &str) -> Result<Option<(Issued, Timestamp)>, OidcError> {
@@ -284,13 +268,12 @@ impl Engine {
         let trace = super::login::session_code();
         let invalid =
             |why: &str| OidcError::new(MidCode::InvalidClientRequest, &trace, why).with_error(OAuthError::InvalidToken);
-        let object = self
-            .store()
-            .find_oidc_object(KIND_ACCESS, &self.token_hash(access_token), self.now())
-            .await
-            .map_err(|e| self.oidc_internal(&trace, e))?
-            .ok_or_else(|| invalid("unknown, expired or revoked access token"))?;
-        let grant_id = object.grant_id.ok_or_else(|| invalid("a token without a grant"))?;
+        let grant_id = match self.read_bearer(access_token) {
+            Some(Bearer::Access { grant_id, expires }) if self.now().as_millis() < expires.saturating_mul(1000) => {
+                grant_id
+            }
+            _ => return Err(invalid("unknown or expired access token")),
+        };
         let (issued, _) = self.grant(&grant_id).await?.ok_or_else(|| invalid("the grant was revoked"))?;
         let client = self
             .oidc_client(&issued.client_id)
@@ -328,14 +311,22 @@ impl Engine {
                         claims.insert("mid_geo_accuracy".into(), json!(location.accuracy));
                         claims.insert("mid_geo_device_confidence".into(), json!(location.device_confidence));
                         claims.insert("mid_geo_location_confidence".into(), json!(location.location_confidence));
-                        let at = issued
-                            .auth_time
-                            .to_datetime()
-                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false));
-                        claims.insert("mid_geo_timestamp".into(), json!(at));
+                        claims.insert("mid_geo_timestamp".into(), json!(rfc3339(issued.auth_time)));
                     }
                 }
-                Scope::Openid | Scope::OfflineAccess | Scope::MidEsignBasic => {}
+                Scope::MidEsignBasic => {
+                    // The guide names the claim, not its members: ours is the evidence of
+                    // the signature the user made to log in (ARCHITECTURE.md, decisions).
+                    let content = json!({
+                        "serial_number": issued.serial,
+                        "phone_number": phone,
+                        "method": amr(&issued)[0],
+                        "signing_time": rfc3339(issued.auth_time),
+                        "cms": issued.cms,
+                    });
+                    claims.insert("mid_esign_basic_content".into(), content);
+                }
+                Scope::Openid | Scope::OfflineAccess => {}
             }
         }
         let mut claims = Value::Object(claims);
@@ -350,21 +341,26 @@ impl Engine {
     /// it stands for), and the token's kind and expiry; None for anything else (unknown,
     /// expired, revoked, another client's, or, unless `used` is allowed, used up).
     async fn token_of(&self, client: &OidcClient, token: &str, used: bool) -> Result<Option<LiveToken>, OidcError> {
-        let hash = self.token_hash(token);
-        for kind in [KIND_ACCESS, KIND_REFRESH] {
-            let object = self
-                .store()
-                .find_oidc_object(kind, &hash, self.now())
-                .await
-                .map_err(|e| self.oidc_internal("TOKEN", e))?;
-            let Some(object) = object.filter(|o| used || o.used_at.is_none()) else { continue };
-            let Some(grant_id) = object.grant_id else { continue };
-            let Some((issued, _)) = self.grant(&grant_id).await? else { continue };
-            if issued.client_id == client.client_id {
-                return Ok(Some(LiveToken { grant_id, issued, kind, expires_at: object.expires_at }));
-            }
+        let Some(bearer) = self.read_bearer(token) else { return Ok(None) };
+        let now = self.now();
+        let found =
+            self.store().find_oidc_grant(bearer.grant_id(), now).await.map_err(|e| self.oidc_internal("TOKEN", e))?;
+        let Some((grant, current)) = found else { return Ok(None) };
+        let (access, expires_at) = match bearer {
+            Bearer::Access { expires, .. } => (true, Timestamp::from_millis(expires.saturating_mul(1000))),
+            Bearer::Refresh { generation, .. } if used || generation == current => (false, grant.expires_at),
+            Bearer::Refresh { .. } => return Ok(None),
+        };
+        if expires_at <= now {
+            return Ok(None);
         }
-        Ok(None)
+        let issued: Issued = serde_json::from_str(&grant.data).map_err(|e| self.oidc_internal("TOKEN", e))?;
+        Ok((issued.client_id == client.client_id).then_some(LiveToken {
+            grant_id: grant.id,
+            issued,
+            access,
+            expires_at,
+        }))
     }
 
     /// RFC 7009: revokes the grant of the client's access or refresh token (so both kinds
@@ -382,7 +378,7 @@ impl Engine {
     /// RFC 7662: what a live token of this client stands for; `{"active": false}` for
     /// anything else.
     pub async fn oidc_introspect(&self, client: &OidcClient, token: &str) -> Result<Value, OidcError> {
-        let Some(LiveToken { issued, kind, expires_at, .. }) = self.token_of(client, token, false).await? else {
+        let Some(LiveToken { issued, access, expires_at, .. }) = self.token_of(client, token, false).await? else {
             return Ok(json!({"active": false}));
         };
         Ok(json!({
@@ -392,7 +388,7 @@ impl Engine {
             "scope": scope_string(&issued.scopes),
             "exp": expires_at.as_millis() / 1000,
             "iss": self.oidc_issuer(),
-            "token_type": if kind == KIND_ACCESS { "Bearer" } else { "refresh_token" },
+            "token_type": if access { "Bearer" } else { "refresh_token" },
             "acr": issued.acr.token(),
         }))
     }
@@ -407,7 +403,7 @@ impl Engine {
         let alg = JwsAlgorithm::parse(&client.settings.id_token_alg).unwrap_or(JwsAlgorithm::Rs256);
         let key = self.oidc_signing_key(alg).await.map_err(|e| self.oidc_internal("SIGNING", e))?;
         let claims = claims.clone();
-        tokio::task::spawn_blocking(move || key.sign_jwt(&claims, typ))
+        self.compute(move || key.sign_jwt(&claims, typ))
             .await
             .map_err(|e| self.oidc_internal("SIGNING", e))?
             .map_err(|e| self.oidc_internal("SIGNING", e))
@@ -422,6 +418,11 @@ impl Engine {
     fn token_hash(&self, token: &str) -> String {
         hex::encode(self.master_key().keyed_hash(TOKEN_PURPOSE, token.as_bytes()))
     }
+}
+
+/// A time as the guide writes them: RFC 3339 with milliseconds and the offset.
+fn rfc3339(at: Timestamp) -> Option<String> {
+    at.to_datetime().map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false))
 }
 
 /// The methods as the guide names them: SIM or App with the hardware key, plus the

@@ -40,23 +40,26 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn discovery(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let mut response = Json(state.engine.oidc_discovery()).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-    response
+    json_document(state.engine.oidc_discovery(), "public, max-age=300")
 }
 
 async fn jwks(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
     match state.engine.oidc_jwks().await {
-        Ok(jwks) => {
-            let mut response = Json(jwks).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
-            response
-        }
+        Ok(jwks) => json_document(jwks, "public, max-age=60"),
         Err(e) => {
             tracing::error!("JWKS: {e}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// A JSON document that was serialised once, with how long it may be cached.
+fn json_document(document: axum::body::Bytes, cache_control: &'static str) -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (header::CACHE_CONTROL, HeaderValue::from_static(cache_control)),
+    ];
+    (headers, document).into_response()
 }
 
 /// An error as JSON, with both the standard and the guide's names, never cached.

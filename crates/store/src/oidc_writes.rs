@@ -1,0 +1,290 @@
+//! Group commit for the OpenID provider's objects. Every PAR, code, refresh and login step
+//! writes one object, consumes one or moves a grant on, and each alone would be a
+//! statement and a commit of its own and, on SQLite, a turn of the one writer. Instead,
+//! the writes wait in a queue, and one task writes whatever has gathered with one
+//! statement for all consumptions, one for all rotations and one for all inserts, each
+//! atomic on its own. Under load a batch holds as many writes as arrived during the
+//! previous one; alone, a write is a batch of one.
+//!
+//! Each write still gets its own answer, with the same guarantees as alone: an object is
+//! consumed at most once (of two consumptions of one object, in one batch or not, one is
+//! `Fresh`), a grant moves on from a generation at most once, and an insert of a taken
+//! (kind, id) changes nothing and says so.
+
+use mobileid_core::Timestamp;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::oidc::{Consumed, OidcObject, Rotation, OBJECT_COLUMNS};
+use crate::{Result, Store, StoreError};
+
+/// Writes in one transaction at most: 7 parameters each stays far below either
+/// database's limit.
+const MAX_BATCH: usize = 256;
+/// Writes waiting at most; more wait for room, so a flood cannot grow memory.
+const QUEUE: usize = 4096;
+
+/// A write and where its answer goes.
+enum Job {
+    /// Inserts the object unless one of its kind and id exists.
+    Insert { object: OidcObject, answer: oneshot::Sender<Result<bool, String>> },
+    /// Marks an unused, unexpired object used.
+    Consume { kind: String, id: String, now: Timestamp, answer: oneshot::Sender<Result<Consumed, String>> },
+    /// Moves an unexpired grant from `generation` to the next.
+    Rotate { grant_id: String, generation: i64, now: Timestamp, answer: oneshot::Sender<Result<Rotation, String>> },
+}
+
+/// A batch's answers, in the order of its inserts, consumptions and rotations.
+struct Answers {
+    inserted: std::vec::IntoIter<bool>,
+    consumed: std::vec::IntoIter<Consumed>,
+    rotated: std::vec::IntoIter<Rotation>,
+}
+
+/// The queue's sending end; the task ends when the last store handle is dropped.
+#[derive(Clone)]
+pub(crate) struct OidcWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+impl OidcWriter {
+    /// Starts the writing task for `store`, which must not hold this writer (the task
+    /// would keep its own queue open).
+    pub(crate) fn start(store: Store) -> OidcWriter {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(store, jobs));
+        OidcWriter { queue }
+    }
+}
+
+impl Store {
+    pub(crate) async fn queue_oidc_insert(&self, object: &OidcObject) -> Result<bool> {
+        let (answer, answered) = oneshot::channel();
+        self.queue_oidc_job(Job::Insert { object: object.clone(), answer }).await?;
+        answered.await.map_err(|_| closed())?.map_err(StoreError::GroupCommit)
+    }
+
+    pub(crate) async fn queue_oidc_rotate(&self, grant_id: &str, generation: i64, now: Timestamp) -> Result<Rotation> {
+        let (answer, answered) = oneshot::channel();
+        self.queue_oidc_job(Job::Rotate { grant_id: grant_id.to_string(), generation, now, answer }).await?;
+        answered.await.map_err(|_| closed())?.map_err(StoreError::GroupCommit)
+    }
+
+    pub(crate) async fn queue_oidc_consume(&self, kind: &str, id: &str, now: Timestamp) -> Result<Consumed> {
+        let (answer, answered) = oneshot::channel();
+        self.queue_oidc_job(Job::Consume { kind: kind.to_string(), id: id.to_string(), now, answer }).await?;
+        answered.await.map_err(|_| closed())?.map_err(StoreError::GroupCommit)
+    }
+
+    async fn queue_oidc_job(&self, job: Job) -> Result<()> {
+        let writer = self.oidc_writer.as_ref().ok_or_else(closed)?;
+        writer.queue.send(job).await.map_err(|_| closed())
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::GroupCommit("the store is closing".into())
+}
+
+async fn write_batches(store: Store, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match write_batch(&store, &batch).await {
+            Ok(mut answers) => {
+                for job in batch.drain(..) {
+                    match job {
+                        Job::Insert { answer, .. } => {
+                            let _ = answer.send(answers.inserted.next().ok_or_else(|| "no answer".to_string()));
+                        }
+                        Job::Consume { answer, .. } => {
+                            let _ = answer.send(answers.consumed.next().ok_or_else(|| "no answer".to_string()));
+                        }
+                        Job::Rotate { answer, .. } => {
+                            let _ = answer.send(answers.rotated.next().ok_or_else(|| "no answer".to_string()));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for job in batch.drain(..) {
+                    match job {
+                        Job::Insert { answer, .. } => drop(answer.send(Err(message.clone()))),
+                        Job::Consume { answer, .. } => drop(answer.send(Err(message.clone()))),
+                        Job::Rotate { answer, .. } => drop(answer.send(Err(message.clone()))),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// On SQLite on the writer's connection, in its turn.
+async fn write_batch(store: &Store, jobs: &[Job]) -> Result<Answers> {
+    match store.sqlite_writer().await {
+        Some(mut turn) => {
+            let conn = store.writer_connection(&mut turn).await?;
+            write_statements(conn, jobs).await
+        }
+        None => {
+            let mut conn = store.pool.acquire().await?;
+            write_statements(&mut conn, jobs).await
+        }
+    }
+}
+
+/// At most three statements, each its own transaction: nothing in a batch depends on
+/// another write of it, and one round trip per statement is the point.
+async fn write_statements(conn: &mut AnyConnection, jobs: &[Job]) -> Result<Answers> {
+    let consumes: Vec<(&str, &str, Timestamp)> = jobs
+        .iter()
+        .filter_map(|job| match job {
+            Job::Consume { kind, id, now, .. } => Some((kind.as_str(), id.as_str(), *now)),
+            Job::Insert { .. } | Job::Rotate { .. } => None,
+        })
+        .collect();
+    let mut consumed = Vec::with_capacity(consumes.len());
+    if !consumes.is_empty() {
+        let rows = consume_all(conn, &consumes).await?;
+        let mut fresh: Vec<OidcObject> = rows.iter().map(OidcObject::from_row).collect::<Result<_>>()?;
+        for &(kind, id, _) in &consumes {
+            // The first of the batch to ask for an object gets it; any other finds it used.
+            consumed.push(match fresh.iter().position(|o| o.kind == kind && o.id == id) {
+                Some(at) => Consumed::Fresh(fresh.swap_remove(at)),
+                None => seen(conn, kind, id).await?,
+            });
+        }
+    }
+
+    let rotations: Vec<(&str, i64, Timestamp)> = jobs
+        .iter()
+        .filter_map(|job| match job {
+            Job::Rotate { grant_id, generation, now, .. } => Some((grant_id.as_str(), *generation, *now)),
+            Job::Insert { .. } | Job::Consume { .. } => None,
+        })
+        .collect();
+    let mut rotated = Vec::with_capacity(rotations.len());
+    if !rotations.is_empty() {
+        let rows = rotate_all(conn, &rotations).await?;
+        let mut moved: Vec<OidcObject> = rows.iter().map(OidcObject::from_row).collect::<Result<_>>()?;
+        for &(grant_id, _, now) in &rotations {
+            // Of two asking to move one grant on from one generation, the first does.
+            rotated.push(match moved.iter().position(|o| o.id == grant_id) {
+                Some(at) => Rotation::Rotated(moved.swap_remove(at)),
+                None if grant_lives(conn, grant_id, now).await? => Rotation::Stale,
+                None => Rotation::Unknown,
+            });
+        }
+    }
+
+    let inserts: Vec<&OidcObject> = jobs
+        .iter()
+        .filter_map(|job| match job {
+            Job::Insert { object, .. } => Some(object),
+            Job::Consume { .. } | Job::Rotate { .. } => None,
+        })
+        .collect();
+    let mut inserted = Vec::with_capacity(inserts.len());
+    if !inserts.is_empty() {
+        let mut new_keys = insert_all(conn, &inserts).await?;
+        for &object in &inserts {
+            let at = new_keys.iter().position(|(kind, id)| kind == &object.kind && id == &object.id);
+            inserted.push(at.map(|at| new_keys.swap_remove(at)).is_some());
+        }
+    }
+    Ok(Answers { inserted: inserted.into_iter(), consumed: consumed.into_iter(), rotated: rotated.into_iter() })
+}
+
+/// `(CAST($1 AS TEXT), …), (…)`: `rows` rows of the given column types, numbered on.
+fn values(rows: usize, types: &[&str]) -> String {
+    let mut n = 0;
+    let row = |n: &mut usize| {
+        let cells: Vec<String> = types
+            .iter()
+            .map(|t| {
+                *n += 1;
+                format!("CAST(${n} AS {t})")
+            })
+            .collect();
+        format!("({})", cells.join(", "))
+    };
+    (0..rows).map(|_| row(&mut n)).collect::<Vec<_>>().join(", ")
+}
+
+async fn consume_all(conn: &mut AnyConnection, consumes: &[(&str, &str, Timestamp)]) -> Result<Vec<AnyRow>> {
+    // VALUES columns are column1, column2, … on both databases.
+    let sql = format!(
+        "UPDATE oidc_objects SET used_at = v.column3 FROM (VALUES {}) AS v
+         WHERE oidc_objects.kind = v.column1 AND oidc_objects.id = v.column2
+           AND oidc_objects.used_at IS NULL AND oidc_objects.expires_at > v.column3
+         RETURNING {OBJECT_COLUMNS}",
+        values(consumes.len(), &["TEXT", "TEXT", "BIGINT"])
+    );
+    let mut query = sqlx::query(&sql);
+    for &(kind, id, now) in consumes {
+        query = query.bind(kind).bind(id).bind(now.as_millis());
+    }
+    Ok(query.fetch_all(&mut *conn).await?)
+}
+
+/// Why an object could not be consumed: it was used before, or it is not there.
+async fn seen(conn: &mut AnyConnection, kind: &str, id: &str) -> Result<Consumed> {
+    let row = sqlx::query(&format!("SELECT {OBJECT_COLUMNS} FROM oidc_objects WHERE kind = $1 AND id = $2"))
+        .bind(kind)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row.map(|r| OidcObject::from_row(&r)).transpose()? {
+        Some(object) if object.used_at.is_some() => Consumed::Replayed(object),
+        _ => Consumed::Unknown,
+    })
+}
+
+async fn rotate_all(conn: &mut AnyConnection, rotations: &[(&str, i64, Timestamp)]) -> Result<Vec<AnyRow>> {
+    let sql = format!(
+        "UPDATE oidc_objects SET generation = oidc_objects.generation + 1 FROM (VALUES {}) AS v
+         WHERE oidc_objects.kind = 'grant' AND oidc_objects.id = v.column1
+           AND oidc_objects.generation = v.column2 AND oidc_objects.expires_at > v.column3
+         RETURNING {OBJECT_COLUMNS}",
+        values(rotations.len(), &["TEXT", "BIGINT", "BIGINT"])
+    );
+    let mut query = sqlx::query(&sql);
+    for &(grant_id, generation, now) in rotations {
+        query = query.bind(grant_id).bind(generation).bind(now.as_millis());
+    }
+    Ok(query.fetch_all(&mut *conn).await?)
+}
+
+/// Whether an unexpired grant exists (one that did not move on was asked for a past
+/// generation).
+async fn grant_lives(conn: &mut AnyConnection, grant_id: &str, now: Timestamp) -> Result<bool> {
+    let row = sqlx::query("SELECT 1 FROM oidc_objects WHERE kind = 'grant' AND id = $1 AND expires_at > $2")
+        .bind(grant_id)
+        .bind(now.as_millis())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn insert_all(conn: &mut AnyConnection, inserts: &[&OidcObject]) -> Result<Vec<(String, String)>> {
+    let sql = format!(
+        "INSERT INTO oidc_objects ({OBJECT_COLUMNS})
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (VALUES {}) AS v
+         WHERE true ON CONFLICT (kind, id) DO NOTHING RETURNING kind, id",
+        values(inserts.len(), &["TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT"])
+    );
+    let mut query = sqlx::query(&sql);
+    for object in inserts {
+        query = query
+            .bind(&object.kind)
+            .bind(&object.id)
+            .bind(&object.grant_id)
+            .bind(&object.data)
+            .bind(object.created_at.as_millis())
+            .bind(object.expires_at.as_millis())
+            .bind(object.used_at.map(Timestamp::as_millis));
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
