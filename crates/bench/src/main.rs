@@ -6,9 +6,12 @@
 
 mod ap;
 mod cpu;
+mod oidc;
+mod peer;
 mod scenario;
 mod server;
 mod tally;
+mod wrk;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,10 +31,11 @@ const TARGET_TPS: f64 = 2500.0;
 #[derive(Parser)]
 #[command(name = "mobileid-bench", about = "Load-test the mobileid server and report throughput and latency")]
 struct Args {
-    /// `robots`: sync signatures by the EC robot; `phones`: sync signatures approved by virtual phones.
+    /// `robots`: sync signatures by the EC robot; `phones`: sync signatures approved by
+    /// virtual phones; `oidc`: the OpenID provider against the peer (`--peer`), with wrk.
     #[arg(long, value_enum, default_value_t = Scenario::Robots)]
     scenario: Scenario,
-    /// AP workers, each with one sync request in flight.
+    /// AP workers, each with one sync request in flight (scenario `oidc`: wrk's connections).
     #[arg(long, short = 'c', default_value_t = 32)]
     concurrency: usize,
     /// Seconds measured, after the warm-up.
@@ -60,10 +64,25 @@ struct Args {
     /// The server's log filter (`MOBILEID_LOG`); its log is summarised at the end.
     #[arg(long, default_value = "warn")]
     log: String,
+    /// Scenario `oidc`: the peer's folder (`../shared/peers/node-oidc-provider`, copied and
+    /// `npm install`ed).
+    #[arg(long)]
+    peer: Option<PathBuf>,
+    /// Scenario `oidc`: rounds of measurements; the report gives their medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
+    Robots,
+    Phones,
+    Oidc,
+}
+
+/// The scenarios that load the MSS API.
+#[derive(Clone, Copy)]
+enum MssLoad {
     Robots,
     Phones,
 }
@@ -78,6 +97,9 @@ impl Args {
         }
         if !(1..=300).contains(&self.mss_timeout) {
             bail!("--mss-timeout must be 1 to 300 s, as the MSS API allows");
+        }
+        if self.scenario == Scenario::Oidc && !(1..=15).contains(&self.runs) {
+            bail!("--runs must be 1 to 15");
         }
         if self.scenario == Scenario::Phones && !(self.concurrency..=10_000).contains(&self.users) {
             bail!("--users must be at least --concurrency (one request in flight per user) and at most 10000");
@@ -97,7 +119,14 @@ struct Measured {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let outcome = args.check().and_then(|()| tokio::runtime::Runtime::new()?.block_on(bench(&args)));
+    let outcome = args.check().and_then(|()| {
+        let runtime = tokio::runtime::Runtime::new()?;
+        match args.scenario {
+            Scenario::Oidc => runtime.block_on(oidc::bench(&args)),
+            Scenario::Robots => runtime.block_on(bench(&args, MssLoad::Robots)),
+            Scenario::Phones => runtime.block_on(bench(&args, MssLoad::Phones)),
+        }
+    });
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -107,14 +136,14 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn bench(args: &Args) -> anyhow::Result<()> {
+async fn bench(args: &Args, load: MssLoad) -> anyhow::Result<()> {
     server::check_binary(&args.server_bin)?;
     let database = Database::choose(args.database_url.as_deref())?;
-    let server = Server::start(&args.server_bin, database, &args.log).await?;
+    let server = Server::start(&args.server_bin, database, &args.log, None).await?;
     eprintln!("server {} started on {} ({})", args.server_bin.display(), server.base, server.database_label());
     // Whatever happens, the server is stopped below.
     let measured = tokio::select! {
-        measured = run(args, &server) => measured,
+        measured = run(args, load, &server) => measured,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     let peak_rss_kib = server.peak_rss_kib();
@@ -122,23 +151,23 @@ async fn bench(args: &Args) -> anyhow::Result<()> {
     let database = server.database_label();
     server.stop().await;
     let mut measured = measured?;
-    print_report(args, &database, &mut measured, peak_rss_kib, &log);
+    print_report(args, load, &database, &mut measured, peak_rss_kib, &log);
     Ok(())
 }
 
-async fn run(args: &Args, server: &Server) -> anyhow::Result<Measured> {
+async fn run(args: &Args, load: MssLoad, server: &Server) -> anyhow::Result<Measured> {
     let ap = Arc::new(DemoAp::new(&server.base, server.data_dir(), args.mss_timeout, args.concurrency)?);
     let (warm_up, duration) = (Duration::from_secs(args.warm_up), Duration::from_secs(args.duration));
     let pid = server.pid().context("the server has exited")?;
-    match args.scenario {
-        Scenario::Robots => {
+    match load {
+        MssLoad::Robots => {
             eprintln!("load: {} s warm-up, then {} s measured", args.warm_up, args.duration);
             let window = Window::after(warm_up, duration);
             let cpu = tokio::spawn(cpu::during(window, pid));
             let ap = scenario::robots(ap, args.concurrency, window).await?;
             Ok(Measured { ap, phones: None, enrolment: None, cpu: cpu.await.ok().flatten() })
         }
-        Scenario::Phones => {
+        MssLoad::Phones => {
             // The phones get threads of their own: an approval's PIN check is CPU work that
             // would otherwise hold up the AP workers and inflate their latencies.
             let phones_runtime = PhonesRuntime::start()?;
@@ -178,11 +207,18 @@ impl Drop for PhonesRuntime {
     }
 }
 
-fn print_report(args: &Args, database: &str, measured: &mut Measured, peak_rss_kib: Option<u64>, log: &[String]) {
+fn print_report(
+    args: &Args,
+    load: MssLoad,
+    database: &str,
+    measured: &mut Measured,
+    peak_rss_kib: Option<u64>,
+    log: &[String],
+) {
     let throughput = measured.ap.completed as f64 / args.duration as f64;
-    let scenario = match args.scenario {
-        Scenario::Robots => format!("robots (sync signatures by {})", scenario::ROBOT_EC),
-        Scenario::Phones => {
+    let scenario = match load {
+        MssLoad::Robots => format!("robots (sync signatures by {})", scenario::ROBOT_EC),
+        MssLoad::Phones => {
             let unlock = match args.unlock {
                 Unlock::Each => "PIN unlock per approval",
                 Unlock::Once => "PIN unlock once",

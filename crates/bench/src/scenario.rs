@@ -74,6 +74,10 @@ impl Handset {
         Ok(Handset { phone, unlocked })
     }
 
+    pub fn msisdn(&self) -> &str {
+        &self.phone.state().msisdn
+    }
+
     async fn approve(&mut self, request: &SignRequest) -> Result<(), PhoneError> {
         match &self.unlocked {
             None => self.phone.approve(request, PIN).await,
@@ -180,7 +184,7 @@ pub async fn phones(
 }
 
 /// One phone: long-poll the inbox, approve whatever arrives, until told to stop.
-async fn answer(mut handset: Handset, mut stop: watch::Receiver<bool>) -> Tally {
+pub async fn answer(mut handset: Handset, mut stop: watch::Receiver<bool>) -> Tally {
     let mut tally = Tally::default();
     loop {
         let inbox = tokio::select! {

@@ -12,6 +12,8 @@ use tokio::process::{Child, Command};
 
 /// What the server prints once it accepts connections, followed by the address.
 const LISTENING: &str = "Mobile ID platform listening on ";
+/// The browser port's line, printed right after it.
+const BROWSER_LISTENING: &str = "Browser port listening on ";
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where the server keeps its rows.
@@ -95,10 +97,13 @@ pub struct Server {
     child: Option<Child>,
     /// `https://localhost:PORT`, the name in the server's certificate.
     pub base: String,
+    /// The browser port, the same way: the OpenID provider's issuer.
+    pub browser_base: String,
 }
 
 impl Server {
-    pub async fn start(binary: &Path, database: Database, log: &str) -> anyhow::Result<Server> {
+    /// Starts the server; with `cpu`, it runs on that one CPU only (`taskset`).
+    pub async fn start(binary: &Path, database: Database, log: &str, cpu: Option<usize>) -> anyhow::Result<Server> {
         check_binary(binary)?;
         let data_dir = tempfile::Builder::new().prefix("mobileid-bench-").tempdir()?;
         let database_url = database.url(data_dir.path());
@@ -110,12 +115,13 @@ impl Server {
             log: log.to_string(),
             child: None,
             base: String::new(),
+            browser_base: String::new(),
         };
         // From here on, Drop cleans up whatever was started.
         let log_file = std::fs::File::create(server.log_path())?;
         let mut child = server
             .operator()
-            .command()
+            .command_on(cpu)
             .arg("serve")
             .env("MOBILEID_LISTEN", "127.0.0.1:0")
             .env("MOBILEID_BROWSER_LISTEN", "127.0.0.1:0")
@@ -128,10 +134,13 @@ impl Server {
         server.child = Some(child);
 
         let mut lines = BufReader::new(stdout).lines();
-        let address = tokio::time::timeout(START_TIMEOUT, async {
+        let (mss, browser) = tokio::time::timeout(START_TIMEOUT, async {
+            let mut mss = None;
             while let Some(line) = lines.next_line().await? {
                 if let Some(address) = line.strip_prefix(LISTENING) {
-                    return Ok(address.trim().to_string());
+                    mss = Some(address.trim().to_string());
+                } else if let (Some(mss), Some(browser)) = (&mss, line.strip_prefix(BROWSER_LISTENING)) {
+                    return Ok((mss.clone(), browser.trim().to_string()));
                 }
             }
             bail!("the server exited before listening; its log:\n{}", server.log_tail(20))
@@ -140,8 +149,8 @@ impl Server {
         .context("the server did not start within 2 minutes")??;
         // Keep reading, so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let port = address.rsplit(':').next().context("no port in the listening address")?;
-        server.base = format!("https://localhost:{port}");
+        server.base = localhost(&mss)?;
+        server.browser_base = localhost(&browser)?;
         Ok(server)
     }
 
@@ -169,10 +178,7 @@ impl Server {
 
     /// The server's peak resident set size in KiB (VmHWM), while it still runs.
     pub fn peak_rss_kib(&self) -> Option<u64> {
-        let pid = self.pid()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
+        peak_rss_kib(self.pid()?)
     }
 
     fn log_path(&self) -> PathBuf {
@@ -214,6 +220,19 @@ impl Drop for Server {
     }
 }
 
+/// A running process's peak resident set size in KiB (VmHWM).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `https://localhost:PORT` for a listening address.
+fn localhost(address: &str) -> anyhow::Result<String> {
+    let port = address.rsplit(':').next().context("no port in the listening address")?;
+    Ok(format!("https://localhost:{port}"))
+}
+
 /// The `mobileid` binary with the environment that points it at the server's data.
 #[derive(Clone)]
 pub struct Operator {
@@ -225,7 +244,19 @@ pub struct Operator {
 
 impl Operator {
     fn command(&self) -> Command {
-        let mut command = Command::new(&self.binary);
+        self.command_on(None)
+    }
+
+    /// The command, on one CPU only if `cpu` is given.
+    fn command_on(&self, cpu: Option<usize>) -> Command {
+        let mut command = match cpu {
+            None => Command::new(&self.binary),
+            Some(cpu) => {
+                let mut taskset = Command::new("taskset");
+                taskset.arg("-c").arg(cpu.to_string()).arg(&self.binary);
+                taskset
+            }
+        };
         command
             .env("MOBILEID_DATA_DIR", &self.data_dir)
             .env("MOBILEID_DATABASE_URL", &self.database_url)
@@ -245,5 +276,17 @@ impl Operator {
         let first = stdout.lines().next().unwrap_or_default();
         let code = first.split_once(": ").map(|(_, code)| code.trim()).filter(|code| !code.is_empty());
         code.map(str::to_string).with_context(|| format!("no activation code in {stdout:?}"))
+    }
+
+    /// `mobileid oidc-client add` with `args` after the client id: returns the client's
+    /// secret.
+    pub async fn add_oidc_client(&self, client_id: &str, args: &[&str]) -> anyhow::Result<String> {
+        let output = self.command().args(["oidc-client", "add", "--client-id", client_id]).args(args).output().await?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!("mobileid oidc-client add {client_id}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        }
+        let secret = stdout.split_once("(shown only now): ").map(|(_, secret)| secret.trim());
+        secret.filter(|s| !s.is_empty()).map(str::to_string).with_context(|| format!("no client secret in {stdout:?}"))
     }
 }

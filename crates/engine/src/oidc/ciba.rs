@@ -16,7 +16,7 @@ use super::error::{MidCode, OAuthError, OidcError};
 use super::login::{session_code, Progress, Stage};
 use super::request::{check_acr, check_scopes, parse_login_hint, AuthRequest, Hint, LoginHint};
 use super::tokens::TokenResponse;
-use super::{login_text, random_token};
+use super::login_text;
 use crate::Engine;
 
 const KIND_CIBA: &str = "ciba";
@@ -123,7 +123,7 @@ impl Engine {
             MidCode::HintMsisdnInvalid => e.with_error(OAuthError::UnknownUserId),
             _ => e,
         })?;
-        let auth_req_id = random_token();
+        let auth_req_id = self.object_id();
         let now = self.now();
         let ciba =
             CibaRequest { client_id: client.client_id.clone(), login_id: login.id, notification_token, polled_at: 0 };
@@ -206,7 +206,7 @@ impl Engine {
                     return Err(self.oidc_internal(&trace, "an approved login without its user"));
                 };
                 let issued = Engine::issued_from(&login, &user);
-                self.grant_tokens(client, random_token(), &issued).await
+                self.grant_tokens(client, self.object_id(), &issued).await
             }
         }
     }

@@ -133,7 +133,7 @@ impl Engine {
             .filter(|hint| !hint.manual_input && hint.hints.len() == 1)
             .map(|hint| hint.hints[0].msisdn.clone());
         let mut login = Login {
-            id: random_token(),
+            id: self.object_id(),
             trace,
             browser: self.browser_hash(&cookie),
             request,

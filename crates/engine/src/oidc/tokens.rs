@@ -79,7 +79,7 @@ impl Engine {
         let object = OidcObject {
             kind: KIND_CODE.into(),
             id: self.token_hash(&code),
-            grant_id: Some(random_token()),
+            grant_id: Some(self.object_id()),
             data: serde_json::to_string(&issued).map_err(|e| self.oidc_internal(&login.trace, e))?,
             created_at: now,
             expires_at: now.plus(self.config().oidc.code_ttl),
