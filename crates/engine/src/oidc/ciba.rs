@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::client::{Entitlement, OidcClient};
 use super::error::{MidCode, OAuthError, OidcError};
 use super::login::{session_code, Progress, Stage};
+use super::login_text;
 use super::request::{check_acr, check_scopes, parse_login_hint, AuthRequest, Hint, LoginHint};
 use super::tokens::TokenResponse;
-use super::login_text;
 use crate::Engine;
 
 const KIND_CIBA: &str = "ciba";
