@@ -549,6 +549,58 @@ on_both_databases! {
 }
 
 on_both_databases! {
+    /// Geofencing answers with what the phone reported when it approved: country, accuracy
+    /// in whole metres, confidences, and when (contract §7.2), on the final status.
+    async fn geofencing_returns_the_reported_location(server) {
+        let mut phone = server.phone(USER).await;
+        phone.set_location(Some(mobileid_core::device_api::DeviceLocation {
+            country: "CH".into(),
+            accuracy: 16.4,
+            device_confidence: 1.0,
+            location_confidence: 0.75,
+        }));
+        let geofencing = json!([{"Description": "http://mid.swisscom.ch/as#geofencing"}]);
+        let id = start_async(server, &with_services(signature_request(USER, "Demo: Where are you?", "asynch"), geofencing)).await;
+        approve_next(&mut phone).await;
+        let (status, body) = server.post("/rest/service/status", &status_request(&id)).await;
+        assert_eq!(status, 200, "{body}");
+        let resp = &body["MSS_StatusResp"];
+        assert_eq!(resp["Status"]["StatusCode"]["Value"], "500", "{body}");
+        let service = &resp["ServiceResponses"][0];
+        assert_eq!(service["Description"], "http://mid.swisscom.ch/as#geofencing");
+        let fence = &service["Geofencing"];
+        assert_eq!((fence["Country"].as_str(), fence["Accuracy"].as_str()), (Some("CH"), Some("16")), "{fence}");
+        assert_eq!(fence["DeviceConfidence"], "1.0");
+        assert_eq!(fence["LocationConfidence"], "0.75");
+        let at = chrono::DateTime::parse_from_rfc3339(fence["Timestamp"].as_str().unwrap()).expect("RFC 3339");
+        assert!((chrono::Utc::now() - at.to_utc()).num_seconds().abs() < 60, "{fence}");
+        assert!(fence.get("ErrorCode").is_none(), "{fence}");
+
+        // A policy in the request is enforced: kept, the answer is the same; broken, 450.
+        let with_policy = |policy: Value| {
+            let service = json!([{"Description": "http://mid.swisscom.ch/as#geofencing", "GeoFencingRequest": policy}]);
+            with_services(signature_request(USER, "Demo: Where are you?", "asynch"), service)
+        };
+        let kept = json!({"countrywhitelist": ["CH", "DE"], "countryblacklist": null, "mindeviceconfidence": "0.7",
+                          "minlocationconfidence": "0.7", "maxtimestampminutes": "600", "maxaccuracymeters": "1000"});
+        let id = start_async(server, &with_policy(kept)).await;
+        approve_next(&mut phone).await;
+        let (_, body) = server.post("/rest/service/status", &status_request(&id)).await;
+        assert_eq!(body["MSS_StatusResp"]["ServiceResponses"][0]["Geofencing"]["Country"], "CH", "{body}");
+        for broken in [json!({"countryblacklist": "CH"}), json!({"minlocationconfidence": "0.8"}), json!({"maxaccuracymeters": "10"})] {
+            let id = start_async(server, &with_policy(broken.clone())).await;
+            approve_next(&mut phone).await;
+            let (status, body) = server.post("/rest/service/status", &status_request(&id)).await;
+            assert_eq!((status, fault_code(&body)), (500, 450), "{broken}: {body}");
+        }
+        // A malformed policy is refused before anything reaches the phone.
+        let (status, body) = server.post("/rest/service/sign", &with_policy(json!({"mindeviceconfidence": "high"}))).await;
+        assert_eq!((status, fault_code(&body)), (500, 101), "{body}");
+        assert!(body.to_string().contains("mindeviceconfidence"), "{body}");
+    }
+}
+
+on_both_databases! {
     /// App2App (async, Device-LoA4): the acknowledgement carries the AuthUri with the
     /// URL-encoded RedirectUri.
     async fn app2app_auth_uri(server) {

@@ -32,6 +32,20 @@ pub struct ServiceInput {
     pub uri: Option<String>,
     pub user_lang: Option<String>,
     pub redirect_uri: Option<String>,
+    /// The geofencing service's policy (JSON `GeoFencingRequest`, SOAP `GeoFencingReq`).
+    pub geofencing: Option<GeofencingInput>,
+}
+
+/// A geofencing policy as the AP wrote it: strings, checked by the engine. A country list
+/// may be one string, comma- or space-separated, or several.
+#[derive(Debug, Clone, Default)]
+pub struct GeofencingInput {
+    pub country_whitelist: Vec<String>,
+    pub country_blacklist: Vec<String>,
+    pub min_device_confidence: Option<String>,
+    pub min_location_confidence: Option<String>,
+    pub max_timestamp_minutes: Option<String>,
+    pub max_accuracy_meters: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -84,6 +98,16 @@ pub struct Echo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceResponse {
+    /// Where the phone was when it approved, as it reported, in the contract's notation
+    /// (§7.2): accuracy in whole metres, confidences like `0.9`, the time in RFC 3339 with
+    /// milliseconds.
+    Geofencing {
+        country: String,
+        accuracy: String,
+        device_confidence: String,
+        location_confidence: String,
+        timestamp: String,
+    },
     /// In-band geofencing error: the signature still succeeds.
     GeofencingError {
         code: u16,

@@ -9,6 +9,7 @@
 pub mod ap;
 mod frame;
 pub(crate) mod gate;
+mod geofencing;
 pub mod messages;
 mod profile_query;
 mod receipt;

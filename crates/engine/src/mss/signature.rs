@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use mobileid_core::device_api::DeviceLocation;
 use mobileid_core::profile::{resolve, Method, UserMethods};
 use mobileid_core::request::{parse_timeout, MessagingMode, Operation};
 use mobileid_core::services::{
@@ -17,6 +18,7 @@ use mobileid_store::{DeviceRecord, Failure, InsertOutcome, MssRecord, Transactio
 use sha2::{Digest, Sha256};
 
 use super::ap::{Ap, ClientIdentity, Permission};
+use super::geofencing::{self, Policy};
 use super::messages::{Echo, ServiceInput, ServiceResponse, SignatureInput, SignatureOutcome};
 use super::{failure_fault, internal, Mss};
 use crate::transactions::NewTransaction;
@@ -26,6 +28,8 @@ use crate::transactions::NewTransaction;
 pub(crate) struct RequestedServices {
     pub language: Option<Language>,
     pub geofencing: bool,
+    /// A policy the server enforces on the phone's location (fault 450).
+    pub geofencing_policy: Option<Policy>,
     pub app2app: Option<String>,
     pub validate: bool,
     /// Service URIs we do not offer (Kiuru's #noSpam and the like).
@@ -46,7 +50,12 @@ impl RequestedServices {
                     // Unknown values fall back to the default rather than failing the login.
                     requested.language = service.user_lang.as_deref().and_then(Language::parse_lenient);
                 }
-                GEOFENCING_URI => requested.geofencing = true,
+                GEOFENCING_URI => {
+                    requested.geofencing = true;
+                    if let Some(policy) = &service.geofencing {
+                        requested.geofencing_policy = Some(Policy::parse(policy)?);
+                    }
+                }
                 APP2APP_URI => {
                     let redirect = service
                         .redirect_uri
@@ -78,10 +87,13 @@ impl RequestedServices {
     fn tokens(&self) -> String {
         let mut tokens = Vec::new();
         if self.geofencing {
-            tokens.push("geofencing");
+            tokens.push("geofencing".to_string());
+        }
+        if let Some(policy) = &self.geofencing_policy {
+            tokens.push(policy.token());
         }
         if self.validate {
-            tokens.push("validate");
+            tokens.push("validate".to_string());
         }
         tokens.join(" ")
     }
@@ -286,13 +298,19 @@ impl Mss<'_> {
         };
         let mut responses = Vec::new();
         if tokens.contains(&"geofencing") {
-            // Our phones do not report a location; the contract's in-band codes say so
-            // without failing the signature.
-            responses.push(if ap.has(Permission::Geofencing) {
-                ServiceResponse::GeofencingError { code: 200, message: "No location returned by the App".into() }
-            } else {
-                ServiceResponse::GeofencingError { code: 122, message: "AP not allowed to use geofencing".into() }
-            });
+            // What the phone reported with its approval, checked against the request's
+            // policy if it had one.
+            let reported = record.location.as_deref().and_then(|l| serde_json::from_str::<DeviceLocation>(l).ok());
+            let taken = record.completed_at.unwrap_or(record.created_at);
+            let policy = Policy::from_tokens(&tokens);
+            let permitted = ap.has(Permission::Geofencing);
+            responses.push(geofencing::answer(
+                permitted,
+                policy.as_ref(),
+                reported.as_ref(),
+                taken,
+                self.engine.now(),
+            )?);
         }
         Ok(FinalAnswer { status, signature: Some(cms), service_responses: responses })
     }

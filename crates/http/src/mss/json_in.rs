@@ -6,7 +6,7 @@
 
 use mobileid_core::Fault;
 use mobileid_engine::mss::messages::{
-    DataInput, FrameInput, ProfileInput, ReceiptInput, ServiceInput, SignatureInput, StatusInput,
+    DataInput, FrameInput, GeofencingInput, ProfileInput, ReceiptInput, ServiceInput, SignatureInput, StatusInput,
 };
 use serde_json::{Map, Value};
 
@@ -37,6 +37,18 @@ pub fn parse(body: &[u8]) -> Result<Request, Fault> {
     }
 }
 
+/// The policy of the geofencing service: lower-case fields, numbers as strings (§7.2).
+fn geofencing(policy: &Fields) -> Result<GeofencingInput, Fault> {
+    Ok(GeofencingInput {
+        country_whitelist: policy.strings("countrywhitelist")?,
+        country_blacklist: policy.strings("countryblacklist")?,
+        min_device_confidence: policy.scalar("mindeviceconfidence")?,
+        min_location_confidence: policy.scalar("minlocationconfidence")?,
+        max_timestamp_minutes: policy.scalar("maxtimestampminutes")?,
+        max_accuracy_meters: policy.scalar("maxaccuracymeters")?,
+    })
+}
+
 fn signature(message: &Fields) -> Result<SignatureInput, Fault> {
     let services = match message.get("AdditionalServices") {
         None => Vec::new(),
@@ -48,6 +60,7 @@ fn signature(message: &Fields) -> Result<SignatureInput, Fault> {
                     uri: service.uri("Description")?,
                     user_lang: service.object("UserLang")?.map(|l| l.scalar("Value")).transpose()?.flatten(),
                     redirect_uri: service.object("App2App")?.map(|a| a.scalar("RedirectUri")).transpose()?.flatten(),
+                    geofencing: service.object("GeoFencingRequest")?.map(|g| geofencing(&g)).transpose()?,
                 })
             })
             .collect::<Result<_, Fault>>()?,
@@ -162,6 +175,21 @@ impl<'a> Fields<'a> {
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
             Some(_) => Err(Fault::wrong_param(format!("{}.{name} must be a string", self.path))),
+        }
+    }
+
+    /// A list of strings; one string counts as a list of one.
+    fn strings(&self, name: &str) -> Result<Vec<String>, Fault> {
+        let wrong = || Fault::wrong_param(format!("{}.{name} must be a list of strings", self.path));
+        match self.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(wrong))
+                .collect(),
+            Some(_) => Err(wrong()),
         }
     }
 

@@ -215,6 +215,18 @@ fn service_responses(responses: &[ServiceResponse]) -> Value {
     responses
         .iter()
         .map(|r| match r {
+            ServiceResponse::Geofencing { country, accuracy, device_confidence, location_confidence, timestamp } => {
+                json!({
+                    "Description": GEOFENCING_URI,
+                    "Geofencing": {
+                        "Country": country,
+                        "Accuracy": accuracy,
+                        "DeviceConfidence": device_confidence,
+                        "LocationConfidence": location_confidence,
+                        "Timestamp": timestamp,
+                    },
+                })
+            }
             ServiceResponse::GeofencingError { code, message } => json!({
                 "Description": GEOFENCING_URI,
                 "Geofencing": {"ErrorCode": code.to_string(), "ErrorMessage": message},

@@ -14,7 +14,7 @@
 
 use mobileid_core::Fault;
 use mobileid_engine::mss::messages::{
-    DataInput, FrameInput, ProfileInput, ReceiptInput, ServiceInput, SignatureInput, StatusInput,
+    DataInput, FrameInput, GeofencingInput, ProfileInput, ReceiptInput, ServiceInput, SignatureInput, StatusInput,
 };
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -156,6 +156,14 @@ fn signature(part: Node) -> SignatureInput {
                     uri: child(service, "Description").and_then(|d| child_text(d, "mssURI")).map(trimmed),
                     user_lang: child_text(service, "UserLang").map(trimmed),
                     redirect_uri: child(service, "App2App").and_then(|a| child_text(a, "RedirectUri")).map(trimmed),
+                    geofencing: child(service, "GeoFencingReq").map(|g| GeofencingInput {
+                        country_whitelist: attr(g, "countrywhitelist").into_iter().collect(),
+                        country_blacklist: attr(g, "countryblacklist").into_iter().collect(),
+                        min_device_confidence: attr(g, "mindeviceconfidence"),
+                        min_location_confidence: attr(g, "minlocationconfidence"),
+                        max_timestamp_minutes: attr(g, "maxtimestampminutes"),
+                        max_accuracy_meters: attr(g, "maxaccuracymeters"),
+                    }),
                 })
                 .collect()
         })
@@ -273,6 +281,22 @@ mod tests {
         assert_eq!(input.data_to_be_signed.unwrap().data.as_deref(), Some(" A & B <c>"));
         assert_eq!(input.signature_profile.as_deref(), Some("http://mid.swisscom.ch/STK-LoA4"));
         assert_eq!(input.services[0].user_lang.as_deref(), Some("de"));
+    }
+
+    #[test]
+    fn reads_a_geofencing_policy_from_its_attributes() {
+        let service = r#"<mss:Service><mss:Description><mss:mssURI>http://mid.swisscom.ch/as#geofencing</mss:mssURI></mss:Description><mss:GeoFencingReq countrywhitelist="CH DE" mindeviceconfidence="0.7" maxaccuracymeters="1000"/></mss:Service>"#;
+        let xml = STYLE_A.replace(
+            r#"<mss:Service><mss:Description><mss:mssURI>http://mss.ficom.fi/TS102204/v1.0.0#userLang</mss:mssURI></mss:Description><fi:UserLang>de</fi:UserLang></mss:Service>"#,
+            service,
+        );
+        let (Request::Signature(input), _) = parse(xml.as_bytes()).unwrap() else { panic!("not a signature") };
+        let policy = input.services[0].geofencing.clone().expect("a policy");
+        assert_eq!(policy.country_whitelist, ["CH DE"]);
+        assert!(policy.country_blacklist.is_empty());
+        assert_eq!(policy.min_device_confidence.as_deref(), Some("0.7"));
+        assert_eq!(policy.max_accuracy_meters.as_deref(), Some("1000"));
+        assert_eq!(policy.max_timestamp_minutes, None);
     }
 
     #[test]

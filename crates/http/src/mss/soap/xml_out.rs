@@ -175,6 +175,17 @@ fn service_responses(responses: &[ServiceResponse]) -> String {
         .iter()
         .map(|r| {
             let (uri, payload) = match r {
+                ServiceResponse::Geofencing { country, accuracy, device_confidence, location_confidence, timestamp } => (
+                    GEOFENCING_URI,
+                    format!(
+                        r#"<asc:GeoFencing xmlns:asc="{ASC_NS}" country="{}" accuracy="{}" timestamp="{}" deviceconfidence="{}" locationconfidence="{}"/>"#,
+                        escape(country),
+                        escape(accuracy),
+                        escape(timestamp),
+                        escape(device_confidence),
+                        escape(location_confidence)
+                    ),
+                ),
                 ServiceResponse::GeofencingError { code, message } => (
                     GEOFENCING_URI,
                     format!(
@@ -319,6 +330,25 @@ mod tests {
         assert!(xml.starts_with(r#"<MSS_SignatureResponse xmlns=""><mss:MSS_SignatureResp xmlns:mss="#));
         let env = Style { wrapper_ns: Some(ENV_NS.into()), part_qualified: true };
         assert!(wrap(&env, "MSS_Receipt", "MSS_ReceiptResp", "", "").starts_with("<soapenv:MSS_ReceiptResponse>"));
+    }
+
+    #[test]
+    fn geofencing_is_an_asc_element_with_lower_case_attributes() {
+        let xml = service_responses(&[ServiceResponse::Geofencing {
+            country: "CH".into(),
+            accuracy: "16".into(),
+            device_confidence: "1.0".into(),
+            location_confidence: "0.75".into(),
+            timestamp: "2026-11-27T17:00:00.000+00:00".into(),
+        }]);
+        assert_eq!(
+            xml,
+            format!(
+                "<fi:ServiceResponses><fi:ServiceResponse><fi:Description><mss:mssURI>{GEOFENCING_URI}</mss:mssURI></fi:Description>\
+                 <asc:GeoFencing xmlns:asc=\"{ASC_NS}\" country=\"CH\" accuracy=\"16\" timestamp=\"2026-11-27T17:00:00.000+00:00\" \
+                 deviceconfidence=\"1.0\" locationconfidence=\"0.75\"/></fi:ServiceResponse></fi:ServiceResponses>"
+            )
+        );
     }
 
     #[test]
