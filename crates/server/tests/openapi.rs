@@ -187,6 +187,22 @@ on_both_databases! {
         let answer = checked(server, &spec, path, 200, &status_request(&done)).await;
         assert_eq!(answer["MSS_StatusResp"]["Status"]["StatusCode"]["Value"], "500");
 
+        // A phone that reported where it was: the geofencing answer with its data.
+        let mut phone = server.phone("+41797770001").await;
+        phone.set_location(Some(mobileid_core::device_api::DeviceLocation {
+            country: "CH".into(),
+            accuracy: 16.0,
+            device_confidence: 1.0,
+            location_confidence: 0.8,
+        }));
+        let mut request = signature_request("+41797770001", "Demo: Where?", "asynch");
+        request["MSS_SignatureReq"]["AdditionalServices"] = json!([{"Description": "http://mid.swisscom.ch/as#geofencing"}]);
+        let (_, ack) = server.post("/rest/service/sign", &request).await;
+        let located = ack["MSS_SignatureResp"]["MSSP_TransID"].as_str().unwrap().to_string();
+        approve_next(&mut phone).await;
+        let answer = checked(server, &spec, path, 200, &status_request(&located)).await;
+        assert_eq!(answer["MSS_StatusResp"]["ServiceResponses"][0]["Geofencing"]["Country"], "CH", "{answer}");
+
         let (_, ack) = server.post("/rest/service/sign", &signature_request("+41000092401", "Demo: Late?", "asynch")).await;
         let late = ack["MSS_SignatureResp"]["MSSP_TransID"].as_str().unwrap().to_string();
         checked(server, &spec, path, 500, &status_request(&late)).await;
