@@ -106,7 +106,8 @@ struct Inner {
     oidc_clients: oidc::client::ClientCache,
     /// Signatures are CPU work, done on the blocking pool as many at once as there are
     /// cores: more would only take turns on the same cores, switching back and forth.
-    signing: tokio::sync::Semaphore,
+    /// With one core there is nothing to run beside it, so it signs where it is.
+    signing: Option<tokio::sync::Semaphore>,
     /// The discovery document, serialised, and the issuer it was made for.
     oidc_discovery: std::sync::Mutex<Option<(String, bytes::Bytes)>>,
     /// Set when the browser port was bound to a port chosen by the system.
@@ -142,7 +143,10 @@ impl Engine {
                 known_certificates: Default::default(),
                 oidc_keys: Default::default(),
                 oidc_clients: Default::default(),
-                signing: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
+                signing: match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+                    1 => None,
+                    cores => Some(tokio::sync::Semaphore::new(cores)),
+                },
                 oidc_discovery: Default::default(),
                 oidc_issuer: Default::default(),
             }),
@@ -188,12 +192,15 @@ impl Engine {
         &self.inner.ca
     }
 
-    /// Runs a signature (or other CPU-bound work) on the blocking pool, in turn.
+    /// Runs a signature (or other CPU-bound work) on the blocking pool, in turn; on a
+    /// machine (or CPU set) of one core, at once: a hand-over to another thread would
+    /// only add two context switches.
     pub(crate) async fn compute<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, tokio::task::JoinError> {
-        let _turn = self.inner.signing.acquire().await.expect("the semaphore is never closed");
+        let Some(turns) = &self.inner.signing else { return Ok(work()) };
+        let _turn = turns.acquire().await.expect("the semaphore is never closed");
         tokio::task::spawn_blocking(work).await
     }
 
