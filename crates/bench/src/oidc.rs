@@ -61,6 +61,8 @@ impl Endpoint {
 /// how to authenticate a PAR.
 struct Target {
     label: &'static str,
+    /// The discovery document.
+    document: Value,
     discovery: String,
     jwks: String,
     par: String,
@@ -80,17 +82,24 @@ impl Target {
     ) -> anyhow::Result<Target> {
         let discovery = format!("{base}/.well-known/openid-configuration");
         let document: Value = http.get(&discovery).send().await?.error_for_status()?.json().await?;
-        let endpoint = |name: &str| {
-            document[name].as_str().map(str::to_string).with_context(|| format!("{label}: no {name} in discovery"))
-        };
-        Ok(Target {
+        let mut target = Target {
             label,
-            jwks: endpoint("jwks_uri")?,
-            par: endpoint("pushed_authorization_request_endpoint")?,
+            document,
             discovery,
+            jwks: String::new(),
+            par: String::new(),
             par_headers: vec![format!("Authorization: {authorization}"), FORM.to_string()],
             par_body,
-        })
+        };
+        target.jwks = target.endpoint("jwks_uri")?;
+        target.par = target.endpoint("pushed_authorization_request_endpoint")?;
+        Ok(target)
+    }
+
+    /// An endpoint's URL, as the discovery document names it.
+    fn endpoint(&self, name: &str) -> anyhow::Result<String> {
+        let url = self.document[name].as_str().map(str::to_string);
+        url.with_context(|| format!("{}: no {name} in discovery", self.label))
     }
 
     fn url(&self, endpoint: Endpoint) -> &str {
@@ -170,17 +179,6 @@ async fn measure(args: &Args, server: &Server, peer: &Peer, files: &Path) -> any
     let form_script = files.join("form.lua");
     std::fs::write(&form_script, wrk::FORM_SCRIPT)?;
     let http = browser_client(server)?;
-    let discovery: Value = http
-        .get(format!("{}/.well-known/openid-configuration", server.browser_base))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let our_endpoint = |name: &str| {
-        discovery[name].as_str().map(str::to_string).with_context(|| format!("ours: no {name} in discovery"))
-    };
-    let (token_url, ciba_url) = (our_endpoint("token_endpoint")?, our_endpoint("backchannel_authentication_endpoint")?);
     let ours = Target::discover(
         &http,
         "ours",
@@ -189,6 +187,8 @@ async fn measure(args: &Args, server: &Server, peer: &Peer, files: &Path) -> any
         format!("{PAR_PARAMS}&client_id={CLIENT_ID}&redirect_uri={REDIRECT_ENCODED}"),
     )
     .await?;
+    let (token_url, ciba_url) =
+        (ours.endpoint("token_endpoint")?, ours.endpoint("backchannel_authentication_endpoint")?);
     let theirs = Target::discover(
         &http,
         "peer",

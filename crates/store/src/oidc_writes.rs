@@ -147,13 +147,14 @@ async fn write_batch(store: &Store, jobs: &[Job]) -> Result<Answers> {
 /// At most three statements, each its own transaction: nothing in a batch depends on
 /// another write of it, and one round trip per statement is the point.
 async fn write_statements(conn: &mut AnyConnection, jobs: &[Job]) -> Result<Answers> {
-    let consumes: Vec<(&str, &str, Timestamp)> = jobs
-        .iter()
-        .filter_map(|job| match job {
-            Job::Consume { kind, id, now, .. } => Some((kind.as_str(), id.as_str(), *now)),
-            Job::Insert { .. } | Job::Rotate { .. } => None,
-        })
-        .collect();
+    let (mut consumes, mut rotations, mut inserts) = (Vec::new(), Vec::new(), Vec::new());
+    for job in jobs {
+        match job {
+            Job::Consume { kind, id, now, .. } => consumes.push((kind.as_str(), id.as_str(), *now)),
+            Job::Rotate { grant_id, generation, now, .. } => rotations.push((grant_id.as_str(), *generation, *now)),
+            Job::Insert { object, .. } => inserts.push(object),
+        }
+    }
     let mut consumed = Vec::with_capacity(consumes.len());
     if !consumes.is_empty() {
         let rows = consume_all(conn, &consumes).await?;
@@ -167,13 +168,6 @@ async fn write_statements(conn: &mut AnyConnection, jobs: &[Job]) -> Result<Answ
         }
     }
 
-    let rotations: Vec<(&str, i64, Timestamp)> = jobs
-        .iter()
-        .filter_map(|job| match job {
-            Job::Rotate { grant_id, generation, now, .. } => Some((grant_id.as_str(), *generation, *now)),
-            Job::Insert { .. } | Job::Consume { .. } => None,
-        })
-        .collect();
     let mut rotated = Vec::with_capacity(rotations.len());
     if !rotations.is_empty() {
         let rows = rotate_all(conn, &rotations).await?;
@@ -188,13 +182,6 @@ async fn write_statements(conn: &mut AnyConnection, jobs: &[Job]) -> Result<Answ
         }
     }
 
-    let inserts: Vec<&OidcObject> = jobs
-        .iter()
-        .filter_map(|job| match job {
-            Job::Insert { object, .. } => Some(object),
-            Job::Consume { .. } | Job::Rotate { .. } => None,
-        })
-        .collect();
     let mut inserted = Vec::with_capacity(inserts.len());
     if !inserts.is_empty() {
         let mut new_keys = insert_all(conn, &inserts).await?;
