@@ -10,15 +10,23 @@ mod cms_der;
 mod device_auth;
 mod msisdn_dtbd;
 mod mss;
+mod ocsp;
 
 pub use cms_der::{cms_der, DETACHED_DOCUMENT};
 pub use device_auth::device_auth;
 pub use msisdn_dtbd::msisdn_dtbd;
 pub use mss::{json, soap};
+pub use ocsp::ocsp_request;
 
 /// A target body, as the replay test iterates over them.
 pub type Target = fn(&[u8]);
 
 /// Every target by the name of its `fuzz_targets/` binary and corpus folder.
-pub const TARGETS: &[(&str, Target)] =
-    &[("soap", soap), ("json", json), ("device_auth", device_auth), ("cms_der", cms_der), ("msisdn_dtbd", msisdn_dtbd)];
+pub const TARGETS: &[(&str, Target)] = &[
+    ("soap", soap),
+    ("json", json),
+    ("device_auth", device_auth),
+    ("cms_der", cms_der),
+    ("msisdn_dtbd", msisdn_dtbd),
+    ("ocsp_request", ocsp_request),
+];

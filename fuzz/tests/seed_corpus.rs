@@ -20,11 +20,11 @@ fn write_cms_der_seeds() {
     std::fs::create_dir_all(&dir).expect("corpus folder");
     let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).expect("seed");
 
-    let ca = CertificateAuthority::create("Fuzz").expect("CA");
+    let ca = CertificateAuthority::create("Fuzz", None).expect("CA");
     for (name, algorithm) in [("ec", KeyAlgorithm::EcP256), ("rsa", KeyAlgorithm::Rsa2048)] {
         let key = PrivateKey::generate(algorithm).expect("key");
         let csr = key.csr_der("phone").expect("CSR");
-        let cert = ca.issue_user_certificate(&csr, "MIDCHE0123456789", 30).expect("certificate");
+        let cert = ca.issue_user_certificate(&csr, "MIDCHE0123456789", 30, None).expect("certificate");
         let content = "Bank ACME: Zahlung über CHF 1'250.– bestätigen?".as_bytes();
         let attrs = signed_attributes(content, &[1, 2, 3, 4, 5, 6, 7, 8]);
         let signature = key.sign(&attrs).expect("signature");

@@ -4,11 +4,15 @@
 //! Certificates are built with rcgen. User certificates follow Swisscom's profile
 //! (contract §9.3) so that existing clients find the serial number where they look for it.
 
+use der::asn1::{Ia5String, ObjectIdentifier};
+use der::Encode;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer;
 
@@ -20,6 +24,17 @@ use crate::CryptoError;
 pub struct CaCertificate {
     pub cert_der: Vec<u8>,
     pub key: PrivateKey,
+}
+
+/// Where the status of a certificate can be checked, written into it: the issuer's
+/// certificate and OCSP responder (Authority Information Access), and the issuer's CRL
+/// (CRL Distribution Points).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateLinks {
+    pub ca_issuers: String,
+    /// None where no OCSP responder answers for the issuer (the root's certificates).
+    pub ocsp: Option<String>,
+    pub crl: String,
 }
 
 /// The two-level hierarchy: the root signs the issuing CA and TLS server certificates,
@@ -34,13 +49,20 @@ const ROOT_YEARS: i64 = 20;
 const ISSUING_YEARS: i64 = 10;
 const TLS_SERVER_YEARS: i64 = 5;
 const CLIENT_YEARS: i64 = 3;
+/// 1.3.6.1.5.5.7.1.1 authorityInfoAccess
+const AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+const ACCESS_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+const ACCESS_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
+/// 1.3.6.1.5.5.7.48.1.5 id-pkix-ocsp-nocheck: a responder's own certificate is not checked.
+const OCSP_NO_CHECK: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5];
 /// 2.5.4.5 serialNumber, which rcgen has no name for.
 const SERIAL_NUMBER_ATTRIBUTE: &[u64] = &[2, 5, 4, 5];
 
 impl CertificateAuthority {
     /// Creates a new root and issuing CA for `organisation`, both EC P-256 (cheap to sign
-    /// with, and every Mobile ID client already handles EC).
-    pub fn create(organisation: &str) -> Result<Self, CryptoError> {
+    /// with, and every Mobile ID client already handles EC). `root_links` go into the
+    /// issuing CA's certificate: where the root's certificate and CRL are published.
+    pub fn create(organisation: &str, root_links: Option<&CertificateLinks>) -> Result<Self, CryptoError> {
         let root_key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
         let root_rcgen_key = root_key.rcgen_key_pair()?;
         let mut root_params = ca_params(organisation, &format!("{organisation} Root CA"), ROOT_YEARS)?;
@@ -53,6 +75,7 @@ impl CertificateAuthority {
         // The issuing CA signs end entities only, never another CA.
         issuing_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         issuing_params.use_authority_key_identifier_extension = true;
+        add_links(&mut issuing_params, root_links)?;
         let issuing_cert = issuing_params
             .signed_by(&issuing_rcgen_key, &Issuer::from_params(&root_params, &root_rcgen_key))
             .map_err(issuance)?;
@@ -68,7 +91,7 @@ impl CertificateAuthority {
         vec![self.issuing.cert_der.clone(), self.root.cert_der.clone()]
     }
 
-    /// Issues a user certificate for the key in `csr_der`.
+    /// Issues a user certificate for the key in `csr_der`, with `links` to check its status.
     ///
     /// The CSR proves possession of the key; everything else in it is ignored. The subject
     /// is ours to choose: `serialNumber=<serial>` (PrintableString) then
@@ -79,6 +102,7 @@ impl CertificateAuthority {
         csr_der: &[u8],
         serial_number: &str,
         validity_days: u32,
+        links: Option<&CertificateLinks>,
     ) -> Result<Vec<u8>, CryptoError> {
         let public_key = verified_csr_key(csr_der)?;
 
@@ -97,13 +121,38 @@ impl CertificateAuthority {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
+        add_links(&mut params, links)?;
 
         sign_with(&self.issuing, params, &public_key)
     }
 
+    /// A delegated OCSP responder for the issuing CA, valid for `validity_days`: extended
+    /// key usage OCSPSigning and id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2), so verifiers
+    /// trust its answers for the CA's certificates without asking about the responder.
+    pub fn issue_ocsp_responder(&self, organisation: &str, validity_days: u32) -> Result<CaCertificate, CryptoError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = common_name_only(&format!("{organisation} OCSP Responder"));
+        params.serial_number = Some(random_serial());
+        (params.not_before, params.not_after) = validity(Duration::days(validity_days.into()));
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        params.use_authority_key_identifier_extension = true;
+        params.custom_extensions.push(CustomExtension::from_oid_content(OCSP_NO_CHECK, vec![0x05, 0x00]));
+
+        let key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
+        let cert_der = sign_with(&self.issuing, params, &key.rcgen_key_pair()?)?;
+        Ok(CaCertificate { cert_der, key })
+    }
+
     /// A TLS server certificate for `hostnames` (names become DNS SANs, addresses IP
-    /// SANs), signed by the root so that clients trusting the root trust the server.
-    pub fn issue_tls_server_certificate(&self, hostnames: &[&str]) -> Result<(Vec<u8>, PrivateKey), CryptoError> {
+    /// SANs), signed by the root so that clients trusting the root trust the server;
+    /// `root_links` say where the root's certificate and CRL are.
+    pub fn issue_tls_server_certificate(
+        &self,
+        hostnames: &[&str],
+        root_links: Option<&CertificateLinks>,
+    ) -> Result<(Vec<u8>, PrivateKey), CryptoError> {
         let first = hostnames.first().ok_or_else(|| CryptoError::Issuance("no hostname given".into()))?;
         let names: Vec<String> = hostnames.iter().map(|h| (*h).to_owned()).collect();
         let mut params =
@@ -115,6 +164,7 @@ impl CertificateAuthority {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
+        add_links(&mut params, root_links)?;
 
         let key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
         let public_key = key.rcgen_key_pair()?;
@@ -175,6 +225,27 @@ fn sign_with(
     Ok(cert.der().to_vec())
 }
 
+/// Writes `links` as the CRL distribution point and the Authority Information Access.
+fn add_links(params: &mut CertificateParams, links: Option<&CertificateLinks>) -> Result<(), CryptoError> {
+    let Some(links) = links else { return Ok(()) };
+    params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![links.crl.clone()] }];
+    let uri = |url: &str| {
+        Ia5String::new(url)
+            .map(GeneralName::UniformResourceIdentifier)
+            .map_err(|_| CryptoError::Issuance(format!("{url:?} is not an ASCII URL")))
+    };
+    let mut access = Vec::new();
+    if let Some(ocsp) = &links.ocsp {
+        access.push(AccessDescription { access_method: ACCESS_OCSP, access_location: uri(ocsp)? });
+    }
+    access.push(AccessDescription { access_method: ACCESS_CA_ISSUERS, access_location: uri(&links.ca_issuers)? });
+    let content = AuthorityInfoAccessSyntax(access)
+        .to_der()
+        .map_err(|e| CryptoError::Issuance(format!("authority information access: {e}")))?;
+    params.custom_extensions.push(CustomExtension::from_oid_content(AUTHORITY_INFO_ACCESS, content));
+    Ok(())
+}
+
 /// Subject `C=CH, O=<organisation>, CN=<common name>`, CA key usages, validity from now.
 fn ca_params(organisation: &str, common_name: &str, years_valid: i64) -> Result<CertificateParams, CryptoError> {
     let country = rcgen::string::PrintableString::try_from("CH").map_err(|e| CryptoError::Issuance(e.to_string()))?;
@@ -230,12 +301,12 @@ mod tests {
     fn issue(ca: &CertificateAuthority, algorithm: KeyAlgorithm) -> Vec<u8> {
         let key = PrivateKey::generate(algorithm).expect("key");
         let csr = key.csr_der("ignored subject").expect("csr");
-        ca.issue_user_certificate(&csr, SERIAL, 1095).expect("issued")
+        ca.issue_user_certificate(&csr, SERIAL, 1095, None).expect("issued")
     }
 
     #[test]
     fn user_certificate_follows_the_swisscom_profile() {
-        let ca = CertificateAuthority::create("Mobile ID Test").expect("ca");
+        let ca = CertificateAuthority::create("Mobile ID Test", None).expect("ca");
         for algorithm in [KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048] {
             let der = issue(&ca, algorithm);
             let info = CertificateInfo::parse(&der).expect("parses");
@@ -272,7 +343,7 @@ mod tests {
 
     #[test]
     fn aki_matches_the_issuing_ski() {
-        let ca = CertificateAuthority::create("Test").expect("ca");
+        let ca = CertificateAuthority::create("Test", None).expect("ca");
         let der = issue(&ca, KeyAlgorithm::EcP256);
         let (_, user) = x509_parser::parse_x509_certificate(&der).expect("user");
         let (_, issuing) = x509_parser::parse_x509_certificate(&ca.issuing.cert_der).expect("issuing");
@@ -291,7 +362,7 @@ mod tests {
 
     #[test]
     fn ca_certificates_are_cas_without_eku() {
-        let ca = CertificateAuthority::create("Acme").expect("ca");
+        let ca = CertificateAuthority::create("Acme", None).expect("ca");
         let root = CertificateInfo::parse(&ca.root.cert_der).expect("root");
         assert_eq!(root.subject_rfc2253, "CN=Acme Root CA,O=Acme,C=CH");
         let issuing = CertificateInfo::parse(&ca.issuing.cert_der).expect("issuing");
@@ -310,7 +381,7 @@ mod tests {
 
     #[test]
     fn ca_survives_a_round_trip_through_storage() {
-        let ca = CertificateAuthority::create("Test").expect("ca");
+        let ca = CertificateAuthority::create("Test", None).expect("ca");
         let stored = CertificateAuthority {
             root: CaCertificate {
                 cert_der: ca.root.cert_der.clone(),
@@ -327,33 +398,33 @@ mod tests {
 
     #[test]
     fn bad_csrs_are_rejected() {
-        let ca = CertificateAuthority::create("Test").expect("ca");
+        let ca = CertificateAuthority::create("Test", None).expect("ca");
         let key = PrivateKey::generate(KeyAlgorithm::EcP256).expect("key");
         let mut csr = key.csr_der("x").expect("csr");
         // The last byte belongs to the signature.
         let last = csr.len() - 1;
         csr[last] ^= 1;
-        match ca.issue_user_certificate(&csr, SERIAL, 10) {
+        match ca.issue_user_certificate(&csr, SERIAL, 10, None) {
             Err(CryptoError::BadCsr(message)) => {
                 assert!(message.contains("signature"), "{message}")
             }
             other => panic!("expected BadCsr, got {other:?}"),
         }
-        assert!(matches!(ca.issue_user_certificate(b"junk", SERIAL, 10), Err(CryptoError::BadCsr(_))));
+        assert!(matches!(ca.issue_user_certificate(b"junk", SERIAL, 10, None), Err(CryptoError::BadCsr(_))));
     }
 
     #[test]
     fn serial_must_be_printable() {
-        let ca = CertificateAuthority::create("Test").expect("ca");
+        let ca = CertificateAuthority::create("Test", None).expect("ca");
         let key = PrivateKey::generate(KeyAlgorithm::EcP256).expect("key");
         let csr = key.csr_der("x").expect("csr");
-        assert!(ca.issue_user_certificate(&csr, "MIDCHE_ü", 10).is_err());
+        assert!(ca.issue_user_certificate(&csr, "MIDCHE_ü", 10, None).is_err());
     }
 
     #[test]
     fn chain_check_rejects_a_foreign_ca() {
-        let ca = CertificateAuthority::create("Test").expect("ca");
-        let other = CertificateAuthority::create("Test").expect("ca");
+        let ca = CertificateAuthority::create("Test", None).expect("ca");
+        let other = CertificateAuthority::create("Test", None).expect("ca");
         let der = issue(&ca, KeyAlgorithm::EcP256);
         // Same names, different keys: only the signature check can tell.
         assert!(matches!(
@@ -365,8 +436,8 @@ mod tests {
 
     #[test]
     fn tls_server_certificate_has_dns_and_ip_names() {
-        let ca = CertificateAuthority::create("Test").expect("ca");
-        let (der, key) = ca.issue_tls_server_certificate(&["localhost", "127.0.0.1"]).expect("issued");
+        let ca = CertificateAuthority::create("Test", None).expect("ca");
+        let (der, key) = ca.issue_tls_server_certificate(&["localhost", "127.0.0.1"], None).expect("issued");
         let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("parses");
         let san = cert.subject_alternative_name().expect("ok").expect("present");
         let names: Vec<String> = san.value.general_names.iter().map(|n| format!("{n:?}")).collect();
@@ -378,7 +449,7 @@ mod tests {
             x509_parser::parse_x509_certificate(&ca.root.cert_der).expect("root").1.subject().as_raw()
         );
         assert_eq!(SubjectKey::from_certificate_der(&der).expect("key"), key.subject_key());
-        assert!(ca.issue_tls_server_certificate(&[]).is_err());
+        assert!(ca.issue_tls_server_certificate(&[], None).is_err());
     }
 
     #[test]

@@ -333,10 +333,10 @@ mod tests {
     }
 
     fn signer(algorithm: KeyAlgorithm) -> Signer {
-        let ca = CertificateAuthority::create("Test").expect("ca");
+        let ca = CertificateAuthority::create("Test", None).expect("ca");
         let key = PrivateKey::generate(algorithm).expect("key");
         let csr = key.csr_der("phone").expect("csr");
-        let cert = ca.issue_user_certificate(&csr, "MIDCHE0123456789", 30).expect("cert");
+        let cert = ca.issue_user_certificate(&csr, "MIDCHE0123456789", 30, None).expect("cert");
         Signer { ca, key, cert }
     }
 

@@ -20,9 +20,10 @@ pub mod jose;
 mod keys;
 mod pem;
 mod rfc2253;
+mod status;
 
 pub use at_rest::{MasterKey, PinGuard, PinKey, PinProof, PinShare};
-pub use ca::{check_csr, self_signed_client_certificate, CaCertificate, CertificateAuthority};
+pub use ca::{check_csr, self_signed_client_certificate, CaCertificate, CertificateAuthority, CertificateLinks};
 pub use cert::{sha256_fingerprint_hex, verify_chain, CertificateInfo};
 pub use cms::{
     assemble_signed_data, signed_attributes, signed_attributes_for_digest, verify_detached_signed_data,
@@ -31,3 +32,7 @@ pub use cms::{
 pub use error::CryptoError;
 pub use keys::{verify_signature, KeyAlgorithm, PrivateKey, SubjectKey};
 pub use pem::{pem_decode_all, pem_encode};
+pub use status::{
+    revocation_list, CertificateStatus, OcspQuery, OcspRefusal, OcspResponder, Revocation, RevocationReason,
+    MAX_OCSP_QUERIES,
+};

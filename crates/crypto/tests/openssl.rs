@@ -21,10 +21,10 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 
 fn sign_and_verify_with_openssl(algorithm: KeyAlgorithm) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = CertificateAuthority::create("Mobile ID Test").expect("ca");
+    let ca = CertificateAuthority::create("Mobile ID Test", None).expect("ca");
     let key = PrivateKey::generate(algorithm).expect("key");
     let csr = key.csr_der("phone").expect("csr");
-    let cert = ca.issue_user_certificate(&csr, SERIAL, 1095).expect("cert");
+    let cert = ca.issue_user_certificate(&csr, SERIAL, 1095, None).expect("cert");
 
     let attrs = signed_attributes(TEXT.as_bytes(), &rand::random());
     let signature = key.sign(&attrs).expect("sign");
@@ -90,9 +90,9 @@ fn openssl_verifies_an_rsa_signature() {
 #[test]
 fn openssl_rejects_tampered_content() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = CertificateAuthority::create("Mobile ID Test").expect("ca");
+    let ca = CertificateAuthority::create("Mobile ID Test", None).expect("ca");
     let key = PrivateKey::generate(KeyAlgorithm::EcP256).expect("key");
-    let cert = ca.issue_user_certificate(&key.csr_der("phone").expect("csr"), SERIAL, 30).expect("cert");
+    let cert = ca.issue_user_certificate(&key.csr_der("phone").expect("csr"), SERIAL, 30, None).expect("cert");
     let attrs = signed_attributes(b"pay 100", &[7; 8]);
     let signature = key.sign(&attrs).expect("sign");
     let cms = assemble_signed_data(Some(b"pay 900"), &attrs, &signature, &cert, &ca.chain(), KeyAlgorithm::EcP256)
@@ -109,8 +109,8 @@ fn openssl_rejects_tampered_content() {
 #[test]
 fn openssl_accepts_the_tls_server_certificate_chain() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = CertificateAuthority::create("Mobile ID Test").expect("ca");
-    let (cert, _key) = ca.issue_tls_server_certificate(&["localhost", "127.0.0.1"]).expect("tls cert");
+    let ca = CertificateAuthority::create("Mobile ID Test", None).expect("ca");
+    let (cert, _key) = ca.issue_tls_server_certificate(&["localhost", "127.0.0.1"], None).expect("tls cert");
     write(dir.path(), "root.pem", pem_encode("CERTIFICATE", &ca.root.cert_der).as_bytes());
     write(dir.path(), "server.pem", pem_encode("CERTIFICATE", &cert).as_bytes());
     let out = openssl(

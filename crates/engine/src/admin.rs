@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use mobileid_core::testnumbers::{RobotKey, ROBOT_EC, ROBOT_RSA};
 use mobileid_core::{DeviceState, FaultCode, Method, Msisdn, SerialNumber, SignatureProfile, UserState};
-use mobileid_crypto::{sha256_fingerprint_hex, KeyAlgorithm, PrivateKey};
+use mobileid_crypto::{sha256_fingerprint_hex, KeyAlgorithm, PrivateKey, RevocationReason};
 use mobileid_store::{ApRecord, DeviceRecord, UserRecord};
 use rand::Rng;
 
@@ -38,7 +38,19 @@ pub struct UserView {
     pub state: UserState,
     pub test_fault: Option<i64>,
     pub devices: Vec<DeviceView>,
+    /// Every certificate issued to the user, newest first.
+    pub certificates: Vec<CertificateView>,
     pub pending_code_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CertificateView {
+    /// Lower-case hex, as OCSP and CRLs name it.
+    pub serial_hex: String,
+    pub device_id: String,
+    pub not_after: DateTime<Utc>,
+    /// When and why it was revoked (no reason: unspecified).
+    pub revoked: Option<(DateTime<Utc>, Option<RevocationReason>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +119,7 @@ impl Engine {
             return Ok(None);
         };
         let devices = self.store().devices_of_user(&user.msisdn).await?;
+        let certificates = self.store().certificates_of_user(&user.msisdn).await?;
         let code = self.store().latest_activation_code_expiry(&user.msisdn).await?;
         let now = self.now();
         let pending_code_expires_at = code
@@ -128,6 +141,20 @@ impl Engine {
                     state: d.state,
                     pin_failures: d.pin_failures,
                     certificate: d.cert_der,
+                })
+                .collect(),
+            certificates: certificates
+                .into_iter()
+                .map(|c| CertificateView {
+                    serial_hex: c.serial,
+                    device_id: c.device_id,
+                    not_after: c.not_after.to_datetime().unwrap_or_default(),
+                    revoked: c.revoked_at.map(|at| {
+                        (
+                            at.to_datetime().unwrap_or_default(),
+                            c.revocation_reason.and_then(RevocationReason::from_code),
+                        )
+                    }),
                 })
                 .collect(),
             pending_code_expires_at,
@@ -160,7 +187,7 @@ impl Engine {
         numbers.push(ROBOT_EC.to_string());
         numbers.push(ROBOT_RSA.to_string());
         let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
-        Ok(self.store().delete_test_users(&refs).await?)
+        Ok(self.store().delete_test_users(&refs, self.now()).await?)
     }
 
     async fn create_robot(&self, msisdn: &str, key: RobotKey) -> Result<(), EngineError> {
@@ -182,26 +209,25 @@ impl Engine {
             .await
             .map_err(|e| EngineError::Invalid(format!("robot key generation: {e}")))??;
         let csr = key.csr_der("robot")?;
-        let certificate = self.certificate_authority().issue_user_certificate(
-            &csr,
-            &user.serial_number,
-            self.config().certificate_validity_days,
-        )?;
         let device_id = random_id("robot");
+        let (certificate, record) = self.issue_user_certificate(&csr, &user.serial_number, msisdn, &device_id)?;
         let sealed = self.master_key().seal(key.pkcs8_der(), &robot_key_context(&device_id));
         self.store()
-            .activate_device(&DeviceRecord {
-                device_id,
-                msisdn: msisdn.to_string(),
-                method: Method::Sim,
-                state: DeviceState::Active,
-                cert_der: certificate,
-                auth_key: None,
-                server_key: Some(sealed),
-                pin_guard: None,
-                pin_failures: 0,
-                created_at: self.now(),
-            })
+            .activate_device(
+                &DeviceRecord {
+                    device_id,
+                    msisdn: msisdn.to_string(),
+                    method: Method::Sim,
+                    state: DeviceState::Active,
+                    cert_der: certificate,
+                    auth_key: None,
+                    server_key: Some(sealed),
+                    pin_guard: None,
+                    pin_failures: 0,
+                    created_at: self.now(),
+                },
+                &record,
+            )
             .await?;
         Ok(())
     }

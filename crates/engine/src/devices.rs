@@ -153,12 +153,9 @@ impl Engine {
             .await
             .map_err(internal)?
             .ok_or_else(|| DeviceError::CodeRefused { why: "the user of this code no longer exists".into() })?;
-        let certificate = self
-            .inner
-            .ca
-            .issue_user_certificate(csr_der, &user.serial_number, self.inner.config.certificate_validity_days)
-            .map_err(internal)?;
         let device_id = random_id("dev");
+        let (certificate, record) =
+            self.issue_user_certificate(csr_der, &user.serial_number, &msisdn, &device_id).map_err(internal)?;
         let (guard, pin_share) = PinGuard::new(pin_proof);
         let sealed_guard = self.master_key().seal(guard.as_bytes(), &pin_guard_context(&device_id));
         let device = DeviceRecord {
@@ -173,7 +170,7 @@ impl Engine {
             pin_failures: 0,
             created_at: self.now(),
         };
-        self.inner.store.activate_device(&device).await.map_err(internal)?;
+        self.inner.store.activate_device(&device, &record).await.map_err(internal)?;
         tracing::info!(msisdn, device = %device.device_id, "device activated");
         Ok(Activation {
             device_id: device.device_id,
@@ -345,7 +342,12 @@ impl Engine {
                 Ok(PinUnlock { share: Some(share), attempts_left: limit })
             }
             None => {
-                let failures = self.inner.store.record_pin_failure(&device.device_id, limit).await.map_err(internal)?;
+                let failures = self
+                    .inner
+                    .store
+                    .record_pin_failure(&device.device_id, limit, self.now())
+                    .await
+                    .map_err(internal)?;
                 if failures < limit {
                     return Ok(PinUnlock { share: None, attempts_left: limit - failures });
                 }

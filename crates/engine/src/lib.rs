@@ -15,6 +15,7 @@
 
 pub mod admin;
 mod authority;
+pub mod certificate_status;
 pub mod clock;
 pub mod devices;
 pub mod metrics;
@@ -112,6 +113,8 @@ struct Inner {
     oidc_discovery: std::sync::Mutex<Option<(String, bytes::Bytes)>>,
     /// Set when the browser port was bound to a port chosen by the system.
     oidc_issuer: std::sync::OnceLock<String>,
+    /// The OCSP responder, loaded (or made) on first use and renewed before it expires.
+    ocsp_responder: std::sync::RwLock<Option<Arc<mobileid_crypto::OcspResponder>>>,
 }
 
 impl Engine {
@@ -127,7 +130,9 @@ impl Engine {
         config: EngineConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, EngineError> {
-        let (ca, first_start) = authority::load_or_create(&store, &master_key, &config.organisation).await?;
+        let root_links = certificate_status::links(&config.oidc.issuer, certificate_status::Authority::Root);
+        let (ca, first_start) =
+            authority::load_or_create(&store, &master_key, &config.organisation, &root_links).await?;
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -149,8 +154,10 @@ impl Engine {
                 },
                 oidc_discovery: Default::default(),
                 oidc_issuer: Default::default(),
+                ocsp_responder: Default::default(),
             }),
         };
+        engine.record_earlier_certificates().await?;
         engine.follow_other_nodes().await?;
         Ok(engine)
     }

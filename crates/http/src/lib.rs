@@ -21,6 +21,7 @@ pub mod mss;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
+pub mod pki;
 pub mod shutdown;
 pub mod throttle;
 pub mod tls;
@@ -85,7 +86,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The front ends one port serves, under the layers every request passes.
 pub fn router(state: AppState, port: Port) -> Router {
-    let mut app = Router::new().merge(device::router()).merge(ops::router());
+    let mut app = Router::new().merge(device::router()).merge(ops::router()).merge(pki::router());
     if port == Port::Browser {
         app = app.merge(oidc::router()).merge(pages::assets::router());
     } else {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use mobileid_core::SignatureProfile;
-use mobileid_crypto::{pem_encode, sha256_fingerprint_hex};
+use mobileid_crypto::{pem_encode, sha256_fingerprint_hex, RevocationReason};
 use mobileid_engine::admin::default_profiles;
 use mobileid_engine::{Ap, Engine, EngineConfig, Permission};
 use mobileid_http::limits::Limits;
@@ -19,7 +19,7 @@ use mobileid_http::listener::Listener;
 use mobileid_http::shutdown::Shutdown;
 use mobileid_http::tls::{self, ClientCertificates};
 use mobileid_http::{AppState, Port, Settings};
-use mobileid_store::Store;
+use mobileid_store::{Revoked, Store};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, Mode};
@@ -57,6 +57,36 @@ enum Command {
     /// The OpenID provider's signing keys.
     #[command(subcommand)]
     OidcKey(OidcKeyCommand),
+    /// Devices: block a lost one.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// User certificates: revoke one.
+    #[command(subcommand)]
+    Certificate(CertificateCommand),
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Block a device (a lost phone): it can no longer sign, and its certificates are
+    /// revoked at once.
+    Block {
+        #[arg(long)]
+        device: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertificateCommand {
+    /// Revoke a user certificate; OCSP and the CRL show it at once.
+    Revoke {
+        /// The serial number in hex, as `user show` lists it.
+        #[arg(long)]
+        serial: String,
+        /// keyCompromise, affiliationChanged, superseded or cessationOfOperation
+        /// (unspecified if left out).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -219,6 +249,30 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Ap(command) => ap_command(&engine, command).await,
         Command::User(command) => user_command(&engine, &config, command).await,
         Command::OidcClient(command) => oidc_client_command(&engine, command).await,
+        Command::Device(DeviceCommand::Block { device }) => {
+            if !engine.block_device(&device).await? {
+                bail!("no device {device} in use (unknown, or already blocked or retired)");
+            }
+            println!("Device {device} blocked; its certificates are revoked.");
+            Ok(())
+        }
+        Command::Certificate(CertificateCommand::Revoke { serial, reason }) => {
+            let reason = match reason.as_deref() {
+                None => None,
+                Some(name) => Some(RevocationReason::from_name(name).with_context(|| {
+                    format!(
+                        "unknown reason {name:?}: use keyCompromise, affiliationChanged, superseded or \
+                         cessationOfOperation"
+                    )
+                })?),
+            };
+            match engine.revoke_certificate(&serial, reason).await? {
+                Revoked::Now => println!("Certificate {serial} revoked."),
+                Revoked::Already => println!("Certificate {serial} was revoked before."),
+                Revoked::Unknown => bail!("no certificate with serial number {serial}"),
+            }
+            Ok(())
+        }
         Command::OidcKey(OidcKeyCommand::Rotate) => {
             let kids = engine.rotate_oidc_keys().await?;
             println!("New signing keys {} are published now and sign from an hour on.", kids.join(", "));
@@ -640,6 +694,17 @@ async fn user_command(engine: &Engine, config: &Config, command: UserCommand) ->
             }
             if user.devices.is_empty() {
                 println!("methods       : none (not activated)");
+            }
+            for certificate in &user.certificates {
+                let status = match certificate.revoked {
+                    None => format!("valid until {}", certificate.not_after.format("%Y-%m-%d")),
+                    Some((at, reason)) => format!(
+                        "revoked {} ({})",
+                        at.format("%Y-%m-%d %H:%M:%S"),
+                        reason.map_or("unspecified", RevocationReason::name)
+                    ),
+                };
+                println!("certificate {} : {status} (device {})", certificate.serial_hex, certificate.device_id);
             }
         }
     }

@@ -79,7 +79,8 @@ impl DataDir {
         }
         let names = tls_names(config);
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let (cert, key) = engine.certificate_authority().issue_tls_server_certificate(&refs)?;
+        let (cert, key) =
+            engine.certificate_authority().issue_tls_server_certificate(&refs, Some(&engine.root_links()))?;
         let chain = vec![cert, engine.root_certificate().to_vec()];
         fs::create_dir_all(self.path.join("tls"))?;
         let pem: String = chain.iter().map(|der| pem_encode("CERTIFICATE", der)).collect();

@@ -41,4 +41,22 @@ impl Store {
         .await?;
         Ok(self.find_authority(&authority.name).await?.unwrap_or_else(|| authority.clone()))
     }
+
+    /// Replaces the authority `record.name` if it still holds `previous` (None: if there is
+    /// none yet); returns the one that is kept, which is another node's when it was quicker.
+    pub async fn replace_authority(
+        &self,
+        record: &AuthorityRecord,
+        previous: Option<&[u8]>,
+    ) -> Result<AuthorityRecord> {
+        let Some(previous) = previous else { return self.insert_authority(record).await };
+        sqlx::query("UPDATE authorities SET cert_der = $1, sealed_key = $2 WHERE name = $3 AND cert_der = $4")
+            .bind(&record.cert_der)
+            .bind(&record.sealed_key)
+            .bind(&record.name)
+            .bind(previous)
+            .execute(&self.pool)
+            .await?;
+        Ok(self.find_authority(&record.name).await?.unwrap_or_else(|| record.clone()))
+    }
 }

@@ -5,6 +5,7 @@ use mobileid_core::{DeviceState, Method, Timestamp, UserState};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::certificates::{insert_certificate, revoke_for_device, CertificateRecord, REASON_SUPERSEDED};
 use crate::users::{UserRecord, USER_COLUMN_COUNT};
 use crate::{ts, Result, Store};
 
@@ -65,9 +66,10 @@ impl DeviceRecord {
 }
 
 impl Store {
-    /// Registers a device and makes the user ACTIVE, in one database transaction; an earlier
-    /// device of the same method is retired, since a user holds one phone at a time.
-    pub async fn activate_device(&self, device: &DeviceRecord) -> Result<()> {
+    /// Registers a device with its certificate and makes the user ACTIVE, in one database
+    /// transaction; an earlier device of the same method is retired, since a user holds one
+    /// phone at a time, and its certificates are revoked as superseded.
+    pub async fn activate_device(&self, device: &DeviceRecord, certificate: &CertificateRecord) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         // Touching the user row first takes its row lock: concurrent activations of one
         // user queue here, so each one's retire step sees the device the one before added
@@ -78,6 +80,17 @@ impl Store {
             .bind(&device.msisdn)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE revoked_at IS NULL AND device_id IN
+               (SELECT device_id FROM devices WHERE msisdn = $3 AND method = $4 AND state <> $5)",
+        )
+        .bind(device.created_at.as_millis())
+        .bind(REASON_SUPERSEDED)
+        .bind(&device.msisdn)
+        .bind(device.method.as_db())
+        .bind(DeviceState::Retired.as_db())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE devices SET state = $1 WHERE msisdn = $2 AND method = $3 AND state <> $1")
             .bind(DeviceState::Retired.as_db())
             .bind(&device.msisdn)
@@ -101,6 +114,7 @@ impl Store {
         .bind(&device.pin_guard)
         .execute(&mut *tx)
         .await?;
+        insert_certificate(&mut tx, certificate).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -148,8 +162,10 @@ impl Store {
         Ok(Some((user, devices)))
     }
 
-    /// Counts a wrong PIN; blocks the device at `limit`. Returns the new count.
-    pub async fn record_pin_failure(&self, device_id: &str, limit: i64) -> Result<i64> {
+    /// Counts a wrong PIN; blocks the device at `limit`, and revokes its certificates in
+    /// the same database transaction. Returns the new count.
+    pub async fn record_pin_failure(&self, device_id: &str, limit: i64, now: Timestamp) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE devices SET pin_failures = pin_failures + 1,
                state = CASE WHEN pin_failures + 1 >= $2 THEN $3 ELSE state END
@@ -158,12 +174,17 @@ impl Store {
         .bind(device_id)
         .bind(limit)
         .bind(DeviceState::Blocked.as_db())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(match row {
+        let count = match row {
             Some(r) => r.try_get(0)?,
             None => 0,
-        })
+        };
+        if count >= limit {
+            revoke_for_device(&mut tx, device_id, None, now).await?;
+        }
+        tx.commit().await?;
+        Ok(count)
     }
 
     /// A right PIN: clears the wrong-PIN count, in the same statement that checks the device

@@ -10,6 +10,7 @@
 
 mod aps;
 mod authorities;
+mod certificates;
 mod devices;
 mod events;
 mod oidc;
@@ -29,6 +30,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use aps::ApRecord;
 pub use authorities::AuthorityRecord;
+pub use certificates::{CertificateRecord, Revoked};
 pub use devices::DeviceRecord;
 pub use events::{ChangeEvent, ChangeListener};
 pub use oidc::{Consumed, OidcClientRecord, OidcKeyRecord, OidcObject, Rotation};

@@ -4,6 +4,7 @@ use mobileid_core::{Timestamp, UserState};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::certificates::REASON_CESSATION_OF_OPERATION;
 use crate::{ts, ts_opt, Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +76,18 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a user with its devices, codes and nothing else (transactions stay for audit).
-    pub async fn delete_user(&self, msisdn: &str) -> Result<bool> {
+    /// Deletes a user with its devices, codes and nothing else (transactions stay for audit;
+    /// certificates stay, revoked).
+    pub async fn delete_user(&self, msisdn: &str, now: Timestamp) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE msisdn = $3 AND revoked_at IS NULL",
+        )
+        .bind(now.as_millis())
+        .bind(REASON_CESSATION_OF_OPERATION)
+        .bind(msisdn)
+        .execute(&mut *tx)
+        .await?;
         for table in ["activation_codes", "devices"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE msisdn = $1")).bind(msisdn).execute(&mut *tx).await?;
         }
@@ -87,10 +97,10 @@ impl Store {
     }
 
     /// Removes the test-number users (fault numbers and robots) so they behave like unknown numbers.
-    pub async fn delete_test_users(&self, msisdns: &[&str]) -> Result<u64> {
+    pub async fn delete_test_users(&self, msisdns: &[&str], now: Timestamp) -> Result<u64> {
         let mut removed = 0;
         for msisdn in msisdns {
-            if self.delete_user(msisdn).await? {
+            if self.delete_user(msisdn, now).await? {
                 removed += 1;
             }
         }

@@ -189,9 +189,27 @@ fn ended(state: TxState, t: TransactionRecord) -> TransactionRecord {
 }
 
 /// A user with one active app device `d1`, as most device and transaction tests need.
+/// Activates `device` with a certificate named after it.
+async fn activate(store: &Store, device: &DeviceRecord) -> mobileid_store::Result<()> {
+    store.activate_device(device, &certificate_of(device)).await
+}
+
+fn certificate_of(device: &DeviceRecord) -> CertificateRecord {
+    CertificateRecord {
+        serial: format!("serial-{}", device.device_id),
+        authority: "issuing".into(),
+        msisdn: device.msisdn.clone(),
+        device_id: device.device_id.clone(),
+        not_after: ms(1_000_000),
+        issued_at: device.created_at,
+        revoked_at: None,
+        revocation_reason: None,
+    }
+}
+
 async fn user_with_device(store: &Store, msisdn: &str, device_id: &str) {
     assert!(store.insert_user(&user(msisdn)).await.unwrap());
-    store.activate_device(&device(device_id, msisdn, Method::App, NOW)).await.unwrap();
+    activate(store, &device(device_id, msisdn, Method::App, NOW)).await.unwrap();
 }
 
 async fn state_of(store: &Store, id: &str) -> TxState {
@@ -521,7 +539,7 @@ both!(delete_user, |db, store| {
     store.insert_activation_code("code2", "41790000002", ms(1000)).await.unwrap();
     store.insert_transaction(&tx("T1", "41790000001", Some("d1"), Method::App)).await.unwrap();
 
-    assert!(store.delete_user("41790000001").await.unwrap());
+    assert!(store.delete_user("41790000001", NOW).await.unwrap());
     assert_eq!(store.find_user("41790000001").await.unwrap(), None);
     assert_eq!(store.find_device("d1").await.unwrap(), None);
     assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), None);
@@ -533,8 +551,8 @@ both!(delete_user, |db, store| {
     assert!(store.find_device("d2").await.unwrap().is_some());
     assert_eq!(store.latest_activation_code_expiry("41790000002").await.unwrap(), Some((ms(1000), None)));
 
-    assert!(!store.delete_user("41790000001").await.unwrap());
-    assert!(!store.delete_user("41799999999").await.unwrap());
+    assert!(!store.delete_user("41790000001", NOW).await.unwrap());
+    assert!(!store.delete_user("41799999999", NOW).await.unwrap());
     // The MSISDN can enrol again.
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
 });
@@ -601,7 +619,7 @@ both!(concurrent_take_activation_code, |db, store| {
 both!(activate_device, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
     let d1 = device("d1", "41790000001", Method::App, NOW);
-    store.activate_device(&d1).await.unwrap();
+    activate(&store, &d1).await.unwrap();
     // A REGISTERED user becomes ACTIVE.
     assert_eq!(store.find_user("41790000001").await.unwrap().unwrap().state, UserState::Active);
     assert_eq!(store.find_device("d1").await.unwrap(), Some(d1.clone()));
@@ -613,27 +631,104 @@ both!(activate_device, |db, store| {
         pin_guard: None,
         ..device("s1", "41790000001", Method::Sim, ms(1))
     };
-    store.activate_device(&s1).await.unwrap();
+    activate(&store, &s1).await.unwrap();
     assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, DeviceState::Active);
 
     // A new phone retires the earlier one, blocked or not.
-    store.record_pin_failure("d1", 1).await.unwrap();
+    store.record_pin_failure("d1", 1, NOW).await.unwrap();
     assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, DeviceState::Blocked);
     let d2 = device("d2", "41790000001", Method::App, ms(2));
-    store.activate_device(&d2).await.unwrap();
+    activate(&store, &d2).await.unwrap();
     assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, DeviceState::Retired);
     assert_eq!(store.find_device("d2").await.unwrap(), Some(d2.clone()));
     assert_eq!(store.find_device("s1").await.unwrap(), Some(s1.clone()));
     let d3 = device("d3", "41790000001", Method::App, ms(3));
-    store.activate_device(&d3).await.unwrap();
+    activate(&store, &d3).await.unwrap();
     assert_eq!(store.find_device("d2").await.unwrap().unwrap().state, DeviceState::Retired);
     assert_eq!(store.devices_of_user("41790000001").await.unwrap(), vec![d3, s1]);
 
     // Only REGISTERED becomes ACTIVE: an INACTIVE user stays INACTIVE.
     let inactive = UserRecord { state: UserState::Inactive, ..user("41790000002") };
     assert!(store.insert_user(&inactive).await.unwrap());
-    store.activate_device(&device("e1", "41790000002", Method::App, NOW)).await.unwrap();
+    activate(&store, &device("e1", "41790000002", Method::App, NOW)).await.unwrap();
     assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, UserState::Inactive);
+});
+
+both!(certificates_are_revoked_with_their_devices, |db, store| {
+    let revocation = |store: Store, serial: &'static str| async move {
+        let found = store.find_certificates("issuing", &[serial.to_string()]).await.unwrap();
+        found.first().map(|c| (c.revoked_at, c.revocation_reason))
+    };
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    activate(&store, &device("d1", "41790000001", Method::App, NOW)).await.unwrap();
+    let robot = DeviceRecord { auth_key: None, ..device("s1", "41790000001", Method::Sim, ms(1)) };
+    activate(&store, &robot).await.unwrap();
+    assert_eq!(revocation(store.clone(), "serial-d1").await, Some((None, None)));
+
+    // A new phone supersedes the old one's certificate, and leaves the robot's alone.
+    activate(&store, &device("d2", "41790000001", Method::App, ms(2))).await.unwrap();
+    assert_eq!(revocation(store.clone(), "serial-d1").await, Some((Some(ms(2)), Some(4))));
+    assert_eq!(revocation(store.clone(), "serial-s1").await, Some((None, None)));
+
+    // The PIN blocks the device: its certificate is revoked with it.
+    assert_eq!(store.record_pin_failure("d2", 2, ms(3)).await.unwrap(), 1);
+    assert_eq!(revocation(store.clone(), "serial-d2").await, Some((None, None)));
+    assert_eq!(store.record_pin_failure("d2", 2, ms(4)).await.unwrap(), 2);
+    assert_eq!(revocation(store.clone(), "serial-d2").await, Some((Some(ms(4)), None)));
+    // A later wrong PIN does not move the revocation time.
+    store.record_pin_failure("d2", 2, ms(5)).await.unwrap();
+    assert_eq!(revocation(store.clone(), "serial-d2").await, Some((Some(ms(4)), None)));
+
+    // Blocking a lost device, once.
+    assert!(store.block_device("s1", Some(1), ms(6)).await.unwrap());
+    assert!(!store.block_device("s1", Some(1), ms(7)).await.unwrap());
+    assert!(!store.block_device("nope", None, ms(7)).await.unwrap());
+    assert_eq!(store.find_device("s1").await.unwrap().unwrap().state, DeviceState::Blocked);
+    assert_eq!(revocation(store.clone(), "serial-s1").await, Some((Some(ms(6)), Some(1))));
+
+    // An operator revokes one certificate; its device is left as it is.
+    assert!(store.insert_user(&user("41790000002")).await.unwrap());
+    activate(&store, &device("e1", "41790000002", Method::App, ms(8))).await.unwrap();
+    assert_eq!(store.revoke_certificate("serial-e1", Some(3), ms(9)).await.unwrap(), Revoked::Now);
+    assert_eq!(store.revoke_certificate("serial-e1", None, ms(10)).await.unwrap(), Revoked::Already);
+    assert_eq!(store.revoke_certificate("serial-none", None, ms(10)).await.unwrap(), Revoked::Unknown);
+    assert_eq!(store.find_device("e1").await.unwrap().unwrap().state, DeviceState::Active);
+
+    // A deleted user's certificates stay, revoked.
+    assert!(store.insert_user(&user("41790000003")).await.unwrap());
+    activate(&store, &device("f1", "41790000003", Method::App, ms(11))).await.unwrap();
+    assert!(store.delete_user("41790000003", ms(12)).await.unwrap());
+    assert_eq!(revocation(store.clone(), "serial-f1").await, Some((Some(ms(12)), Some(5))));
+    assert!(store.delete_user("41790000002", ms(13)).await.unwrap());
+    assert_eq!(revocation(store.clone(), "serial-e1").await, Some((Some(ms(9)), Some(3))));
+
+    let crl: Vec<String> = store.revoked_certificates("issuing").await.unwrap().into_iter().map(|c| c.serial).collect();
+    assert_eq!(crl, ["serial-d1", "serial-d2", "serial-s1", "serial-e1", "serial-f1"]);
+    assert!(store.revoked_certificates("root").await.unwrap().is_empty());
+    let asked = ["serial-d1".to_string(), "serial-none".to_string(), "serial-f1".to_string()];
+    let mut found: Vec<String> =
+        store.find_certificates("issuing", &asked).await.unwrap().into_iter().map(|c| c.serial).collect();
+    found.sort();
+    assert_eq!(found, ["serial-d1", "serial-f1"]);
+    assert!(store.find_certificates("root", &asked).await.unwrap().is_empty());
+    let mine: Vec<String> =
+        store.certificates_of_user("41790000001").await.unwrap().into_iter().map(|c| c.serial).collect();
+    assert_eq!(mine, ["serial-d2", "serial-s1", "serial-d1"]);
+
+    // Devices from before certificates were recorded are found, once.
+    assert!(store.devices_without_certificate_record().await.unwrap().is_empty());
+    sqlx::query("DELETE FROM certificates WHERE serial = 'serial-d2'")
+        .execute(&mut raw_connection(&db).await)
+        .await
+        .unwrap();
+    let missing = store.devices_without_certificate_record().await.unwrap();
+    assert_eq!(missing.len(), 1);
+    assert_eq!((missing[0].0.as_str(), missing[0].2), ("d2", DeviceState::Blocked));
+    let mut restored = certificate_of(&device("d2", "41790000001", Method::App, ms(2)));
+    restored.revoked_at = Some(ms(4));
+    store.insert_certificate(&restored).await.unwrap();
+    store.insert_certificate(&restored).await.unwrap();
+    assert!(store.devices_without_certificate_record().await.unwrap().is_empty());
 });
 
 both!(activate_device_is_atomic, |db, store| {
@@ -642,11 +737,11 @@ both!(activate_device_is_atomic, |db, store| {
     // The insert fails (the device ID is taken): the earlier phone must not be retired,
     // and the REGISTERED user must not become ACTIVE.
     let clash = device("d1", "41790000002", Method::App, ms(1));
-    assert!(store.activate_device(&clash).await.is_err());
+    assert!(activate(&store, &clash).await.is_err());
     assert_eq!(store.find_device("d1").await.unwrap(), Some(device("d1", "41790000001", Method::App, NOW)));
     assert_eq!(store.find_user("41790000002").await.unwrap().unwrap().state, UserState::Registered);
     // A device for an unknown user is refused.
-    assert!(store.activate_device(&device("d9", "41799999999", Method::App, NOW)).await.is_err());
+    assert!(activate(&store, &device("d9", "41799999999", Method::App, NOW)).await.is_err());
     assert_eq!(store.find_device("d9").await.unwrap(), None);
 });
 
@@ -655,7 +750,7 @@ both!(concurrent_activate_device, |db, store| {
     // must leave exactly one device that is not retired.
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
     let results = race(&store, |store, i| async move {
-        store.activate_device(&device(&format!("d{i}"), "41790000001", Method::App, ms(i))).await
+        activate(&store, &device(&format!("d{i}"), "41790000001", Method::App, ms(i))).await
     })
     .await;
     // An activation may lose the race with an error; none may leave two phones behind.
@@ -677,8 +772,8 @@ both!(find_device, |db, store| {
         pin_failures: 0,
         ..device("r1", "41790000001", Method::Sim, ms(1))
     };
-    store.activate_device(&phone).await.unwrap();
-    store.activate_device(&robot).await.unwrap();
+    activate(&store, &phone).await.unwrap();
+    activate(&store, &robot).await.unwrap();
     assert_eq!(store.find_device("d1").await.unwrap(), Some(phone));
     assert_eq!(store.find_device("r1").await.unwrap(), Some(robot));
     assert_eq!(store.find_device("D1").await.unwrap(), None);
@@ -688,11 +783,11 @@ both!(devices_of_user, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
     assert!(store.insert_user(&user("41790000002")).await.unwrap());
     assert_eq!(store.devices_of_user("41790000001").await.unwrap(), vec![]);
-    store.activate_device(&device("old", "41790000001", Method::App, NOW)).await.unwrap();
-    store.activate_device(&device("phone", "41790000001", Method::App, ms(10))).await.unwrap(); // retires "old"
-    store.activate_device(&device("robot", "41790000001", Method::Sim, ms(5))).await.unwrap();
-    store.activate_device(&device("theirs", "41790000002", Method::App, ms(20))).await.unwrap();
-    store.record_pin_failure("robot", 1).await.unwrap(); // blocked devices are still listed
+    activate(&store, &device("old", "41790000001", Method::App, NOW)).await.unwrap();
+    activate(&store, &device("phone", "41790000001", Method::App, ms(10))).await.unwrap(); // retires "old"
+    activate(&store, &device("robot", "41790000001", Method::Sim, ms(5))).await.unwrap();
+    activate(&store, &device("theirs", "41790000002", Method::App, ms(20))).await.unwrap();
+    store.record_pin_failure("robot", 1, NOW).await.unwrap(); // blocked devices are still listed
 
     let mine = store.devices_of_user("41790000001").await.unwrap();
     let ids: Vec<_> = mine.iter().map(|d| (d.device_id.as_str(), d.state)).collect();
@@ -711,27 +806,27 @@ both!(devices_of_user, |db, store| {
 both!(record_pin_failure, |db, store| {
     user_with_device(&store, "41790000001", "d1").await;
     user_with_device(&store, "41790000002", "d2").await;
-    assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 1);
-    assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 2);
+    assert_eq!(store.record_pin_failure("d1", 3, NOW).await.unwrap(), 1);
+    assert_eq!(store.record_pin_failure("d1", 3, NOW).await.unwrap(), 2);
     assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, DeviceState::Active);
-    assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 3);
+    assert_eq!(store.record_pin_failure("d1", 3, NOW).await.unwrap(), 3);
     let d1 = store.find_device("d1").await.unwrap().unwrap();
     assert_eq!((d1.state, d1.pin_failures), (DeviceState::Blocked, 3));
-    assert_eq!(store.record_pin_failure("d1", 3).await.unwrap(), 4);
+    assert_eq!(store.record_pin_failure("d1", 3, NOW).await.unwrap(), 4);
     assert_eq!(store.find_device("d1").await.unwrap().unwrap().state, DeviceState::Blocked);
     // Other devices are untouched; an unknown device counts nothing.
     let d2 = store.find_device("d2").await.unwrap().unwrap();
     assert_eq!((d2.state, d2.pin_failures), (DeviceState::Active, 0));
-    assert_eq!(store.record_pin_failure("nope", 3).await.unwrap(), 0);
+    assert_eq!(store.record_pin_failure("nope", 3, NOW).await.unwrap(), 0);
     assert_eq!(store.find_device("nope").await.unwrap(), None);
 });
 
 both!(reset_pin_failures, |db, store| {
     user_with_device(&store, "41790000001", "d1").await;
     user_with_device(&store, "41790000002", "d2").await;
-    store.record_pin_failure("d1", 5).await.unwrap();
-    store.record_pin_failure("d1", 5).await.unwrap();
-    store.record_pin_failure("d2", 5).await.unwrap();
+    store.record_pin_failure("d1", 5, NOW).await.unwrap();
+    store.record_pin_failure("d1", 5, NOW).await.unwrap();
+    store.record_pin_failure("d2", 5, NOW).await.unwrap();
     store.reset_pin_failures("d1").await.unwrap();
     let d1 = store.find_device("d1").await.unwrap().unwrap();
     assert_eq!((d1.state, d1.pin_failures), (DeviceState::Active, 0));
@@ -739,20 +834,20 @@ both!(reset_pin_failures, |db, store| {
     // Counting starts again from zero; resetting twice or an unknown device is no error.
     store.reset_pin_failures("d1").await.unwrap();
     store.reset_pin_failures("nope").await.unwrap();
-    assert_eq!(store.record_pin_failure("d1", 5).await.unwrap(), 1);
+    assert_eq!(store.record_pin_failure("d1", 5, NOW).await.unwrap(), 1);
 });
 
 both!(accept_pin, |db, store| {
     user_with_device(&store, "41790000001", "d1").await;
     user_with_device(&store, "41790000002", "d2").await;
-    store.record_pin_failure("d1", 5).await.unwrap();
-    store.record_pin_failure("d2", 5).await.unwrap();
+    store.record_pin_failure("d1", 5, NOW).await.unwrap();
+    store.record_pin_failure("d2", 5, NOW).await.unwrap();
     assert!(store.accept_pin("d1").await.unwrap());
     let d1 = store.find_device("d1").await.unwrap().unwrap();
     assert_eq!((d1.state, d1.pin_failures), (DeviceState::Active, 0));
     assert_eq!(store.find_device("d2").await.unwrap().unwrap().pin_failures, 1, "other devices untouched");
     // A blocked device is refused and keeps its count; so is an unknown one.
-    store.record_pin_failure("d2", 2).await.unwrap();
+    store.record_pin_failure("d2", 2, NOW).await.unwrap();
     assert!(!store.accept_pin("d2").await.unwrap());
     let d2 = store.find_device("d2").await.unwrap().unwrap();
     assert_eq!((d2.state, d2.pin_failures), (DeviceState::Blocked, 2));
@@ -1117,13 +1212,13 @@ both!(delete_test_users, |db, store| {
     user_with_device(&store, "41000092401", "robot1").await;
     assert!(store.insert_user(&UserRecord { test_fault: Some(402), ..user("41000092402") }).await.unwrap());
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
-    assert_eq!(store.delete_test_users(&[]).await.unwrap(), 0);
-    assert_eq!(store.delete_test_users(&["41000092401", "41000092402", "41000092403"]).await.unwrap(), 2);
+    assert_eq!(store.delete_test_users(&[], NOW).await.unwrap(), 0);
+    assert_eq!(store.delete_test_users(&["41000092401", "41000092402", "41000092403"], NOW).await.unwrap(), 2);
     assert_eq!(store.find_user("41000092401").await.unwrap(), None);
     assert_eq!(store.find_user("41000092402").await.unwrap(), None);
     assert_eq!(store.find_device("robot1").await.unwrap(), None);
     assert!(store.find_user("41790000001").await.unwrap().is_some());
-    assert_eq!(store.delete_test_users(&["41000092401", "41000092402"]).await.unwrap(), 0);
+    assert_eq!(store.delete_test_users(&["41000092401", "41000092402"], NOW).await.unwrap(), 0);
 });
 
 // ---- change notifications ----
@@ -1347,10 +1442,10 @@ both!(find_user_and_devices, |db, store| {
     assert!(store.insert_user(&user("41790000002")).await.unwrap());
     let (found, devices) = store.find_user_and_devices("41790000001").await.unwrap().expect("the user");
     assert_eq!((found, devices), (user("41790000001"), vec![]), "a user without devices");
-    store.activate_device(&device("old", "41790000001", Method::App, NOW)).await.unwrap();
-    store.activate_device(&device("phone", "41790000001", Method::App, ms(10))).await.unwrap(); // retires "old"
-    store.activate_device(&device("robot", "41790000001", Method::Sim, ms(5))).await.unwrap();
-    store.activate_device(&device("theirs", "41790000002", Method::App, ms(20))).await.unwrap();
+    activate(&store, &device("old", "41790000001", Method::App, NOW)).await.unwrap();
+    activate(&store, &device("phone", "41790000001", Method::App, ms(10))).await.unwrap(); // retires "old"
+    activate(&store, &device("robot", "41790000001", Method::Sim, ms(5))).await.unwrap();
+    activate(&store, &device("theirs", "41790000002", Method::App, ms(20))).await.unwrap();
     let (found, devices) = store.find_user_and_devices("41790000001").await.unwrap().expect("the user");
     assert_eq!(found.msisdn, "41790000001");
     assert_eq!(found.state, store.find_user("41790000001").await.unwrap().unwrap().state);
