@@ -127,6 +127,10 @@ pub struct SignRequest {
     /// elsewhere (the login page's session code), and the approval names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choices: Option<Vec<String>>,
+    /// Who asks: the name of the AP or relying party (absent from servers before it
+    /// existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

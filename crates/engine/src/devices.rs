@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use mobileid_core::clip::Clipped;
-use mobileid_core::{DeviceState, FailureReason, Method, SignContent, Timestamp};
+use mobileid_core::{DeviceState, FailureReason, Method, Requester, SignContent, Timestamp};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
 use mobileid_crypto::{check_csr, verify_signature, PinGuard, PinProof, PinShare, SubjectKey};
 use mobileid_store::{ChangeEvent, CodeOutcome, DeviceRecord, Failure, ReceiptRecord, TransactionRecord};
@@ -75,6 +75,8 @@ pub struct PendingRequest {
     /// Number matching: the codes the user picks from (one is the code shown to them
     /// elsewhere); the approval must name the right one.
     pub choices: Option<Vec<String>>,
+    /// Who asks, for the phone's history: the AP's or relying party's name.
+    pub requester: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -272,7 +274,11 @@ impl Engine {
         }
         let now = self.now();
         let pending = self.inner.store.pending_for_device(&device.device_id, now).await.map_err(internal)?;
-        let requests = pending.into_iter().map(|record| self.pending_request(record)).collect::<Result<_, _>>()?;
+        let mut requests = Vec::with_capacity(pending.len());
+        for record in pending {
+            let requester = self.requester_name(&record.requester).await;
+            requests.push(self.pending_request(record, requester)?);
+        }
         let receipts = self.inner.store.take_receipts(&device.device_id, now).await.map_err(internal)?;
         Ok(Inbox { requests, receipts })
     }
@@ -380,7 +386,21 @@ impl Engine {
 }
 
 impl Engine {
-    fn pending_request(&self, record: TransactionRecord) -> Result<PendingRequest, DeviceError> {
+    /// The name a requester is registered with, or its id if it has none (or is gone).
+    async fn requester_name(&self, requester: &Requester) -> String {
+        match requester {
+            Requester::Ap(ap_id) => match self.inner.store.find_ap(ap_id).await {
+                Ok(Some(ap)) if !ap.name.is_empty() => ap.name,
+                _ => ap_id.clone(),
+            },
+            Requester::OidcClient(client_id) => match self.oidc_client(client_id).await {
+                Ok(Some(client)) => client.settings.name.clone(),
+                _ => client_id.clone(),
+            },
+        }
+    }
+
+    fn pending_request(&self, record: TransactionRecord, requester: String) -> Result<PendingRequest, DeviceError> {
         let (_, to_be_signed) = signed_parts(&record)?;
         let choices = record.number_match.as_deref().map(|code| self.number_choices(&record.id, code));
         Ok(PendingRequest {
@@ -391,6 +411,7 @@ impl Engine {
             to_be_signed,
             expires_at: record.expires_at,
             choices,
+            requester,
         })
     }
 

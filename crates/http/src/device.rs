@@ -307,6 +307,7 @@ fn wire_inbox(inbox: Inbox) -> InboxResponse {
                     to_be_signed: STANDARD.encode(&r.to_be_signed),
                     expires_at: r.expires_at.as_millis(),
                     choices: r.choices,
+                    requester: Some(r.requester),
                 }
             })
             .collect(),

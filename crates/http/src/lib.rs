@@ -11,6 +11,7 @@
 //! A new front end (OIDC, portal, signing, admin) is a module with its own `router()`
 //! returning `Router<AppState>`, merged in [`router`] for the ports that serve it.
 
+pub mod authenticator;
 mod connection;
 pub mod device;
 pub mod extract;
@@ -88,7 +89,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState, port: Port) -> Router {
     let mut app = Router::new().merge(device::router()).merge(ops::router()).merge(pki::router());
     if port == Port::Browser {
-        app = app.merge(oidc::router()).merge(pages::assets::router());
+        app = app.merge(oidc::router()).merge(pages::assets::router()).merge(authenticator::router());
     } else {
         app = app.merge(mss::rest::router()).merge(mss::soap::router());
     }

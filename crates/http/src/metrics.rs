@@ -169,6 +169,10 @@ pub async fn tag_device(path: Option<MatchedPath>, response: Response) -> Respon
     tag("device", path.as_ref(), response)
 }
 
+pub async fn tag_pages(path: Option<MatchedPath>, response: Response) -> Response {
+    tag("pages", path.as_ref(), response)
+}
+
 pub async fn tag_pki(path: Option<MatchedPath>, response: Response) -> Response {
     tag("pki", path.as_ref(), response)
 }

@@ -442,6 +442,7 @@ mod tests {
             to_be_signed: STANDARD.encode(signed_attributes_for_digest(&content.message_digest(), &NONCE)),
             expires_at: 0,
             choices: None,
+            requester: None,
         }
     }
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::single_parameters;
-use crate::pages::{self, Chrome, Lang};
+use crate::pages::{self, accept_language, query_locale, render, Chrome, Lang};
 use crate::AppState;
 
 const COOKIE: &str = "mid_login";
@@ -70,16 +70,6 @@ struct ConsentPage<'a> {
     action: String,
 }
 
-fn render(template: &impl Template, status: StatusCode, lang: Lang, form_targets: &[&str]) -> Response {
-    match template.render() {
-        Ok(html) => pages::respond(status, lang, html, form_targets),
-        Err(e) => {
-            tracing::error!("rendering a page: {e}");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
 /// An error page: for a request that cannot go back to its client.
 fn error_page(lang: Lang, path: &str, status: StatusCode, error: &OidcError) -> Response {
     tracing::info!(code = error.description(), detail = error.detail, "OpenID login refused");
@@ -88,15 +78,6 @@ fn error_page(lang: Lang, path: &str, status: StatusCode, error: &OidcError) -> 
     let message = chrome.t(&format!("error.{category}")).to_string();
     let reference = format!("mid_{category}_{number}_{}", error.trace);
     render(&ErrorPage { chrome: &chrome, message, code: Some(reference) }, status, lang, &[])
-}
-
-fn accept_language(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
-}
-
-fn query_locale(query: Option<&str>) -> Option<String> {
-    let query = query?;
-    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "ui_locales").map(|(_, v)| v.into_owned())
 }
 
 /// The client's redirect with `params` added to its query.

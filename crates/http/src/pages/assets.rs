@@ -19,7 +19,7 @@ struct Asset {
     body: &'static [u8],
 }
 
-const ASSETS: [Asset; 3] = [
+const ASSETS: [Asset; 6] = [
     Asset {
         name: "mobileid.css",
         content_type: "text/css; charset=utf-8",
@@ -31,6 +31,14 @@ const ASSETS: [Asset; 3] = [
         body: include_bytes!("../../assets/mobileid.js"),
     },
     Asset { name: "logo.svg", content_type: "image/svg+xml", body: include_bytes!("../../assets/logo.svg") },
+    Asset {
+        name: "authenticator.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/authenticator.js"),
+    },
+    // The web authenticator's home-screen icons (the logo, drawn once at these sizes).
+    Asset { name: "icon-192.png", content_type: "image/png", body: include_bytes!("../../assets/icon-192.png") },
+    Asset { name: "icon-512.png", content_type: "image/png", body: include_bytes!("../../assets/icon-512.png") },
 ];
 
 /// `name?v=<digest>` for each asset, computed once.

@@ -12,7 +12,7 @@ pub mod assets;
 pub mod catalog;
 pub mod lang;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub use lang::Lang;
@@ -69,7 +69,7 @@ pub fn content_security_policy(form_targets: &[&str]) -> String {
     }
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+         manifest-src 'self'; worker-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 
@@ -88,6 +88,29 @@ pub fn respond(status: StatusCode, lang: Lang, html: String, form_targets: &[&st
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
     response
+}
+
+/// Renders `template` and answers with it as [`respond`] does; a template that fails to
+/// render is logged and answered with 500.
+pub fn render(template: &impl askama::Template, status: StatusCode, lang: Lang, form_targets: &[&str]) -> Response {
+    match template.render() {
+        Ok(html) => respond(status, lang, html, form_targets),
+        Err(e) => {
+            tracing::error!("rendering a page: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The request's `Accept-Language`, if readable.
+pub fn accept_language(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
+}
+
+/// The `ui_locales` parameter of a query string.
+pub fn query_locale(query: Option<&str>) -> Option<String> {
+    let query = query?;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "ui_locales").map(|(_, v)| v.into_owned())
 }
 
 /// The origin (`scheme://host[:port]`) of a URL, for `form-action`.
