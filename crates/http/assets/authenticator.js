@@ -243,6 +243,8 @@ function say(element, text, problem = false) {
 }
 function setOnline(online) {
   $("offline").hidden = online;
+  // "Ready" only while requests can arrive.
+  $("waiting").hidden = !online || Boolean(current);
 }
 
 async function activate(event) {
