@@ -207,18 +207,16 @@ async function call(deviceKey, deviceId, method, path, payload) {
 
 // ---- what the phone shows: exactly what is signed ----
 
-function jsonString(s) { return JSON.stringify(s); }
-
 // The bytes the signing key's signature covers, and the text shown for them.
 async function shownContent(request) {
   if (request.kind === "document") {
     const digest = unb64(request.digest);
     return { digest, kind: "document", name: request.document_name, hash: hex(digest) };
   }
-  if (request.kind === "txn_approval" || request.mime_type === "application/vnd.mobileid.txn-approval+json") {
+  if (request.kind === "txn_approval" || request.mime_type === "application/vnd.mobileid.txn-approval") {
     const approval = JSON.parse(request.data);
-    const rows = approval.dtbd.map((row) => `{"key":${jsonString(row.key)},"value":${jsonString(row.value)}}`);
-    const signed = `{"format_version":1,"content_string":${jsonString(`[${rows.join(",")}]`)}}`;
+    const rows = approval.dtbd.map((row) => `{"key":${JSON.stringify(row.key)},"value":${JSON.stringify(row.value)}}`);
+    const signed = `{"format_version":1,"content_string":${JSON.stringify(`[${rows.join(",")}]`)}}`;
     const lines = [approval.type, ...approval.dtbd.map((row) => `${row.key}: ${row.value}`)];
     return { digest: await sha256(enc.encode(signed)), kind: "text", text: lines.join("\n") };
   }
