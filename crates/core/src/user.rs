@@ -1,4 +1,5 @@
-//! The states of a user and of a user's devices, with their one database spelling.
+//! The states of a user, of a user's devices and of a portal account, with their one
+//! database spelling.
 
 use crate::transaction::db_enum;
 
@@ -24,6 +25,17 @@ db_enum! {
     }
 }
 
+db_enum! {
+    /// A self-service portal account. Only an active account may get a Mobile ID.
+    AccountState, "account state" {
+        /// Its e-mail address is not confirmed yet.
+        Unverified => "unverified",
+        Active => "active",
+        /// Switched off by the operator, or waiting for the operator's approval.
+        Inactive => "inactive",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,6 +47,9 @@ mod tests {
         }
         for s in DeviceState::ALL {
             assert_eq!(DeviceState::from_db(s.as_db()), Ok(*s));
+        }
+        for s in AccountState::ALL {
+            assert_eq!(AccountState::from_db(s.as_db()), Ok(*s));
         }
         assert!(UserState::from_db("active").is_err());
     }

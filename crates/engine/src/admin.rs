@@ -61,6 +61,7 @@ pub struct DeviceView {
     pub state: DeviceState,
     pub pin_failures: i64,
     pub certificate: Vec<u8>,
+    pub activated_at: DateTime<Utc>,
 }
 
 impl Engine {
@@ -105,8 +106,9 @@ impl Engine {
             self.store().insert_user(&user).await?;
         }
         let code = new_activation_code();
-        let expires_at = self.now().plus(self.config().activation_code_ttl);
-        self.store().insert_activation_code(&activation_code_hash(&code), msisdn.normalized(), expires_at).await?;
+        let now = self.now();
+        let expires_at = now.plus(self.config().activation_code_ttl);
+        self.store().insert_activation_code(&activation_code_hash(&code), msisdn.normalized(), expires_at, now).await?;
         let expires_at = expires_at
             .to_datetime()
             .ok_or_else(|| EngineError::Invalid("the activation code lifetime is out of range".into()))?;
@@ -141,6 +143,7 @@ impl Engine {
                     state: d.state,
                     pin_failures: d.pin_failures,
                     certificate: d.cert_der,
+                    activated_at: d.created_at.to_datetime().unwrap_or_default(),
                 })
                 .collect(),
             certificates: certificates

@@ -387,7 +387,7 @@ impl Engine {
 
 impl Engine {
     /// The name a requester is registered with, or its id if it has none (or is gone).
-    async fn requester_name(&self, requester: &Requester) -> String {
+    pub(crate) async fn requester_name(&self, requester: &Requester) -> String {
         match requester {
             Requester::Ap(ap_id) => match self.inner.store.find_ap(ap_id).await {
                 Ok(Some(ap)) if !ap.name.is_empty() => ap.name,

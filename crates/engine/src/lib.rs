@@ -21,6 +21,7 @@ pub mod devices;
 pub mod metrics;
 pub mod mss;
 pub mod oidc;
+pub mod portal;
 pub mod transactions;
 mod waiters;
 
@@ -48,7 +49,7 @@ pub struct EngineConfig {
     pub pin_attempts: i64,
     pub activation_code_ttl: Duration,
     pub certificate_validity_days: u32,
-    /// Where users manage their Mobile ID; sent with user-state faults.
+    /// Where users manage their Mobile ID, sent with user-state faults; None: our portal.
     pub portal_url: Option<String>,
     /// Names our CA.
     pub organisation: String,
@@ -56,6 +57,8 @@ pub struct EngineConfig {
     pub device_clock_window: Duration,
     /// The OpenID provider.
     pub oidc: oidc::OidcConfig,
+    /// The self-service portal.
+    pub portal: portal::PortalConfig,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +72,7 @@ impl Default for EngineConfig {
             organisation: "Mobile ID".to_string(),
             device_clock_window: Duration::from_secs(300),
             oidc: oidc::OidcConfig::default(),
+            portal: portal::PortalConfig::default(),
         }
     }
 }

@@ -162,6 +162,7 @@ async fn activate(
             return Err(e.into());
         }
     };
+    crate::portal::notify::activated(&state, &activation).await;
     Ok(Json(ActivationResponse {
         device_id: activation.device_id,
         msisdn: activation.msisdn,

@@ -17,12 +17,14 @@ pub mod device;
 pub mod extract;
 pub mod limits;
 pub mod listener;
+pub mod mail;
 pub mod metrics;
 pub mod mss;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
 pub mod pki;
+pub mod portal;
 pub mod shutdown;
 pub mod throttle;
 pub mod tls;
@@ -51,6 +53,8 @@ pub struct Settings {
     pub public_url: String,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// E-mail: SMTP, or the log when none is configured.
+    pub mailer: mail::Mailer,
 }
 
 /// Shared by every handler of every front end; cheap to clone.
@@ -89,7 +93,11 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState, port: Port) -> Router {
     let mut app = Router::new().merge(device::router()).merge(ops::router()).merge(pki::router());
     if port == Port::Browser {
-        app = app.merge(oidc::router()).merge(pages::assets::router()).merge(authenticator::router());
+        app = app
+            .merge(oidc::router())
+            .merge(pages::assets::router())
+            .merge(authenticator::router())
+            .merge(portal::router());
     } else {
         app = app.merge(mss::rest::router()).merge(mss::soap::router());
     }

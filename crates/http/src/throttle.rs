@@ -86,12 +86,16 @@ impl Budget {
     }
 }
 
-/// The budgets of the device API.
+/// The budgets of the device API and the portal.
 pub struct Throttles {
     /// Wrong activation codes, per address.
     pub activation: Budget,
     /// Device requests refused as unauthenticated, per address.
     pub device_auth: Budget,
+    /// Portal logins refused (wrong or locked) and wrong recovery codes, per address.
+    pub portal_login: Budget,
+    /// Portal sign-ups, each of which may send an e-mail, per address.
+    pub portal_signup: Budget,
 }
 
 impl Default for Throttles {
@@ -99,6 +103,8 @@ impl Default for Throttles {
         Throttles {
             activation: Budget::new(10, Duration::from_secs(600)),
             device_auth: Budget::new(30, Duration::from_secs(60)),
+            portal_login: Budget::new(20, Duration::from_secs(600)),
+            portal_signup: Budget::new(10, Duration::from_secs(3600)),
         }
     }
 }

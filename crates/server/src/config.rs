@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use mobileid_http::mail;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,7 +46,8 @@ pub struct Config {
     pub activation_code_ttl_seconds: u64,
     /// Validity of user certificates, in days.
     pub certificate_validity_days: u32,
-    /// Self-care portal URL sent with user-state faults (`?msisdn=` is appended).
+    /// Self-care portal URL sent with user-state faults (`?msisdn=` is appended); by
+    /// default the platform's own portal, `<browser_public_url>/portal/`.
     pub portal_url: Option<String>,
     /// Organisation name used in our CA's certificates.
     pub organisation: String,
@@ -68,6 +70,30 @@ pub struct Config {
     pub master_key: Secret,
     /// Log filter, e.g. `info` or `mobileid=debug`.
     pub log: String,
+    /// Sender of the platform's e-mail, a mailbox: `Name <address>` or an address.
+    pub mail_from: String,
+    /// SMTP server for e-mail; none means each message is written to the log instead.
+    pub smtp_host: Option<String>,
+    /// None: 587 for `starttls`, 465 for `tls`, 25 for `plain`.
+    pub smtp_port: Option<u16>,
+    /// `starttls` (the default), `tls`, or `plain` (loopback servers only).
+    pub smtp_security: SmtpSecurity,
+    /// User name for SMTP authentication, given with `smtp_password`.
+    pub smtp_username: Option<String>,
+    /// Password for SMTP authentication; empty means none. Kept out of `Debug`.
+    pub smtp_password: Secret,
+    /// Whether people may sign up for a portal account by themselves (e-mail confirmed).
+    pub portal_signup: bool,
+    /// Whether a signed-up account waits for the operator (`mobileid account activate`)
+    /// once its address is confirmed.
+    pub portal_signup_approval: bool,
+    /// How Get Mobile ID hands the activation to the phone: `qr` (a QR code on the page)
+    /// or `email` (the link, e-mailed).
+    pub portal_delivery: PortalDelivery,
+    /// Wrong passwords in a row before a portal account is locked.
+    pub portal_login_attempts: i64,
+    /// How long a locked portal account stays locked, in seconds.
+    pub portal_lock_seconds: u64,
 }
 
 impl Default for Config {
@@ -99,6 +125,37 @@ impl Default for Config {
             device_clock_window_seconds: 300,
             master_key: Secret::default(),
             log: "info".to_string(),
+            mail_from: "Mobile ID <noreply@localhost>".to_string(),
+            smtp_host: None,
+            smtp_port: None,
+            smtp_security: SmtpSecurity::StartTls,
+            smtp_username: None,
+            smtp_password: Secret::default(),
+            portal_signup: false,
+            portal_signup_approval: false,
+            portal_delivery: PortalDelivery::Qr,
+            portal_login_attempts: 5,
+            portal_lock_seconds: 15 * 60,
+        }
+    }
+}
+
+/// How Get Mobile ID hands the activation to the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum PortalDelivery {
+    Qr,
+    Email,
+}
+
+impl TryFrom<String> for PortalDelivery {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "qr" => Ok(PortalDelivery::Qr),
+            "email" => Ok(PortalDelivery::Email),
+            other => Err(format!("portal_delivery must be \"qr\" or \"email\", not {other:?}")),
         }
     }
 }
@@ -121,6 +178,38 @@ impl TryFrom<String> for Mode {
             "demo" => Ok(Mode::Demo),
             "production" => Ok(Mode::Production),
             other => Err(format!("mode must be \"demo\" or \"production\", not {other:?}")),
+        }
+    }
+}
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    Plain,
+}
+
+impl TryFrom<String> for SmtpSecurity {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<SmtpSecurity, String> {
+        match value.as_str() {
+            "starttls" => Ok(SmtpSecurity::StartTls),
+            "tls" => Ok(SmtpSecurity::Tls),
+            "plain" => Ok(SmtpSecurity::Plain),
+            other => Err(format!("smtp_security must be \"starttls\", \"tls\" or \"plain\", not {other:?}")),
+        }
+    }
+}
+
+impl SmtpSecurity {
+    fn default_port(self) -> u16 {
+        match self {
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::Plain => 25,
         }
     }
 }
@@ -161,7 +250,29 @@ impl Config {
                  alone, without a certificate. Unset MOBILEID_SANDBOX_HTTP_LISTEN or run in demo mode"
             );
         }
+        if config.smtp_host.is_none()
+            && (config.smtp_port.is_some() || config.smtp_username.is_some() || !config.smtp_password.is_empty())
+        {
+            anyhow::bail!("smtp_port, smtp_username and smtp_password need smtp_host (MOBILEID_SMTP_HOST)");
+        }
         Ok(config)
+    }
+
+    /// The e-mail settings for `mobileid_http::mail::Mailer`: with no `smtp_host`, mail
+    /// is logged instead of sent.
+    pub fn mail_settings(&self) -> mail::MailSettings {
+        let smtp = self.smtp_host.as_ref().map(|host| mail::SmtpSettings {
+            host: host.clone(),
+            port: self.smtp_port.unwrap_or(self.smtp_security.default_port()),
+            security: match self.smtp_security {
+                SmtpSecurity::StartTls => mail::SmtpSecurity::StartTls,
+                SmtpSecurity::Tls => mail::SmtpSecurity::Tls,
+                SmtpSecurity::Plain => mail::SmtpSecurity::Plain,
+            },
+            username: self.smtp_username.clone(),
+            password: Some(self.smtp_password.expose().to_string()).filter(|p| !p.is_empty()),
+        });
+        mail::MailSettings { from: self.mail_from.clone(), smtp }
     }
 
     fn fill_derived(&mut self) {
@@ -527,6 +638,59 @@ mod tests {
             assert_eq!(DatabaseUrl(url.to_string()).to_string(), url);
         }
         assert_eq!(DatabaseUrl("postgres://u:p@ss@h/db".to_string()).to_string(), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn mail_settings_from_file_and_environment() {
+        let default = Config::load(None, &[]).unwrap().mail_settings();
+        assert_eq!(default.from, "Mobile ID <noreply@localhost>");
+        assert!(default.smtp.is_none());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "mail_from = \"Mobile ID <mid@example.ch>\"\nsmtp_host = \"smtp.example.ch\"\n").unwrap();
+        let config = Config::load(
+            Some(&path),
+            &env(&[("MOBILEID_SMTP_USERNAME", "mid"), ("MOBILEID_SMTP_PASSWORD", "s3cret-pw")]),
+        )
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret-pw"), "{debug}");
+        let mail = config.mail_settings();
+        assert_eq!(mail.from, "Mobile ID <mid@example.ch>");
+        assert!(!format!("{mail:?}").contains("s3cret-pw"));
+        let smtp = mail.smtp.unwrap();
+        assert_eq!(
+            (smtp.host.as_str(), smtp.port, smtp.security),
+            ("smtp.example.ch", 587, mail::SmtpSecurity::StartTls)
+        );
+        assert_eq!((smtp.username.as_deref(), smtp.password.as_deref()), (Some("mid"), Some("s3cret-pw")));
+
+        for (security, port) in [("tls", 465), ("plain", 25)] {
+            let config =
+                Config::load(None, &env(&[("MOBILEID_SMTP_HOST", "localhost"), ("MOBILEID_SMTP_SECURITY", security)]))
+                    .unwrap();
+            assert_eq!(config.mail_settings().smtp.unwrap().port, port);
+        }
+        let config = Config::load(
+            None,
+            &env(&[
+                ("MOBILEID_SMTP_HOST", "127.0.0.1"),
+                ("MOBILEID_SMTP_PORT", "2525"),
+                ("MOBILEID_SMTP_SECURITY", "plain"),
+            ]),
+        )
+        .unwrap();
+        let smtp = config.mail_settings().smtp.unwrap();
+        assert_eq!(
+            (smtp.port, smtp.security, smtp.username, smtp.password),
+            (2525, mail::SmtpSecurity::Plain, None, None)
+        );
+
+        let e = format!("{:#}", Config::load(None, &env(&[("MOBILEID_SMTP_SECURITY", "ssl")])).unwrap_err());
+        assert!(e.contains("MOBILEID_SMTP_SECURITY") && e.contains("starttls"), "{e}");
+        let e = format!("{:#}", Config::load(None, &env(&[("MOBILEID_SMTP_USERNAME", "mid")])).unwrap_err());
+        assert!(e.contains("smtp_host"), "{e}");
     }
 
     #[test]

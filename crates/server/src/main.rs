@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use mobileid_core::SignatureProfile;
+use mobileid_core::{AccountState, SignatureProfile};
 use mobileid_crypto::{pem_encode, sha256_fingerprint_hex, RevocationReason};
 use mobileid_engine::admin::default_profiles;
+use mobileid_engine::portal::{AccountSpec, Delivery, PortalConfig};
 use mobileid_engine::{Ap, Engine, EngineConfig, Permission};
 use mobileid_http::limits::Limits;
 use mobileid_http::listener::Listener;
@@ -22,7 +23,7 @@ use mobileid_http::{AppState, Port, Settings};
 use mobileid_store::{Revoked, Store};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, PortalDelivery};
 use crate::setup::{DataDir, DEMO_AP_ID, DEMO_DTBD_PREFIX};
 
 #[derive(Parser)]
@@ -63,6 +64,52 @@ enum Command {
     /// User certificates: revoke one.
     #[command(subcommand)]
     Certificate(CertificateCommand),
+    /// Accounts of the self-service portal.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account and e-mail its owner the link that confirms the address and
+    /// sets the password (the link is printed too).
+    Add {
+        #[arg(long)]
+        email: String,
+        /// The phone number of the owner's Mobile ID.
+        #[arg(long)]
+        msisdn: Option<String>,
+        /// The language of its e-mails: en, de, fr or it.
+        #[arg(long, default_value = "en")]
+        language: String,
+        /// A user property, NAME=VALUE (repeatable), such as employee_id=E-1234.
+        #[arg(long = "property", value_parser = parse_property)]
+        properties: Vec<(String, String)>,
+    },
+    /// E-mail (and print) a new confirmation link for an account.
+    Link {
+        #[arg(long)]
+        email: String,
+    },
+    /// Let an account get a Mobile ID (state active).
+    Activate {
+        #[arg(long)]
+        email: String,
+    },
+    /// Switch an account off (state inactive); its sessions end.
+    Deactivate {
+        #[arg(long)]
+        email: String,
+    },
+    /// List the accounts.
+    List,
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_string(), value.to_string())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -273,6 +320,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Account(command) => account_command(&engine, &config, command).await,
         Command::OidcKey(OidcKeyCommand::Rotate) => {
             let kids = engine.rotate_oidc_keys().await?;
             println!("New signing keys {} are published now and sign from an hour on.", kids.join(", "));
@@ -324,6 +372,17 @@ fn engine_config(config: &Config) -> EngineConfig {
             code_ttl: Duration::from_secs(config.oidc_code_seconds),
             ..Default::default()
         },
+        portal: PortalConfig {
+            signup: config.portal_signup,
+            signup_approval: config.portal_signup_approval,
+            delivery: match config.portal_delivery {
+                PortalDelivery::Qr => Delivery::QrCode,
+                PortalDelivery::Email => Delivery::Email,
+            },
+            login_attempts: config.portal_login_attempts,
+            lock: Duration::from_secs(config.portal_lock_seconds),
+            ..Default::default()
+        },
     }
 }
 
@@ -341,6 +400,7 @@ async fn serve(
         mssp_id_uri: config.mssp_id_uri.clone(),
         public_url: config.public_url.clone(),
         max_body_bytes: config.max_body_bytes,
+        mailer: mobileid_http::mail::Mailer::new(&config.mail_settings()).map_err(|e| anyhow::anyhow!("mail: {e}"))?,
     };
     let state = AppState::new(engine.clone(), settings, shutdown.clone());
     // Registered before anything is bound: a signal that arrives once the server looks
@@ -656,6 +716,58 @@ async fn oidc_client_command(engine: &Engine, command: OidcClientCommand) -> any
             }
         }
     }
+}
+
+async fn account_command(engine: &Engine, config: &Config, command: AccountCommand) -> anyhow::Result<()> {
+    let link =
+        |token: &str| format!("{}/portal/confirm?token={token}", config.browser_public_url.trim_end_matches('/'));
+    let (account, token) = match command {
+        AccountCommand::Add { email, msisdn, language, properties } => {
+            if mobileid_http::pages::Lang::from_ui_locales(&language).is_none() {
+                bail!("--language must be en, de, fr or it");
+            }
+            let spec =
+                AccountSpec { email: &email, msisdn: msisdn.as_deref(), language: &language, properties: &properties };
+            let new = engine.create_account(&spec).await.map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
+            (new.account, new.token)
+        }
+        AccountCommand::Link { email } => {
+            engine.new_confirmation_link(&email).await.map_err(|e| anyhow::anyhow!("{email}: {e}"))?
+        }
+        AccountCommand::Activate { email } => {
+            let account = engine
+                .set_account_state(&email, AccountState::Active)
+                .await
+                .map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
+            println!("Account {} is active.", account.email);
+            return Ok(());
+        }
+        AccountCommand::Deactivate { email } => {
+            let account = engine
+                .set_account_state(&email, AccountState::Inactive)
+                .await
+                .map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
+            println!("Account {} is inactive; its sessions have ended.", account.email);
+            return Ok(());
+        }
+        AccountCommand::List => {
+            for account in engine.list_accounts().await? {
+                let phone = account.msisdn.as_ref().map(|m| format!("+{m}")).unwrap_or_else(|| "-".into());
+                println!("{:<40} {:<16} {:<10} {}", account.email, phone, account.state, account.properties);
+            }
+            return Ok(());
+        }
+    };
+    let link = link(&token.0);
+    let mailer = mobileid_http::mail::Mailer::new(&config.mail_settings()).map_err(|e| anyhow::anyhow!("mail: {e}"))?;
+    let email = mobileid_http::portal::notify::email(&account.email, &account.language, "confirm", &[("link", &link)]);
+    mailer.send(&email).await.with_context(|| format!("e-mailing the link to {}", account.email))?;
+    println!(
+        "Account {} ({}): the link that confirms the address and sets the password was e-mailed:",
+        account.email, account.state
+    );
+    println!("{link}");
+    Ok(())
 }
 
 async fn user_command(engine: &Engine, config: &Config, command: UserCommand) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@
 //! aggregate; change notifications across nodes go through PostgreSQL LISTEN/NOTIFY
 //! (see `events`).
 
+mod accounts;
 mod aps;
 mod authorities;
 mod certificates;
@@ -28,6 +29,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
+pub use accounts::{AccountRecord, SessionRecord, TokenOutcome};
 pub use aps::ApRecord;
 pub use authorities::AuthorityRecord;
 pub use certificates::{CertificateRecord, Revoked};

@@ -396,6 +396,18 @@ impl Store {
         row.map(|r| Ok((TransactionRecord::from_row(&r)?, MssRecord::from_row(&r, TX_COLUMN_COUNT)?))).transpose()
     }
 
+    /// The user's latest requests, newest first.
+    pub async fn recent_transactions(&self, msisdn: &str, limit: i64) -> Result<Vec<TransactionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TX_COLUMNS} FROM transactions t WHERE t.msisdn = $1 ORDER BY t.created_at DESC LIMIT $2"
+        ))
+        .bind(msisdn)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(TransactionRecord::from_row).collect()
+    }
+
     /// Requests waiting for this device's answer that have not expired, oldest first.
     pub async fn pending_for_device(&self, device_id: &str, now: Timestamp) -> Result<Vec<TransactionRecord>> {
         let rows = sqlx::query(&format!(

@@ -76,6 +76,17 @@ impl Store {
         Ok(())
     }
 
+    /// Gives the user a new serial number: a new Mobile ID for the same phone number, which
+    /// relying parties that pinned the old one no longer accept.
+    pub async fn set_user_serial(&self, msisdn: &str, serial_number: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET serial_number = $1 WHERE msisdn = $2")
+            .bind(serial_number)
+            .bind(msisdn)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Deletes a user with its devices, codes and nothing else (transactions stay for audit;
     /// certificates stay, revoked).
     pub async fn delete_user(&self, msisdn: &str, now: Timestamp) -> Result<bool> {
@@ -109,11 +120,18 @@ impl Store {
 
     // ---- activation codes ----
 
-    pub async fn insert_activation_code(&self, code_hash: &str, msisdn: &str, expires_at: Timestamp) -> Result<()> {
-        sqlx::query("INSERT INTO activation_codes (code_hash, msisdn, expires_at) VALUES ($1, $2, $3)")
+    pub async fn insert_activation_code(
+        &self,
+        code_hash: &str,
+        msisdn: &str,
+        expires_at: Timestamp,
+        created_at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO activation_codes (code_hash, msisdn, expires_at, created_at) VALUES ($1, $2, $3, $4)")
             .bind(code_hash)
             .bind(msisdn)
             .bind(expires_at.as_millis())
+            .bind(created_at.as_millis())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -144,10 +162,23 @@ impl Store {
         })
     }
 
-    /// The expiry of the user's latest code, and when it was used (if it was).
+    /// Ends the user's unused codes now (a cancelled enrolment); they then read as expired.
+    pub async fn cancel_activation_codes(&self, msisdn: &str, now: Timestamp) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE activation_codes SET expires_at = $1 WHERE msisdn = $2 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now.as_millis())
+        .bind(msisdn)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The expiry of the user's newest code, and when it was used (if it was).
     pub async fn latest_activation_code_expiry(&self, msisdn: &str) -> Result<Option<(Timestamp, Option<Timestamp>)>> {
         let row = sqlx::query(
-            "SELECT expires_at, used_at FROM activation_codes WHERE msisdn = $1 ORDER BY expires_at DESC LIMIT 1",
+            "SELECT expires_at, used_at FROM activation_codes WHERE msisdn = $1
+             ORDER BY created_at DESC, expires_at DESC LIMIT 1",
         )
         .bind(msisdn)
         .fetch_optional(&self.pool)

@@ -535,8 +535,8 @@ both!(set_user_state, |db, store| {
 both!(delete_user, |db, store| {
     user_with_device(&store, "41790000001", "d1").await;
     user_with_device(&store, "41790000002", "d2").await;
-    store.insert_activation_code("code1", "41790000001", ms(1000)).await.unwrap();
-    store.insert_activation_code("code2", "41790000002", ms(1000)).await.unwrap();
+    store.insert_activation_code("code1", "41790000001", ms(1000), NOW).await.unwrap();
+    store.insert_activation_code("code2", "41790000002", ms(1000), NOW).await.unwrap();
     store.insert_transaction(&tx("T1", "41790000001", Some("d1"), Method::App)).await.unwrap();
 
     assert!(store.delete_user("41790000001", NOW).await.unwrap());
@@ -561,9 +561,9 @@ both!(delete_user, |db, store| {
 
 both!(take_activation_code, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
-    store.insert_activation_code("fresh", "41790000001", ms(1000)).await.unwrap();
-    store.insert_activation_code("stale", "41790000001", ms(-1)).await.unwrap();
-    store.insert_activation_code("edge", "41790000001", NOW).await.unwrap();
+    store.insert_activation_code("fresh", "41790000001", ms(1000), NOW).await.unwrap();
+    store.insert_activation_code("stale", "41790000001", ms(-1), NOW).await.unwrap();
+    store.insert_activation_code("edge", "41790000001", NOW, NOW).await.unwrap();
 
     assert_eq!(store.take_activation_code("fresh", NOW).await.unwrap(), CodeOutcome::Taken("41790000001".into()));
     assert_eq!(store.take_activation_code("fresh", ms(1)).await.unwrap(), CodeOutcome::AlreadyUsed);
@@ -580,11 +580,11 @@ both!(take_activation_code, |db, store| {
 
 both!(insert_activation_code, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
-    store.insert_activation_code("h1", "41790000001", ms(1000)).await.unwrap();
+    store.insert_activation_code("h1", "41790000001", ms(1000), NOW).await.unwrap();
     assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((ms(1000), None)));
     // A code hash is unique, and a code belongs to an existing user.
-    assert!(store.insert_activation_code("h1", "41790000001", ms(2000)).await.is_err());
-    assert!(store.insert_activation_code("h2", "41799999999", ms(2000)).await.is_err());
+    assert!(store.insert_activation_code("h1", "41790000001", ms(2000), NOW).await.is_err());
+    assert!(store.insert_activation_code("h2", "41799999999", ms(2000), NOW).await.is_err());
     assert_eq!(store.take_activation_code("h2", NOW).await.unwrap(), CodeOutcome::Unknown);
     assert_eq!(store.take_activation_code("h1", ms(1500)).await.unwrap(), CodeOutcome::Expired);
 });
@@ -593,10 +593,10 @@ both!(latest_activation_code_expiry, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
     assert!(store.insert_user(&user("41790000002")).await.unwrap());
     assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), None);
-    store.insert_activation_code("a", "41790000001", ms(100)).await.unwrap();
-    store.insert_activation_code("b", "41790000001", ms(300)).await.unwrap();
-    store.insert_activation_code("c", "41790000001", ms(200)).await.unwrap();
-    store.insert_activation_code("other", "41790000002", ms(900)).await.unwrap();
+    store.insert_activation_code("a", "41790000001", ms(100), NOW).await.unwrap();
+    store.insert_activation_code("b", "41790000001", ms(300), NOW).await.unwrap();
+    store.insert_activation_code("c", "41790000001", ms(200), NOW).await.unwrap();
+    store.insert_activation_code("other", "41790000002", ms(900), NOW).await.unwrap();
     assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((ms(300), None)));
     assert_eq!(store.take_activation_code("b", ms(150)).await.unwrap(), CodeOutcome::Taken("41790000001".into()));
     assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((ms(300), Some(ms(150)))));
@@ -606,7 +606,7 @@ both!(latest_activation_code_expiry, |db, store| {
 
 both!(concurrent_take_activation_code, |db, store| {
     assert!(store.insert_user(&user("41790000001")).await.unwrap());
-    store.insert_activation_code("race", "41790000001", ms(60_000)).await.unwrap();
+    store.insert_activation_code("race", "41790000001", ms(60_000), NOW).await.unwrap();
     let outcomes =
         race(&store, |store, i| async move { store.take_activation_code("race", ms(i)).await.unwrap() }).await;
     let taken = outcomes.iter().filter(|o| **o == CodeOutcome::Taken("41790000001".into())).count();
@@ -1479,4 +1479,105 @@ both!(insert_mss_request_replaces, |db, store| {
     let robot_mss = MssRecord { ap_trans_id: "AP-4".into(), ..mss(&robot) };
     assert_eq!(store.insert_mss_request(&robot, &robot_mss).await.unwrap(), (InsertOutcome::Inserted, vec![]));
     assert_eq!(state_of(&store, "R2").await, TxState::Pending);
+});
+
+// ---- the portal ----
+
+fn account(id: &str, email: &str, msisdn: Option<&str>) -> AccountRecord {
+    AccountRecord {
+        account_id: id.into(),
+        email: email.into(),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        msisdn: msisdn.map(str::to_string),
+        state: mobileid_core::AccountState::Unverified,
+        language: "de".into(),
+        properties: r#"{"employee_id":"E-7"}"#.into(),
+        failed_logins: 0,
+        locked_until: Timestamp::from_millis(0),
+        created_at: NOW,
+    }
+}
+
+both!(accounts, |db, store| {
+    let anna = account("acc-1", "anna@example.ch", Some("41790000001"));
+    assert!(store.insert_account(&anna).await.unwrap());
+    // The address and the number are each one account's.
+    assert!(!store.insert_account(&account("acc-2", "anna@example.ch", None)).await.unwrap());
+    assert!(!store.insert_account(&account("acc-3", "ben@example.ch", Some("41790000001"))).await.unwrap());
+    assert!(store.insert_account(&account("acc-4", "ben@example.ch", None)).await.unwrap());
+    assert_eq!(store.find_account_by_email("anna@example.ch").await.unwrap(), Some(anna.clone()));
+    assert_eq!(store.find_account_by_msisdn("41790000001").await.unwrap(), Some(anna.clone()));
+    assert!(!store.set_account_msisdn("acc-4", "41790000001").await.unwrap());
+    assert!(store.set_account_msisdn("acc-4", "41790000002").await.unwrap());
+    assert_eq!(store.list_accounts().await.unwrap().len(), 2);
+    assert!(store.set_account_state("acc-1", mobileid_core::AccountState::Active).await.unwrap());
+    assert!(!store.set_account_state("acc-9", mobileid_core::AccountState::Active).await.unwrap());
+
+    // Failures count up to the limit, which locks and starts the count again.
+    for _ in 0..2 {
+        assert_eq!(store.record_login_failure("acc-1", 3, ms(900)).await.unwrap(), Timestamp::from_millis(0));
+    }
+    assert_eq!(store.record_login_failure("acc-1", 3, ms(900)).await.unwrap(), ms(900));
+    let locked = store.find_account("acc-1").await.unwrap().unwrap();
+    assert_eq!((locked.failed_logins, locked.locked_until), (0, ms(900)));
+    store.record_login_failure("acc-1", 3, ms(2000)).await.unwrap();
+    store.reset_login_failures("acc-1").await.unwrap();
+    assert_eq!(store.find_account("acc-1").await.unwrap().unwrap().failed_logins, 0);
+    // A new password (from an e-mailed link) also ends a lock.
+    store.set_account_password("acc-1", "new").await.unwrap();
+    let reset = store.find_account("acc-1").await.unwrap().unwrap();
+    let unlocked = Timestamp::from_millis(0);
+    assert_eq!((reset.failed_logins, reset.locked_until, reset.password_hash.as_deref()), (0, unlocked, Some("new")));
+});
+
+both!(account_tokens, |db, store| {
+    store.insert_account_token("t1", "acc-1", "confirm", ms(1000)).await.unwrap();
+    store.insert_account_token("t2", "acc-1", "confirm", ms(-1)).await.unwrap();
+    assert_eq!(store.check_account_token("t1", "confirm", NOW).await.unwrap(), TokenOutcome::Taken("acc-1".into()));
+    // A token is for one purpose.
+    assert_eq!(store.take_account_token("t1", "reset", NOW).await.unwrap(), TokenOutcome::Unknown);
+    assert_eq!(store.take_account_token("t1", "confirm", NOW).await.unwrap(), TokenOutcome::Taken("acc-1".into()));
+    assert_eq!(store.take_account_token("t1", "confirm", NOW).await.unwrap(), TokenOutcome::AlreadyUsed);
+    assert_eq!(store.take_account_token("t2", "confirm", NOW).await.unwrap(), TokenOutcome::Expired);
+    assert_eq!(store.take_account_token("t3", "confirm", NOW).await.unwrap(), TokenOutcome::Unknown);
+    assert_eq!(store.purge_portal(NOW).await.unwrap(), 1);
+});
+
+both!(portal_sessions, |db, store| {
+    let session = SessionRecord { account_id: "acc-1".into(), csrf_token: "c".into(), expires_at: ms(1000) };
+    store.insert_session("s1", &session, NOW).await.unwrap();
+    store.insert_session("s2", &session, NOW).await.unwrap();
+    assert_eq!(store.find_session("s1", NOW).await.unwrap(), Some(session.clone()));
+    assert_eq!(store.find_session("s1", ms(1000)).await.unwrap(), None, "expired");
+    store.delete_session("s1").await.unwrap();
+    assert_eq!(store.find_session("s1", NOW).await.unwrap(), None);
+    store.delete_sessions_of("acc-1").await.unwrap();
+    assert_eq!(store.find_session("s2", NOW).await.unwrap(), None);
+});
+
+both!(recovery_codes, |db, store| {
+    store.replace_recovery_codes("41790000001", &["a".into(), "b".into()], NOW).await.unwrap();
+    assert_eq!(store.recovery_codes_left("41790000001").await.unwrap(), (2, Some(NOW)));
+    // A code is the user's own, and spent once.
+    assert!(!store.take_recovery_code("41790000002", "a", NOW).await.unwrap());
+    assert!(store.take_recovery_code("41790000001", "a", NOW).await.unwrap());
+    assert!(!store.take_recovery_code("41790000001", "a", NOW).await.unwrap());
+    // A new set replaces the unused rest.
+    store.replace_recovery_codes("41790000001", &["c".into()], ms(5)).await.unwrap();
+    assert!(!store.take_recovery_code("41790000001", "b", NOW).await.unwrap());
+    assert_eq!(store.recovery_codes_left("41790000001").await.unwrap(), (1, Some(ms(5))));
+});
+
+both!(user_serial_and_cancelled_codes, |db, store| {
+    assert!(store.insert_user(&user("41790000001")).await.unwrap());
+    store.set_user_serial("41790000001", "MIDCHE0000NEW").await.unwrap();
+    assert_eq!(store.find_user("41790000001").await.unwrap().unwrap().serial_number, "MIDCHE0000NEW");
+    store.insert_activation_code("h0", "41790000001", ms(900), ms(-100)).await.unwrap();
+    assert_eq!(store.take_activation_code("h0", ms(-50)).await.unwrap(), CodeOutcome::Taken("41790000001".into()));
+    store.insert_activation_code("h1", "41790000001", ms(1000), NOW).await.unwrap();
+    assert_eq!(store.cancel_activation_codes("41790000001", NOW).await.unwrap(), 1);
+    assert_eq!(store.take_activation_code("h1", NOW).await.unwrap(), CodeOutcome::Expired);
+    // The newest code is the cancelled one, though the used one before it expires later.
+    assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((NOW, None)));
+    assert_eq!(store.recent_transactions("41790000001", 5).await.unwrap(), Vec::new());
 });

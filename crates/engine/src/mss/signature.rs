@@ -192,7 +192,7 @@ impl Mss<'_> {
 
     pub(crate) fn user_fault(&self, code: FaultCode, detail: &str, user: &UserRecord) -> Fault {
         let mut fault = Fault::new(code, detail);
-        fault.portal_url = self.engine.config().portal_url.as_ref().map(|url| format!("{url}?msisdn={}", user.msisdn));
+        fault.portal_url = self.engine.portal_url().map(|url| format!("{url}?msisdn={}", user.msisdn));
         fault
     }
 

@@ -2,6 +2,8 @@
 //! ephemeral port, on SQLite or on PostgreSQL, and drives it like an AP and a phone would.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod smtp;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

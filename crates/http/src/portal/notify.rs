@@ -1,0 +1,58 @@
+//! The portal's e-mails, in the account's language: the link that confirms an address,
+//! a note to the owner when somebody signs up with an address that has an account, the
+//! activation link when the operator chose e-mail over a QR code, and the note that a new
+//! phone was activated on a Mobile ID. They are sent in the background: a page never
+//! waits for the mail server, and a failure is logged.
+
+use mobileid_engine::devices::Activation;
+
+use crate::mail::Email;
+use crate::pages::{catalog, Lang};
+use crate::AppState;
+
+/// The e-mail `kind` (catalog keys `mail.<kind>.subject` and `.body`) in `language`.
+pub fn email(to: &str, language: &str, kind: &str, values: &[(&str, &str)]) -> Email {
+    let lang = Lang::from_ui_locales(language).unwrap_or(Lang::En);
+    Email {
+        to: to.to_string(),
+        subject: catalog::format(lang, &format!("mail.{kind}.subject"), values),
+        body: catalog::format(lang, &format!("mail.{kind}.body"), values),
+    }
+}
+
+/// Sends the e-mail `kind` in the background.
+pub fn send(state: &AppState, to: &str, language: &str, kind: &str, values: &[(&str, &str)]) {
+    let email = email(to, language, kind, values);
+    let mailer = state.settings.mailer.clone();
+    let kind = kind.to_string();
+    tokio::spawn(async move {
+        if let Err(e) = mailer.send(&email).await {
+            tracing::error!(kind, "an e-mail was not sent: {e}");
+        }
+    });
+}
+
+/// The browser port's address, for links in e-mails.
+pub fn public_url(state: &AppState) -> String {
+    state.engine.oidc_issuer().trim_end_matches('/').to_string()
+}
+
+/// Tells the owner of the Mobile ID, if it has a portal account, that a phone was
+/// activated on it: if it was not them, they can block it at once.
+pub async fn activated(state: &AppState, activation: &Activation) {
+    let account = match state.engine.account_of_user(&activation.msisdn).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return,
+        Err(e) => return tracing::error!("looking up the account of an activation: {e}"),
+    };
+    let phone = format!("+{}", activation.msisdn);
+    let time = super::shown_time(state.engine.now());
+    let portal = format!("{}{}", public_url(state), super::PORTAL_PATH);
+    send(
+        state,
+        &account.email,
+        &account.language,
+        "activated",
+        &[("phone", &phone), ("time", &time), ("serial", &activation.serial_number), ("portal", &portal)],
+    );
+}
