@@ -64,9 +64,12 @@ impl PageLang {
         Chrome::new(self.lang, &self.path)
     }
 
-    /// A page rendered in this language (and the choice remembered).
+    /// A page rendered in this language (and the choice remembered). Its referrer policy
+    /// is `same-origin`, not the foundation's `no-referrer`: with that, browsers send
+    /// `Origin: null` on the page's forms, and the origin check needs the real one.
     pub fn render(&self, template: &impl Template, status: StatusCode) -> Response {
         let mut response = render(template, status, self.lang, &[]);
+        response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
         self.remember(&mut response);
         response
     }

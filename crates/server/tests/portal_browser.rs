@@ -1,0 +1,223 @@
+//! The self-service portal end to end in headless Chromium with phone emulation
+//! (`crates/http/tests/browser/portal.mjs`): a new user signs up, confirms the address
+//! from the e-mail in the SMTP sink, logs in, gets a Mobile ID (on SQLite the test reads
+//! the QR code from the page's pixels; on PostgreSQL the link comes by e-mail), activates
+//! the web authenticator in a second browser context, answers an MSS signature request
+//! (the CMS is checked with openssl), blocks the phone in the portal (`openssl ocsp` then
+//! says revoked), and moves to a new phone with a recovery code, keeping the serial
+//! number. Screenshots of every portal page in en, de, fr and it go to
+//! `target/screenshots/portal-*.png`, and each is checked for its language, a heading,
+//! labelled fields, no sideways scrolling and no CSP violation.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mobileid_crypto::pem_encode;
+use serde_json::Value;
+use support::smtp::SmtpSink;
+use support::*;
+
+const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../http/tests/browser");
+const EMAIL: &str = "new.user@example.ch";
+const MSISDN: &str = "+41791239876";
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+/// The link in the `nth` e-mail (from 1) with `subject`, once it has arrived.
+async fn mailed_link(sink: &SmtpSink, subject: &str, prefix: &str, nth: usize) -> String {
+    for _ in 0..200 {
+        let found = sink.messages().into_iter().filter(|m| m.subject() == subject).nth(nth - 1);
+        if let Some(mail) = found {
+            let body = mail.text_body();
+            return body
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no link in {body}"))
+                .to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no e-mail {subject:?}: {:?}", sink.messages().iter().map(|m| m.subject()).collect::<Vec<_>>());
+}
+
+/// What `openssl ocsp` says about the user's newest certificate.
+async fn ocsp_status(server: &TestServer, dir: &Path) -> String {
+    let shown = server.cli(&["user", "show", "--msisdn", MSISDN]);
+    let serial = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("certificate ").and_then(|rest| rest.split(' ').next()))
+        .unwrap_or_else(|| panic!("no certificate: {shown}"));
+    let response = server.anonymous_client().get(format!("{}/pki/issuing-ca.cer", server.browser_base)).send().await;
+    let issuing = response.expect("issuing CA").bytes().await.expect("body");
+    std::fs::write(dir.join("issuing.pem"), pem_encode("CERTIFICATE", &issuing)).expect("write");
+    std::fs::write(dir.join("chain.pem"), format!("{}{}", pem_encode("CERTIFICATE", &issuing), server.ca_pem))
+        .expect("write");
+    let serial = format!("0x{serial}");
+    let url = format!("{}/pki/ocsp", server.browser_base);
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(["ocsp", "-issuer", "issuing.pem", "-serial", &serial, "-url", &url, "-CAfile", "chain.pem"])
+        .output()
+        .expect("openssl");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("Response verify OK"), "{said}");
+    said
+}
+
+async fn the_portal_in_a_browser(backend: Backend, delivery: &str) {
+    assert!(
+        Path::new(BROWSER_DIR).join("node_modules/jsqr").is_dir() && Path::new("/usr/bin/chromium").exists(),
+        "playwright-core, jsqr and Chromium are needed: run scripts/test (it installs them)"
+    );
+    let sink = SmtpSink::start().await;
+    let port = sink.port().to_string();
+    let server = TestServer::start_with(
+        backend,
+        &[
+            ("MOBILEID_SMTP_HOST", "127.0.0.1"),
+            ("MOBILEID_SMTP_PORT", &port),
+            ("MOBILEID_SMTP_SECURITY", "plain"),
+            ("MOBILEID_PORTAL_SIGNUP", "true"),
+            ("MOBILEID_PORTAL_DELIVERY", delivery),
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new("node")
+        .arg(Path::new(BROWSER_DIR).join("portal.mjs"))
+        .current_dir(BROWSER_DIR)
+        .env("APP", &server.browser_base)
+        .env("EMAIL", EMAIL)
+        .env("PASSWORD", "a long enough password")
+        .env("PHONE", MSISDN.trim_start_matches("+41"))
+        .env("PIN", PIN)
+        .env("SCREENSHOTS", screenshots())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node");
+    let mut to_browser = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines().map_while(Result::ok);
+    let mut expect = |prefix: &str| -> String {
+        let line = lines.next().unwrap_or_else(|| panic!("the browser ended before {prefix:?}"));
+        eprintln!("browser: {}", line.chars().take(300).collect::<String>());
+        line.strip_prefix(prefix).unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}")).trim().to_string()
+    };
+    let mut tell = |command: &str| writeln!(to_browser, "{command}").expect("to the browser");
+    let app_link = format!("{}/app/#code=", server.browser_base);
+
+    expect("signed-up");
+    let confirm = mailed_link(&sink, "Confirm your e-mail address for Mobile ID", &server.browser_base, 1).await;
+    tell(&format!("link {confirm}"));
+
+    // The activation link: read from the QR code by the browser, or e-mailed.
+    let activation = expect("activation-link ");
+    let (how, link) = activation.split_once(' ').expect("how and link");
+    assert_eq!(how, if delivery == "qr" { "qr" } else { "email" });
+    if how == "email" {
+        // The fifth: the browser cancelled one in each of the four languages first.
+        let link = mailed_link(&sink, "Activate your Mobile ID", &app_link, 5).await;
+        tell(&format!("link {link}"));
+    } else {
+        assert!(link.starts_with(&app_link), "{link}");
+    }
+    let active = expect("active ");
+    let (serial, codes) = active.split_once(' ').expect("serial and codes");
+    let codes: Vec<&str> = codes.split(',').collect();
+    assert_eq!(codes.len(), 8, "{active}");
+    let shown = server.cli(&["user", "show", "--msisdn", MSISDN]);
+    assert!(
+        shown.contains(&format!("serial number : {serial}")) && shown.contains("state         : ACTIVE"),
+        "{shown}"
+    );
+    mailed_link(&sink, "A new phone was activated for your Mobile ID", &server.browser_base, 1).await;
+    assert!(ocsp_status(&server, dir.path()).await.contains(": good"));
+
+    // An AP asks; the web authenticator answers with the PIN; openssl checks the CMS.
+    let text = "Demo: Login bei der Bank bestätigen?";
+    let (status, body) = server.post("/rest/service", &signature_request(MSISDN, text, "asynch")).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["MSS_SignatureResp"]["MSSP_TransID"].as_str().expect("id").to_string();
+    tell("request");
+    expect("approved");
+    let mut signature = None;
+    for _ in 0..100 {
+        let (_, body) = server.post("/rest/service", &status_request(&id)).await;
+        if body["MSS_StatusResp"]["Status"]["StatusCode"]["Value"] == "500" {
+            signature = body["MSS_StatusResp"]["MSS_Signature"]["Base64Signature"].as_str().map(str::to_string);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let signature = signature.expect("signed");
+    assert_eq!(openssl_verify(&signature, &server.root_ca_path()), text.as_bytes());
+
+    // Blocked in the portal: OCSP says revoked at once.
+    tell("block");
+    expect("blocked");
+    let said = ocsp_status(&server, dir.path()).await;
+    assert!(said.contains(": revoked"), "{said}");
+
+    // A recovery code moves the Mobile ID to a new phone with the same serial number.
+    tell("recover");
+    tell(&format!("code {}", codes[0]));
+    let activation = expect("activation-link ");
+    if activation.starts_with("email") {
+        let link = mailed_link(&sink, "Activate your Mobile ID", &app_link, 6).await;
+        tell(&format!("link {link}"));
+    }
+    let recovered = expect("recovered ");
+    assert_eq!(recovered, format!("{serial} 8"), "the same serial number, and a new set of codes");
+    assert!(ocsp_status(&server, dir.path()).await.contains(": good"), "the new phone's certificate");
+
+    tell("done");
+    let summary: Value = serde_json::from_str(&expect("summary ")).expect("summary");
+    assert_eq!(summary["violations"], serde_json::json!([]), "{summary}");
+    let pages = summary["pages"].as_object().expect("pages");
+    for (name, page) in pages.iter().filter(|(_, p)| p.is_object() && p.get("h1").is_some()) {
+        let lang = name.rsplit('-').next().expect("language");
+        assert_eq!(page["lang"], lang, "{name}");
+        assert!(!page["h1"].as_str().unwrap_or("").is_empty(), "{name} has a heading");
+        assert_eq!(page["unlabelled"], serde_json::json!([]), "{name}: every field has a label");
+        assert_eq!(page["overflow"], serde_json::json!([]), "{name} fits a phone's width");
+    }
+    let text_of = |name: &str| pages[name]["text"].as_str().unwrap_or_default().to_string();
+    for (name, words) in [
+        ("login-en", "Log in"),
+        ("login-de", "Anmelden"),
+        ("login-fr", "Se connecter"),
+        ("login-it", "Accedi"),
+        ("dashboard-de", "Mobile ID erhalten"),
+        ("get-fr", "Obtenir Mobile ID"),
+        ("enrol-it", "Attiva il tuo telefono"),
+        ("done-en", "valid until"),
+        ("my-de", "Dieses Telefon sperren"),
+        ("my-fr", "Demandes récentes"),
+        ("blocked-en", "blocked"),
+        ("recover-wrong-en", "not an unused recovery code"),
+    ] {
+        assert!(text_of(name).contains(words), "{name}: {}", text_of(name));
+    }
+    assert!(text_of("my-en").contains("Login bei der Bank"), "the request is listed: {}", text_of("my-en"));
+    assert!(child.wait().expect("node").success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_in_a_browser_with_a_qr_code_sqlite() {
+    the_portal_in_a_browser(Backend::Sqlite, "qr").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_in_a_browser_with_an_email_postgres() {
+    the_portal_in_a_browser(Backend::Postgres, "email").await;
+}
