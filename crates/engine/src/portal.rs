@@ -41,6 +41,17 @@ pub struct PortalConfig {
     pub recovery_codes: usize,
     /// How the activation reaches the user's phone.
     pub delivery: Delivery,
+    /// Which outcomes of Get Mobile ID are e-mailed to the user.
+    pub notify: Notify,
+}
+
+/// The seed's notification option: a successful creation (a phone activated on the
+/// Mobile ID) and a failed one (the activation expired unused), or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notify {
+    SuccessAndFailure,
+    Success,
+    Nothing,
 }
 
 /// How Get Mobile ID hands the activation to the phone.
@@ -63,6 +74,7 @@ impl Default for PortalConfig {
             link_ttl: Duration::from_secs(24 * 3600),
             recovery_codes: 8,
             delivery: Delivery::QrCode,
+            notify: Notify::SuccessAndFailure,
         }
     }
 }
@@ -152,6 +164,8 @@ pub enum Login {
     },
     /// The right password, but the address is not confirmed yet.
     Unconfirmed,
+    /// A Mobile ID that no account manages.
+    NoAccount,
 }
 
 /// Where the Mobile ID's enrolment stands, as the portal follows it.
@@ -181,6 +195,30 @@ pub struct RecentRequest {
     /// The text, or the document's name.
     pub what: String,
     pub state: TxState,
+}
+
+/// The portal's client of our own OpenID provider: a user with an active Mobile ID logs
+/// in with it (no second login system). Its secret is made at registration and told to
+/// nobody, so nobody can redeem its codes at the token endpoint; the portal redeems them
+/// in the process.
+pub const PORTAL_CLIENT_ID: &str = "mobileid-self-service";
+/// Where the provider sends the browser back, under the issuer.
+pub const PORTAL_CALLBACK: &str = "/portal/oidc/callback";
+
+/// What the browser keeps between the redirect to the provider and the way back: the
+/// state, the nonce and the PKCE verifier.
+#[derive(Clone)]
+pub struct LoginRedirect {
+    pub url: String,
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+}
+
+impl std::fmt::Debug for LoginRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRedirect").field("url", &self.url).finish_non_exhaustive()
+    }
 }
 
 /// An account as the operator creates it.
@@ -398,6 +436,87 @@ impl Engine {
         if account.failed_logins != 0 {
             self.store().reset_login_failures(&account.account_id).await?;
         }
+        self.new_session(account).await
+    }
+
+    /// Registers (or renews) the portal's client of our OpenID provider; called once the
+    /// browser port's address is known.
+    pub async fn register_portal_client(&self) -> Result<(), EngineError> {
+        use crate::oidc::client::{AuthMethod, ClientSettings};
+        use crate::oidc::vocabulary::{Acr, Scope};
+        let settings = ClientSettings {
+            name: "Mobile ID self-service".into(),
+            redirect_uris: vec![format!("{}{PORTAL_CALLBACK}", self.oidc_issuer().trim_end_matches('/'))],
+            auth_method: AuthMethod::ClientSecretBasic,
+            jwks: Vec::new(),
+            allowed_acrs: vec![Acr::Al3Any],
+            default_acr: Acr::Al3Any,
+            scopes: vec![Scope::Openid],
+            entitlements: Vec::new(),
+            userinfo_signed: false,
+            id_token_alg: "ES256".into(),
+            number_matching: true,
+            require_nonce: true,
+            post_logout_redirect_uris: Vec::new(),
+            ciba_notification_endpoint: None,
+        };
+        let current = self.oidc_client(PORTAL_CLIENT_ID).await?;
+        if current.is_none_or(|c| c.settings != settings) {
+            self.register_oidc_client(PORTAL_CLIENT_ID, settings).await?;
+        }
+        Ok(())
+    }
+
+    /// Where to send the browser to log in with Mobile ID, and what it must bring back.
+    pub fn mobile_id_login(&self, language: &str) -> LoginRedirect {
+        let (state, nonce, verifier) = (random_secret(), random_secret(), random_secret());
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        let issuer = self.oidc_issuer().trim_end_matches('/');
+        let redirect_uri = format!("{issuer}{PORTAL_CALLBACK}");
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("client_id", PORTAL_CLIENT_ID),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("redirect_uri", redirect_uri.as_str()),
+                ("state", state.as_str()),
+                ("nonce", nonce.as_str()),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+                ("ui_locales", language),
+            ])
+            .finish();
+        LoginRedirect { url: format!("{issuer}{}?{query}", crate::oidc::paths::AUTHORIZE), state, nonce, verifier }
+    }
+
+    /// The way back from the provider: the code is redeemed here (PKCE, nonce), and the
+    /// account of the Mobile ID that approved the login gets a session.
+    pub async fn log_in_with_mobile_id(&self, code: &str, verifier: &str, nonce: &str) -> Result<Login, PortalError> {
+        let client =
+            self.oidc_client(PORTAL_CLIENT_ID).await?.ok_or(PortalError::Internal("no portal client".into()))?;
+        let redirect_uri = format!("{}{PORTAL_CALLBACK}", self.oidc_issuer().trim_end_matches('/'));
+        let issued = match self.take_code(&client, code, Some(&redirect_uri), Some(verifier)).await {
+            Ok((issued, _)) => issued,
+            Err(e) => {
+                tracing::warn!(detail = e.detail, "a Mobile ID login of the portal was refused");
+                return Ok(Login::Refused);
+            }
+        };
+        if issued.nonce.as_deref() != Some(nonce) {
+            tracing::warn!("a Mobile ID login of the portal came back with another nonce");
+            return Ok(Login::Refused);
+        }
+        let Some(account) = self.store().find_account_by_msisdn(&issued.msisdn).await? else {
+            return Ok(Login::NoAccount);
+        };
+        if account.state == AccountState::Unverified {
+            return Ok(Login::Unconfirmed);
+        }
+        self.new_session(account).await
+    }
+
+    async fn new_session(&self, account: AccountRecord) -> Result<Login, PortalError> {
+        let now = self.now();
         let token = random_secret();
         let session = SessionRecord {
             account_id: account.account_id.clone(),
@@ -491,6 +610,25 @@ impl Engine {
             None if expires_at > self.now() => Enrolment::Waiting { expires_at },
             None => Enrolment::Ended,
         })
+    }
+
+    /// The accounts whose activation expired unused since the last look (a day at most),
+    /// each claimed once across nodes: to be told that no Mobile ID was created.
+    pub async fn expired_enrolments(&self) -> Result<Vec<AccountRecord>, PortalError> {
+        let now = self.now();
+        let since = now.minus(Duration::from_secs(24 * 3600));
+        let mut accounts = Vec::new();
+        for msisdn in self.store().take_expired_codes(since, now).await? {
+            if let Some(account) = self.store().find_account_by_msisdn(&msisdn).await? {
+                accounts.push(account);
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// Removes expired portal sessions and e-mailed links.
+    pub async fn purge_portal(&self) -> Result<u64, PortalError> {
+        Ok(self.store().purge_portal(self.now()).await?)
     }
 
     /// Cancels a waiting enrolment: its code no longer activates anything.

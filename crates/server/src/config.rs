@@ -90,6 +90,9 @@ pub struct Config {
     /// How Get Mobile ID hands the activation to the phone: `qr` (a QR code on the page)
     /// or `email` (the link, e-mailed).
     pub portal_delivery: PortalDelivery,
+    /// Which outcomes of Get Mobile ID are e-mailed: `all` (a phone activated, and an
+    /// activation that expired unused), `success`, or `none`.
+    pub portal_notify: PortalNotify,
     /// Wrong passwords in a row before a portal account is locked.
     pub portal_login_attempts: i64,
     /// How long a locked portal account stays locked, in seconds.
@@ -134,8 +137,31 @@ impl Default for Config {
             portal_signup: false,
             portal_signup_approval: false,
             portal_delivery: PortalDelivery::Qr,
+            portal_notify: PortalNotify::All,
             portal_login_attempts: 5,
             portal_lock_seconds: 15 * 60,
+        }
+    }
+}
+
+/// Which outcomes of Get Mobile ID are e-mailed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum PortalNotify {
+    All,
+    Success,
+    None,
+}
+
+impl TryFrom<String> for PortalNotify {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "all" => Ok(PortalNotify::All),
+            "success" => Ok(PortalNotify::Success),
+            "none" => Ok(PortalNotify::None),
+            other => Err(format!("portal_notify must be \"all\", \"success\" or \"none\", not {other:?}")),
         }
     }
 }

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use mobileid_core::{AccountState, SignatureProfile};
 use mobileid_crypto::{pem_encode, sha256_fingerprint_hex, RevocationReason};
 use mobileid_engine::admin::default_profiles;
-use mobileid_engine::portal::{AccountSpec, Delivery, PortalConfig};
+use mobileid_engine::portal::{AccountSpec, Delivery, Notify, PortalConfig};
 use mobileid_engine::{Ap, Engine, EngineConfig, Permission};
 use mobileid_http::limits::Limits;
 use mobileid_http::listener::Listener;
@@ -23,7 +23,7 @@ use mobileid_http::{AppState, Port, Settings};
 use mobileid_store::{Revoked, Store};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Mode, PortalDelivery};
+use crate::config::{Config, Mode, PortalDelivery, PortalNotify};
 use crate::setup::{DataDir, DEMO_AP_ID, DEMO_DTBD_PREFIX};
 
 #[derive(Parser)]
@@ -379,6 +379,11 @@ fn engine_config(config: &Config) -> EngineConfig {
                 PortalDelivery::Qr => Delivery::QrCode,
                 PortalDelivery::Email => Delivery::Email,
             },
+            notify: match config.portal_notify {
+                PortalNotify::All => Notify::SuccessAndFailure,
+                PortalNotify::Success => Notify::Success,
+                PortalNotify::None => Notify::Nothing,
+            },
             login_attempts: config.portal_login_attempts,
             lock: Duration::from_secs(config.portal_lock_seconds),
             ..Default::default()
@@ -426,8 +431,10 @@ async fn serve(
     if config.browser_listen.port() == 0 {
         engine.set_oidc_issuer(format!("https://localhost:{}", addresses.browser.port()));
     }
+    engine.register_portal_client().await?;
     print_banner(&config, &data_dir, &addresses);
     purge_old_nonces(engine.clone());
+    mobileid_http::portal::notify::spawn_upkeep(state.clone());
     let mut listeners = vec![
         Listener::Tls { listener: mss, tls: mss_tls, app: mobileid_http::router(state.clone(), Port::Mss) },
         Listener::Tls { listener: browser, tls: browser_tls, app: mobileid_http::router(state.clone(), Port::Browser) },

@@ -382,8 +382,43 @@ async fn get_mobile_id_by_email(backend: Backend) {
     let page = ben.post("/portal/get", &[("csrf", &csrf)]).await;
     assert_eq!(page.status, 200);
     let code = enrolment_mail(&sink, 8, &server).await;
-    let third = Phone::activate(&server.base, Some(&server.ca_pem), &code, PIN).await.expect("activate");
+    let mut third = Phone::activate(&server.base, Some(&server.ca_pem), &code, PIN).await.expect("activate");
     assert_ne!(third.state().serial_number, phone.state().serial_number);
+
+    // Logging in with Mobile ID, through our own OpenID provider: the phone approves, and
+    // the portal's session is Ben's.
+    let mut browser = Browser::new(&server);
+    let start = browser.get("/portal/login").await;
+    assert!(start.body.contains("href=\"/portal/login/mobile-id\""), "{}", start.body);
+    let page = browser.get("/portal/login/mobile-id").await;
+    let authorize = page.location.expect("to the provider");
+    assert!(authorize.starts_with(&format!("{}/oidc/authorize?client_id=mobileid-self-service", server.browser_base)));
+    let login = browser.get(&authorize).await.location.expect("to the login page");
+    let login = format!("{}{login}", server.browser_base);
+    assert_eq!(browser.get(&login).await.status, 200);
+    let login_path = login.trim_start_matches(server.browser_base.as_str()).to_string();
+    let page = browser.post(&format!("{login_path}/number"), &[("country", "41"), ("number", "795550001")]).await;
+    let waiting = match page.location {
+        Some(next) => browser.get(&format!("{}{next}", server.browser_base)).await,
+        None => page,
+    };
+    let code = session_code_shown(&waiting.body);
+    let request = next_request(&third).await;
+    third.approve_choosing(&request, PIN, Some(&code)).await.expect("approve");
+    let back = browser.get(&login).await.location.expect("back to the portal");
+    assert!(back.starts_with(&format!("{}/portal/oidc/callback?", server.browser_base)), "{back}");
+    let kept = browser.cookies["__Host-mid_portal_login"].clone();
+    let page = browser.get(&back).await;
+    assert_eq!((page.status, page.location.as_deref()), (303, Some("/portal/")), "{}", page.body);
+    assert!(!browser.cookies.contains_key("__Host-mid_portal_login"), "the login's cookie is spent");
+    assert!(browser.get("/portal/").await.body.contains("ben@example.ch"));
+
+    // The way back is good once, and only in the browser that started the login.
+    let mut other = Browser::new(&server);
+    assert_eq!(other.get(&back).await.status, 400, "another browser has no state");
+    browser.cookies.insert("__Host-mid_portal_login".into(), kept);
+    let page = browser.get(&back).await;
+    assert_eq!(page.status, 400, "a code is spent once: {}", page.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,6 +445,38 @@ fn operator(server: &TestServer, sink: &SmtpSink, args: &[&str]) -> String {
         .output()
         .expect("run mobileid");
     succeeded("mobileid", args, output)
+}
+
+async fn failed_enrolment_is_reported_once(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let server = portal_server(backend, &sink, &[("MOBILEID_ACTIVATION_CODE_TTL_SECONDS", "2")]).await;
+    let mut dora = operator_account(&server, &sink, 1, "dora@example.ch", "+41795550003").await;
+    let csrf = dora.csrf().await;
+    // A cancelled activation is no failure to report; one that runs out is, once.
+    assert_eq!(dora.post("/portal/get", &[("csrf", &csrf)]).await.status, 200);
+    assert_eq!(dora.post("/portal/get/cancel", &[("csrf", &csrf)]).await.status, 303);
+    assert_eq!(dora.post("/portal/get", &[("csrf", &csrf)]).await.status, 200);
+    // The server's clock cannot be set from here: wait for the 2 s activation to run out.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for _ in 0..2 {
+        let state: serde_json::Value = serde_json::from_str(&dora.get("/portal/get/state").await.body).expect("json");
+        assert_eq!(state["next"], "/portal/?notice=ended");
+    }
+    let mail = next_mail(&sink, 2).await;
+    assert_eq!(mail.subject(), "Ihre Mobile ID wurde nicht aktiviert");
+    assert!(mail.text_body().contains(&format!("{}/portal/", server.browser_base)), "{}", mail.text_body());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.messages().len(), 2, "reported once, and not the cancelled one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_enrolment_is_reported_once_sqlite() {
+    failed_enrolment_is_reported_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_enrolment_is_reported_once_postgres() {
+    failed_enrolment_is_reported_once(Backend::Postgres).await;
 }
 
 fn list_items(html: &str, id: &str) -> Vec<String> {

@@ -165,13 +165,29 @@ impl Store {
     /// Ends the user's unused codes now (a cancelled enrolment); they then read as expired.
     pub async fn cancel_activation_codes(&self, msisdn: &str, now: Timestamp) -> Result<u64> {
         let done = sqlx::query(
-            "UPDATE activation_codes SET expires_at = $1 WHERE msisdn = $2 AND used_at IS NULL AND expires_at > $1",
+            "UPDATE activation_codes SET expires_at = $1, cancelled_at = $1
+             WHERE msisdn = $2 AND used_at IS NULL AND expires_at > $1",
         )
         .bind(now.as_millis())
         .bind(msisdn)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Claims the codes that expired unused (not cancelled) since `since`, once across
+    /// nodes, and returns their MSISDNs.
+    pub async fn take_expired_codes(&self, since: Timestamp, now: Timestamp) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "UPDATE activation_codes SET reported_at = $1
+             WHERE used_at IS NULL AND cancelled_at IS NULL AND reported_at IS NULL AND expires_at <= $1 AND expires_at > $2
+             RETURNING msisdn",
+        )
+        .bind(now.as_millis())
+        .bind(since.as_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     /// The expiry of the user's newest code, and when it was used (if it was).

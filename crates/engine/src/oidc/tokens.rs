@@ -97,6 +97,18 @@ impl Engine {
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
     ) -> Result<TokenResponse, OidcError> {
+        let (issued, grant_id) = self.take_code(client, code, redirect_uri, verifier).await?;
+        self.grant_tokens(client, grant_id, &issued).await
+    }
+
+    /// Spends a code of `client`: what its login established, and the id of its grant.
+    pub(crate) async fn take_code(
+        &self,
+        client: &OidcClient,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<(Issued, String), OidcError> {
         let trace = super::login::session_code();
         let grant_error =
             |why: &str| OidcError::new(MidCode::InvalidClientRequest, &trace, why).with_error(OAuthError::InvalidGrant);
@@ -128,7 +140,7 @@ impl Engine {
             return Err(grant_error("code_verifier does not match the code_challenge"));
         }
         let grant_id = object.grant_id.clone().ok_or_else(|| self.oidc_internal(&trace, "a code without a grant"))?;
-        self.grant_tokens(client, grant_id, &issued).await
+        Ok((issued, grant_id))
     }
 
     /// Stores the grant of a finished login and issues its first tokens.

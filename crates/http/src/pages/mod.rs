@@ -1,5 +1,5 @@
-//! The foundation every browser page stands on (OIDC login today; the portal, the web
-//! authenticator and the signing pages later): askama templates under
+//! The foundation every browser page stands on (the OIDC login pages, the web
+//! authenticator and the self-service portal; the signing pages later): askama templates under
 //! `crates/http/templates/` that extend one layout, translations in en, de, fr and it
 //! ([`catalog`]), the language choice ([`lang`]), embedded static files ([`assets`]), and
 //! one way to answer with a page ([`respond`]) that sets a strict Content-Security-Policy:

@@ -1,10 +1,10 @@
-//! Accounts: log in (failures counted per address here, and per account by the engine,
-//! which locks it), sign up when the operator allows it, confirm an address (and set the
+//! Accounts: log in with a password (failures counted per address here, and per account
+//! by the engine, which locks it) or with Mobile ID through our OpenID provider, sign up when the operator allows it, confirm an address (and set the
 //! password) from an e-mailed link, log out.
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mobileid_engine::portal::{Login, PortalError, Signup};
 use mobileid_store::TokenOutcome;
@@ -15,6 +15,9 @@ use crate::extract::SourceAddress;
 use crate::pages::Chrome;
 use crate::throttle::Budget;
 use crate::AppState;
+
+/// Keeps state, nonce and PKCE verifier of a Mobile ID login for the way back.
+const LOGIN_COOKIE: &str = "__Host-mid_portal_login";
 
 /// Country codes offered for the phone number (as on the OpenID number page).
 const COUNTRIES: [(&str, &str); 6] =
@@ -107,14 +110,7 @@ pub async fn log_in(
     let chrome = lang.chrome();
     let problem = |key: &str| Some(chrome.t(key).to_string());
     match state.engine.log_in(&form.email, &form.password).await {
-        Ok(Login::Session { token, .. }) => {
-            let mut response = see_other(super::PORTAL_PATH);
-            let max_age = state.engine.config().portal.session_ttl.as_secs();
-            if let Some(cookie) = session_cookie(&token.0, i64::try_from(max_age).unwrap_or(i64::MAX)) {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
-            }
-            response
-        }
+        Ok(Login::Session { token, .. }) => logged_in(&state, &token.0),
         Ok(Login::Refused) => {
             failed(budget, &source);
             login_form(&state, &lang, &form.email, problem("portal.problem.login"), StatusCode::UNAUTHORIZED)
@@ -127,8 +123,87 @@ pub async fn log_in(
         Ok(Login::Unconfirmed) => {
             login_form(&state, &lang, &form.email, problem("portal.problem.unconfirmed"), StatusCode::UNAUTHORIZED)
         }
+        Ok(Login::NoAccount) => super::internal(&"a password login without an account"),
         Err(e) => super::internal(&e),
     }
+}
+
+/// The answer to a login: the session cookie and the dashboard.
+fn logged_in(state: &AppState, token: &str) -> Response {
+    let mut response = see_other(super::PORTAL_PATH);
+    let max_age = state.engine.config().portal.session_ttl.as_secs();
+    if let Some(cookie) = session_cookie(token, i64::try_from(max_age).unwrap_or(i64::MAX)) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Log in with Mobile ID: to our OpenID provider, with state, nonce and PKCE kept in a
+/// cookie of this browser for the way back.
+pub async fn mobile_id_login(State(state): State<AppState>, lang: PageLang) -> Response {
+    let redirect = state.engine.mobile_id_login(lang.lang.code());
+    let mut response = see_other(&redirect.url);
+    let kept = format!("{}.{}.{}", redirect.state, redirect.nonce, redirect.verifier);
+    let cookie = format!("{LOGIN_COOKIE}={kept}; Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// The way back from the provider: the state must be this browser's, then the engine
+/// redeems the code and finds the account of the Mobile ID.
+pub async fn mobile_id_callback(
+    State(state): State<AppState>,
+    lang: PageLang,
+    source: SourceAddress,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let budget = &state.throttles.portal_login;
+    if let Some(refused) = throttled(budget, &source, &lang) {
+        return refused;
+    }
+    let chrome = lang.chrome();
+    let problem = |key: &str| Some(chrome.t(key).to_string());
+    let kept = super::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let mut parts = kept.splitn(3, '.');
+    let (kept_state, nonce, verifier) = (parts.next(), parts.next(), parts.next());
+    let mut response = match (query.code, query.state, kept_state, nonce, verifier) {
+        (Some(code), Some(sent), Some(kept), Some(nonce), Some(verifier)) if sent == kept && !kept.is_empty() => {
+            match state.engine.log_in_with_mobile_id(&code, verifier, nonce).await {
+                Ok(Login::Session { token, .. }) => logged_in(&state, &token.0),
+                Ok(Login::NoAccount) => {
+                    login_form(&state, &lang, "", problem("portal.problem.no_account"), StatusCode::UNAUTHORIZED)
+                }
+                Ok(Login::Unconfirmed) => {
+                    login_form(&state, &lang, "", problem("portal.problem.unconfirmed"), StatusCode::UNAUTHORIZED)
+                }
+                Ok(Login::Refused | Login::Locked { .. }) => {
+                    failed(budget, &source);
+                    login_form(&state, &lang, "", problem("portal.problem.mobile_id"), StatusCode::BAD_REQUEST)
+                }
+                Err(e) => super::internal(&e),
+            }
+        }
+        _ => {
+            // Cancelled at the provider, or not this browser's login.
+            failed(budget, &source);
+            login_form(&state, &lang, "", problem("portal.problem.mobile_id"), StatusCode::BAD_REQUEST)
+        }
+    };
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("{LOGIN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"))
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 fn signup_form(lang: &PageLang, email: &str, number: &str, problem: Option<String>, status: StatusCode) -> Response {

@@ -308,6 +308,7 @@ pub async fn state(State(state): State<AppState>, lang: PageLang, session: Sessi
             json!({ "done": true, "next": "/portal/get/done", "message": chrome.t("portal.enrol.activated") })
         }
         Ok(Enrolment::Ended | Enrolment::None) => {
+            notify::report_expired(&state).await;
             json!({ "done": true, "next": "/portal/?notice=ended", "message": chrome.t("portal.notice.ended") })
         }
         Err(e) => return super::internal(&e),

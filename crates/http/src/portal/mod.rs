@@ -3,6 +3,9 @@
 //! ([`mobile_id`]: get one by QR code or e-mail, follow the activation, recovery codes,
 //! block a lost phone, move to a new phone). Pages stand on the shared page foundation.
 //!
+//! A user with an active Mobile ID can also log in with it, through our own OpenID
+//! provider (the portal is one of its clients: no second login system).
+//!
 //! A session is a `__Host-` cookie (HttpOnly, Secure, SameSite=Lax) naming a row in the
 //! store; every form of a session carries its CSRF token, and every POST must come from
 //! our own origin when the browser says where it comes from.
@@ -34,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/portal", get(|| async { Redirect::permanent(PORTAL_PATH) }))
         .route(PORTAL_PATH, get(mobile_id::dashboard))
         .route("/portal/login", get(account::login_page).post(account::log_in))
+        .route("/portal/login/mobile-id", get(account::mobile_id_login))
+        .route(mobileid_engine::portal::PORTAL_CALLBACK, get(account::mobile_id_callback))
         .route("/portal/signup", get(account::signup_page).post(account::sign_up))
         .route("/portal/confirm", get(account::confirm_page).post(account::confirm))
         .route("/portal/logout", post(account::log_out))

@@ -49,3 +49,8 @@ CREATE INDEX recovery_codes_by_msisdn ON recovery_codes (msisdn);
 -- When each activation code was made: the portal follows the newest one (a cancelled code
 -- ends early, so its expiry no longer orders the codes).
 ALTER TABLE activation_codes ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0;
+
+-- A cancelled enrolment's code ends at once (cancelled_at); a code that expired unused is
+-- reported to the user once (reported_at), by whichever node claims it first.
+ALTER TABLE activation_codes ADD COLUMN cancelled_at BIGINT;
+ALTER TABLE activation_codes ADD COLUMN reported_at BIGINT;
