@@ -136,6 +136,12 @@ on_both_databases! {
             ("home-fr", "fr", "Votre Mobile ID"),
             ("home-it", "it", "Il tuo Mobile ID"),
             ("request-en", "en", "Please confirm"),
+            ("request-de", "de", "Bitte bestätigen"),
+            ("request-fr", "fr", "Veuillez confirmer"),
+            ("request-it", "it", "Conferma, per favore"),
+            ("blocked-de", "de", "Mobile ID gesperrt"),
+            ("blocked-fr", "fr", "Mobile ID bloqué"),
+            ("blocked-it", "it", "Mobile ID bloccato"),
             ("offline-en", "en", "You are offline"),
             ("blocked-en", "en", "Mobile ID blocked"),
         ] {

@@ -118,6 +118,12 @@ try {
         focused: await page.evaluate(() => document.activeElement.id),
       })}`);
       await snap(page, 'request-en');
+      // The same request, as the app shows it in the other languages.
+      for (const lang of ['de', 'fr', 'it', 'en']) {
+        await page.goto(`${base.origin}/app/?ui_locales=${lang}`);
+        await page.waitForSelector('#request-form:not([hidden])', { timeout: 30000 });
+        if (lang !== 'en') await snap(page, `request-${lang}`);
+      }
       await page.fill('#pin', '000000');
       await page.click('#request-form button[type=submit]');
       await page.waitForSelector('#request-message.problem');
@@ -203,6 +209,11 @@ try {
         if (attempt > 10) throw new Error('never blocked');
       }
       await snap(page, 'blocked-en');
+      for (const lang of ['de', 'fr', 'it']) {
+        await page.goto(`${base.origin}/app/?ui_locales=${lang}`);
+        await page.waitForSelector('#blocked:not([hidden])');
+        await snap(page, `blocked-${lang}`);
+      }
       say('blocked');
     } else {
       break;
