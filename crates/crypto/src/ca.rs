@@ -58,6 +58,56 @@ const OCSP_NO_CHECK: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5];
 /// 2.5.4.5 serialNumber, which rcgen has no name for.
 const SERIAL_NUMBER_ATTRIBUTE: &[u64] = &[2, 5, 4, 5];
 
+/// A subject attribute a user property may fill (X.520), with its upper bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectAttribute {
+    OrganizationalUnit,
+    Organization,
+    Title,
+    Pseudonym,
+}
+
+impl SubjectAttribute {
+    /// By its usual short name: `OU`, `O`, `title`, `pseudonym`.
+    pub fn parse(name: &str) -> Option<SubjectAttribute> {
+        match name {
+            "OU" => Some(SubjectAttribute::OrganizationalUnit),
+            "O" => Some(SubjectAttribute::Organization),
+            "title" => Some(SubjectAttribute::Title),
+            "pseudonym" => Some(SubjectAttribute::Pseudonym),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SubjectAttribute::OrganizationalUnit => "OU",
+            SubjectAttribute::Organization => "O",
+            SubjectAttribute::Title => "title",
+            SubjectAttribute::Pseudonym => "pseudonym",
+        }
+    }
+
+    /// ub-organizational-unit-name, ub-organization-name, ub-title (64) and
+    /// ub-pseudonym (128) of X.520.
+    fn upper_bound(self) -> usize {
+        if self == SubjectAttribute::Pseudonym {
+            128
+        } else {
+            64
+        }
+    }
+
+    fn dn_type(self) -> DnType {
+        match self {
+            SubjectAttribute::OrganizationalUnit => DnType::OrganizationalUnitName,
+            SubjectAttribute::Organization => DnType::OrganizationName,
+            SubjectAttribute::Title => DnType::CustomDnType(vec![2, 5, 4, 12]),
+            SubjectAttribute::Pseudonym => DnType::CustomDnType(vec![2, 5, 4, 65]),
+        }
+    }
+}
+
 impl CertificateAuthority {
     /// Creates a new root and issuing CA for `organisation`, both EC P-256 (cheap to sign
     /// with, and every Mobile ID client already handles EC). `root_links` go into the
@@ -104,6 +154,19 @@ impl CertificateAuthority {
         validity_days: u32,
         links: Option<&CertificateLinks>,
     ) -> Result<Vec<u8>, CryptoError> {
+        self.issue_user_certificate_with(csr_der, serial_number, &[], validity_days, links)
+    }
+
+    /// As [`CertificateAuthority::issue_user_certificate`], with more attributes in the
+    /// subject after the serial number and common name (user properties, as configured).
+    pub fn issue_user_certificate_with(
+        &self,
+        csr_der: &[u8],
+        serial_number: &str,
+        extra: &[(SubjectAttribute, String)],
+        validity_days: u32,
+        links: Option<&CertificateLinks>,
+    ) -> Result<Vec<u8>, CryptoError> {
         let public_key = verified_csr_key(csr_der)?;
 
         let serial_value = rcgen::string::PrintableString::try_from(serial_number)
@@ -111,6 +174,16 @@ impl CertificateAuthority {
         let mut subject = DistinguishedName::new();
         subject.push(DnType::CustomDnType(SERIAL_NUMBER_ATTRIBUTE.to_vec()), DnValue::PrintableString(serial_value));
         subject.push(DnType::CommonName, DnValue::Utf8String(format!("{serial_number}:PN")));
+        for (attribute, value) in extra {
+            if value.is_empty() || value.chars().count() > attribute.upper_bound() {
+                return Err(CryptoError::Issuance(format!(
+                    "{} must have 1 to {} characters",
+                    attribute.name(),
+                    attribute.upper_bound()
+                )));
+            }
+            subject.push(attribute.dn_type(), DnValue::Utf8String(value.clone()));
+        }
 
         let mut params = CertificateParams::default();
         params.distinguished_name = subject;
@@ -339,6 +412,22 @@ mod tests {
 
             verify_chain(&der, &ca.issuing.cert_der, &ca.root.cert_der).expect("chain");
         }
+    }
+
+    #[test]
+    fn user_properties_go_into_the_subject_within_their_bounds() {
+        let ca = CertificateAuthority::create("Test", None).expect("ca");
+        let csr = PrivateKey::generate(KeyAlgorithm::EcP256).expect("key").csr_der("phone").expect("csr");
+        let extra =
+            [(SubjectAttribute::OrganizationalUnit, "E-1234".to_string()), (SubjectAttribute::Title, "Ärztin".into())];
+        let der = ca.issue_user_certificate_with(&csr, SERIAL, &extra, 10, None).expect("issued");
+        let subject = CertificateInfo::parse(&der).expect("info").subject_rfc2253;
+        assert!(subject.contains("OU=E-1234") && subject.contains("Ärztin"), "{subject}");
+        assert_eq!(CertificateInfo::parse(&der).expect("info").subject_serial_number.as_deref(), Some(SERIAL));
+        let long = [(SubjectAttribute::OrganizationalUnit, "x".repeat(65))];
+        assert!(ca.issue_user_certificate_with(&csr, SERIAL, &long, 10, None).is_err());
+        assert_eq!(SubjectAttribute::parse("pseudonym"), Some(SubjectAttribute::Pseudonym));
+        assert_eq!(SubjectAttribute::parse("CN"), None, "the common name stays ours");
     }
 
     #[test]

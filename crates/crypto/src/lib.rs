@@ -23,7 +23,9 @@ mod rfc2253;
 mod status;
 
 pub use at_rest::{MasterKey, PinGuard, PinKey, PinProof, PinShare};
-pub use ca::{check_csr, self_signed_client_certificate, CaCertificate, CertificateAuthority, CertificateLinks};
+pub use ca::{
+    check_csr, self_signed_client_certificate, CaCertificate, CertificateAuthority, CertificateLinks, SubjectAttribute,
+};
 pub use cert::{sha256_fingerprint_hex, verify_chain, CertificateInfo};
 pub use cms::{
     assemble_signed_data, signed_attributes, signed_attributes_for_digest, verify_detached_signed_data,

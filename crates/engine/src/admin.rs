@@ -213,7 +213,7 @@ impl Engine {
             .map_err(|e| EngineError::Invalid(format!("robot key generation: {e}")))??;
         let csr = key.csr_der("robot")?;
         let device_id = random_id("robot");
-        let (certificate, record) = self.issue_user_certificate(&csr, &user.serial_number, msisdn, &device_id)?;
+        let (certificate, record) = self.issue_user_certificate(&csr, &user.serial_number, msisdn, &device_id, &[])?;
         let sealed = self.master_key().seal(key.pkcs8_der(), &robot_key_context(&device_id));
         self.store()
             .activate_device(

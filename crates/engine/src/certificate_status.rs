@@ -13,7 +13,7 @@ use std::sync::Arc;
 use mobileid_core::{DeviceState, Timestamp};
 use mobileid_crypto::{
     revocation_list, CertificateInfo, CertificateLinks, CertificateStatus, OcspRefusal, OcspResponder, Revocation,
-    RevocationReason,
+    RevocationReason, SubjectAttribute,
 };
 use mobileid_store::{CertificateRecord, Revoked};
 
@@ -69,12 +69,14 @@ impl Engine {
         serial_number: &str,
         msisdn: &str,
         device_id: &str,
+        extra_subject: &[(SubjectAttribute, String)],
     ) -> Result<(Vec<u8>, CertificateRecord), EngineError> {
         // The OpenID issuer is the browser port's public URL, where `pki` answers.
         let links = links(self.oidc_issuer(), Authority::Issuing);
-        let der = self.inner.ca.issue_user_certificate(
+        let der = self.inner.ca.issue_user_certificate_with(
             csr_der,
             serial_number,
+            extra_subject,
             self.config().certificate_validity_days,
             Some(&links),
         )?;

@@ -156,8 +156,10 @@ impl Engine {
             .map_err(internal)?
             .ok_or_else(|| DeviceError::CodeRefused { why: "the user of this code no longer exists".into() })?;
         let device_id = random_id("dev");
-        let (certificate, record) =
-            self.issue_user_certificate(csr_der, &user.serial_number, &msisdn, &device_id).map_err(internal)?;
+        let subject = self.subject_properties(&msisdn).await.map_err(internal)?;
+        let (certificate, record) = self
+            .issue_user_certificate(csr_der, &user.serial_number, &msisdn, &device_id, &subject)
+            .map_err(internal)?;
         let (guard, pin_share) = PinGuard::new(pin_proof);
         let sealed_guard = self.master_key().seal(guard.as_bytes(), &pin_guard_context(&device_id));
         let device = DeviceRecord {

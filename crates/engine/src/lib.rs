@@ -59,6 +59,9 @@ pub struct EngineConfig {
     pub oidc: oidc::OidcConfig,
     /// The self-service portal.
     pub portal: portal::PortalConfig,
+    /// User properties (of the user's portal account) written into the subject of their
+    /// certificates, and as which attribute.
+    pub subject_properties: Vec<(String, mobileid_crypto::SubjectAttribute)>,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +76,7 @@ impl Default for EngineConfig {
             device_clock_window: Duration::from_secs(300),
             oidc: oidc::OidcConfig::default(),
             portal: portal::PortalConfig::default(),
+            subject_properties: Vec::new(),
         }
     }
 }

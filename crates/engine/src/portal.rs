@@ -106,6 +106,8 @@ pub enum PortalError {
     WrongRecoveryCode,
     #[error("no such device")]
     NoSuchDevice,
+    #[error("property {0:?}: a name of 1-32 letters, digits, '_' or '-', and a value of 1-64 characters")]
+    PropertyInvalid(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -251,6 +253,13 @@ impl Engine {
     /// An operator creates an account: active once its owner has confirmed the address and
     /// set a password from the link.
     pub async fn create_account(&self, spec: &AccountSpec<'_>) -> Result<NewAccount, PortalError> {
+        for (name, value) in spec.properties {
+            let name_fine = (1..=32).contains(&name.len())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !name_fine || value.is_empty() || value.chars().count() > 64 || value.chars().any(char::is_control) {
+                return Err(PortalError::PropertyInvalid(name.clone()));
+            }
+        }
         let properties: serde_json::Map<String, serde_json::Value> =
             spec.properties.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
         self.new_account(
@@ -547,6 +556,25 @@ impl Engine {
             self.store().delete_sessions_of(&account.account_id).await?;
         }
         Ok(AccountRecord { state, ..account })
+    }
+
+    /// The subject attributes of a user's next certificate: the configured properties of
+    /// their account that it has.
+    pub(crate) async fn subject_properties(
+        &self,
+        msisdn: &str,
+    ) -> Result<Vec<(mobileid_crypto::SubjectAttribute, String)>, PortalError> {
+        let wanted = &self.config().subject_properties;
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(account) = self.store().find_account_by_msisdn(msisdn).await? else { return Ok(Vec::new()) };
+        let properties: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&account.properties).unwrap_or_default();
+        Ok(wanted
+            .iter()
+            .filter_map(|(name, attribute)| Some((*attribute, properties.get(name)?.as_str()?.to_string())))
+            .collect())
     }
 
     /// The account that manages the Mobile ID of `msisdn` (normalised), if any.

@@ -95,6 +95,9 @@ pub struct Config {
     pub portal_notify: PortalNotify,
     /// Wrong passwords in a row before a portal account is locked.
     pub portal_login_attempts: i64,
+    /// User properties written into certificate subjects, each `name:ATTRIBUTE` with
+    /// ATTRIBUTE one of `OU`, `O`, `title`, `pseudonym` (e.g. `employee_id:OU`).
+    pub certificate_subject_properties: Vec<String>,
     /// How long a locked portal account stays locked, in seconds.
     pub portal_lock_seconds: u64,
 }
@@ -139,6 +142,7 @@ impl Default for Config {
             portal_delivery: PortalDelivery::Qr,
             portal_notify: PortalNotify::All,
             portal_login_attempts: 5,
+            certificate_subject_properties: Vec::new(),
             portal_lock_seconds: 15 * 60,
         }
     }
@@ -281,7 +285,24 @@ impl Config {
         {
             anyhow::bail!("smtp_port, smtp_username and smtp_password need smtp_host (MOBILEID_SMTP_HOST)");
         }
+        config.subject_properties()?;
         Ok(config)
+    }
+
+    /// `certificate_subject_properties` as property names and subject attributes.
+    pub fn subject_properties(&self) -> anyhow::Result<Vec<(String, mobileid_crypto::SubjectAttribute)>> {
+        self.certificate_subject_properties
+            .iter()
+            .map(|entry| {
+                let (name, attribute) = entry.split_once(':').unwrap_or((entry, ""));
+                match mobileid_crypto::SubjectAttribute::parse(attribute.trim()) {
+                    Some(attribute) if !name.trim().is_empty() => Ok((name.trim().to_string(), attribute)),
+                    _ => anyhow::bail!(
+                        "certificate_subject_properties: {entry:?} is not name:ATTRIBUTE (OU, O, title or pseudonym)"
+                    ),
+                }
+            })
+            .collect()
     }
 
     /// The e-mail settings for `mobileid_http::mail::Mailer`: with no `smtp_host`, mail
@@ -664,6 +685,27 @@ mod tests {
             assert_eq!(DatabaseUrl(url.to_string()).to_string(), url);
         }
         assert_eq!(DatabaseUrl("postgres://u:p@ss@h/db".to_string()).to_string(), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn subject_properties_name_an_attribute() {
+        let config =
+            Config::load(None, &env(&[("MOBILEID_CERTIFICATE_SUBJECT_PROPERTIES", "employee_id:OU, role:title")]))
+                .unwrap();
+        assert_eq!(
+            config.subject_properties().unwrap(),
+            vec![
+                ("employee_id".to_string(), mobileid_crypto::SubjectAttribute::OrganizationalUnit),
+                ("role".to_string(), mobileid_crypto::SubjectAttribute::Title)
+            ]
+        );
+        for bad in ["employee_id", "employee_id:CN", ":OU"] {
+            let e = format!(
+                "{:#}",
+                Config::load(None, &env(&[("MOBILEID_CERTIFICATE_SUBJECT_PROPERTIES", bad)])).unwrap_err()
+            );
+            assert!(e.contains("certificate_subject_properties"), "{e}");
+        }
     }
 
     #[test]

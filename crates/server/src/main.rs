@@ -372,6 +372,8 @@ fn engine_config(config: &Config) -> EngineConfig {
             code_ttl: Duration::from_secs(config.oidc_code_seconds),
             ..Default::default()
         },
+        // Checked when the configuration was loaded.
+        subject_properties: config.subject_properties().unwrap_or_default(),
         portal: PortalConfig {
             signup: config.portal_signup,
             signup_approval: config.portal_signup_approval,

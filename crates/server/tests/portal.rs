@@ -279,10 +279,19 @@ async fn enrolment_mail(sink: &SmtpSink, count: usize, server: &TestServer) -> S
 
 async fn get_mobile_id_by_email(backend: Backend) {
     let sink = SmtpSink::start().await;
-    let server = portal_server(backend, &sink, &[("MOBILEID_PORTAL_DELIVERY", "email")]).await;
+    let server = portal_server(
+        backend,
+        &sink,
+        &[("MOBILEID_PORTAL_DELIVERY", "email"), ("MOBILEID_CERTIFICATE_SUBJECT_PROPERTIES", "employee_id:OU")],
+    )
+    .await;
     let mut ben = operator_account(&server, &sink, 1, "ben@example.ch", "+41795550001").await;
     let listed = server.cli(&["account", "list"]);
     assert!(listed.contains("ben@example.ch") && listed.contains("employee_id"), "{listed}");
+    // A property that no certificate subject could hold is refused, and nothing is created.
+    let refused = server.cli_output(&["account", "add", "--email", "eve@example.ch", "--property", "note=x\ny"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("property"), "{refused:?}");
+    assert!(!server.cli(&["account", "list"]).contains("eve@example.ch"));
 
     // Before any Mobile ID, an MSS request for the number is unknown (105); once a code is
     // open (REGISTERED), it is 404 with the portal's address.
@@ -309,6 +318,12 @@ async fn get_mobile_id_by_email(backend: Backend) {
     let mail = next_mail(&sink, 3).await;
     assert_eq!(mail.subject(), "Ein neues Telefon wurde für Ihre Mobile ID aktiviert");
     assert!(mail.text_body().contains(&phone.state().serial_number), "{}", mail.text_body());
+
+    // The operator's property is in the certificate's subject.
+    let certificate =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &phone.state().certificate).expect("base64");
+    let subject = mobileid_crypto::CertificateInfo::parse(&certificate).expect("certificate").subject_rfc2253;
+    assert!(subject.contains("OU=E-7"), "{subject}");
 
     // Active, the certificate valid, and the recovery codes shown once.
     let page = ben.get("/portal/get/done").await;
