@@ -255,6 +255,12 @@ async fn userinfo_as_a_signed_jwt() {
     assert_eq!(claims["phone_number"], "+41700092501");
     let serial = claims["mid_profile_serial"].as_str().unwrap();
     assert!(serial.starts_with("MIDCHE"));
+    // The robot has a SIM, and no recovery codes.
+    assert_eq!(
+        claims["mid_profile_sscds"],
+        serde_json::json!({"Sim": {"State": "ACTIVE", "PinStatus": {"Blocked": false}}})
+    );
+    assert_eq!(claims["mid_profile_recovery_code_status"], false);
     // The evidence of the login's signature: the robot's SIM signed the login text.
     let esign = &claims["mid_esign_basic_content"];
     assert_eq!(esign["serial_number"], serial);

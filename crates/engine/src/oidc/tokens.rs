@@ -312,7 +312,11 @@ impl Engine {
                 }
                 Scope::MidProfile => {
                     claims.insert("mid_profile_serial".into(), json!(issued.serial));
-                    claims.insert("mid_profile_recovery_code_status".into(), json!(false));
+                    let internal = |e: mobileid_store::StoreError| self.oidc_internal(&trace, e);
+                    let (codes, _) = self.store().recovery_codes_left(&issued.msisdn).await.map_err(internal)?;
+                    claims.insert("mid_profile_recovery_code_status".into(), json!(codes > 0));
+                    let devices = self.store().devices_of_user(&issued.msisdn).await.map_err(internal)?;
+                    claims.insert("mid_profile_sscds".into(), sscds(&devices));
                 }
                 Scope::MidCms => {
                     claims.insert("mid_cms_content".into(), json!(issued.cms));
@@ -451,6 +455,22 @@ fn amr(issued: &Issued) -> Vec<&'static str> {
 }
 
 /// RFC 7636 S256: base64url(SHA-256(verifier)) == challenge; the verifier 43-128 characters.
+/// `mid_profile_sscds`: the user's signing devices, named as the MSS profile query's
+/// `Sscds` names them (`App`, a list; `Sim`), each with its state and whether its PIN is
+/// blocked.
+fn sscds(devices: &[mobileid_store::DeviceRecord]) -> Value {
+    let describe = |device: &mobileid_store::DeviceRecord| json!({ "State": "ACTIVE", "PinStatus": { "Blocked": device.state == mobileid_core::DeviceState::Blocked } });
+    let mut sscds = Map::new();
+    let apps: Vec<Value> = devices.iter().filter(|d| d.method == Method::App).map(describe).collect();
+    if !apps.is_empty() {
+        sscds.insert("App".into(), Value::Array(apps));
+    }
+    if let Some(sim) = devices.iter().find(|d| d.method == Method::Sim) {
+        sscds.insert("Sim".into(), describe(sim));
+    }
+    Value::Object(sscds)
+}
+
 pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     let well_formed = (43..=128).contains(&verifier.len())
         && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
