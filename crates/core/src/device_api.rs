@@ -36,6 +36,10 @@ pub struct ActivationResponse {
     pub serial_number: String,
     /// The user certificate (DER).
     pub certificate: String,
+    /// A signing certificate for the same key (DER), where the operator issues them;
+    /// document signatures carry it. Phones may keep it to show; they sign the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_certificate: Option<String>,
     /// Issuing CA, then root (DER).
     pub chain: Vec<String>,
     /// The server's share of the key that seals the signing key (32 bytes).

@@ -34,4 +34,4 @@ pub use services::{AdditionalService, Language};
 pub use testnumbers::{RobotKey, TestBehaviour};
 pub use time::Timestamp;
 pub use transaction::{FailureReason, IllegalTransition, Requester, StoredValueError, TxKind, TxState};
-pub use user::{AccountState, DeviceState, UserState};
+pub use user::{AccountState, CertificateKind, DeviceState, UserState};

@@ -26,6 +26,16 @@ db_enum! {
 }
 
 db_enum! {
+    /// What a user certificate is for. Every phone has an authentication certificate;
+    /// where the operator asks for it, the same phone key also gets a signing certificate
+    /// (non-repudiation), which document signatures carry.
+    CertificateKind, "certificate kind" {
+        Authentication => "authentication",
+        Signing => "signing",
+    }
+}
+
+db_enum! {
     /// A self-service portal account. Only an active account may get a Mobile ID.
     AccountState, "account state" {
         /// Its e-mail address is not confirmed yet.
@@ -47,6 +57,9 @@ mod tests {
         }
         for s in DeviceState::ALL {
             assert_eq!(DeviceState::from_db(s.as_db()), Ok(*s));
+        }
+        for k in CertificateKind::ALL {
+            assert_eq!(CertificateKind::from_db(k.as_db()), Ok(*k));
         }
         for s in AccountState::ALL {
             assert_eq!(AccountState::from_db(s.as_db()), Ok(*s));

@@ -58,6 +58,15 @@ const OCSP_NO_CHECK: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5];
 /// 2.5.4.5 serialNumber, which rcgen has no name for.
 const SERIAL_NUMBER_ATTRIBUTE: &[u64] = &[2, 5, 4, 5];
 
+/// What a user certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateUse {
+    /// Key usage digitalSignature, extended key usage clientAuth.
+    Authentication,
+    /// Key usage nonRepudiation (contentCommitment): signatures on documents.
+    Signing,
+}
+
 /// A subject attribute a user property may fill (X.520), with its upper bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubjectAttribute {
@@ -154,16 +163,18 @@ impl CertificateAuthority {
         validity_days: u32,
         links: Option<&CertificateLinks>,
     ) -> Result<Vec<u8>, CryptoError> {
-        self.issue_user_certificate_with(csr_der, serial_number, &[], validity_days, links)
+        self.issue_user_certificate_with(csr_der, serial_number, &[], CertificateUse::Authentication, validity_days, links)
     }
 
-    /// As [`CertificateAuthority::issue_user_certificate`], with more attributes in the
-    /// subject after the serial number and common name (user properties, as configured).
+    /// As [`CertificateAuthority::issue_user_certificate`], for `usage`, with more
+    /// attributes in the subject after the serial number and common name (user
+    /// properties, as configured).
     pub fn issue_user_certificate_with(
         &self,
         csr_der: &[u8],
         serial_number: &str,
         extra: &[(SubjectAttribute, String)],
+        usage: CertificateUse,
         validity_days: u32,
         links: Option<&CertificateLinks>,
     ) -> Result<Vec<u8>, CryptoError> {
@@ -191,8 +202,14 @@ impl CertificateAuthority {
         (params.not_before, params.not_after) = validity(Duration::days(validity_days.into()));
         // ExplicitNoCa makes rcgen write the subject key identifier (and CA:FALSE).
         params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        match usage {
+            CertificateUse::Authentication => {
+                params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            }
+            // Non-repudiation alone, as signature certificates have it (ETSI EN 319 412-2).
+            CertificateUse::Signing => params.key_usages = vec![KeyUsagePurpose::ContentCommitment],
+        }
         params.use_authority_key_identifier_extension = true;
         add_links(&mut params, links)?;
 
@@ -420,14 +437,28 @@ mod tests {
         let csr = PrivateKey::generate(KeyAlgorithm::EcP256).expect("key").csr_der("phone").expect("csr");
         let extra =
             [(SubjectAttribute::OrganizationalUnit, "E-1234".to_string()), (SubjectAttribute::Title, "Ärztin".into())];
-        let der = ca.issue_user_certificate_with(&csr, SERIAL, &extra, 10, None).expect("issued");
+        let der = ca
+            .issue_user_certificate_with(&csr, SERIAL, &extra, CertificateUse::Authentication, 10, None)
+            .expect("issued");
         let subject = CertificateInfo::parse(&der).expect("info").subject_rfc2253;
         assert!(subject.contains("OU=E-1234") && subject.contains("Ärztin"), "{subject}");
         assert_eq!(CertificateInfo::parse(&der).expect("info").subject_serial_number.as_deref(), Some(SERIAL));
         let long = [(SubjectAttribute::OrganizationalUnit, "x".repeat(65))];
-        assert!(ca.issue_user_certificate_with(&csr, SERIAL, &long, 10, None).is_err());
+        assert!(ca.issue_user_certificate_with(&csr, SERIAL, &long, CertificateUse::Authentication, 10, None).is_err());
         assert_eq!(SubjectAttribute::parse("pseudonym"), Some(SubjectAttribute::Pseudonym));
         assert_eq!(SubjectAttribute::parse("CN"), None, "the common name stays ours");
+    }
+
+    #[test]
+    fn a_signing_certificate_is_for_non_repudiation_only() {
+        let ca = CertificateAuthority::create("Test", None).expect("ca");
+        let csr = PrivateKey::generate(KeyAlgorithm::EcP256).expect("key").csr_der("phone").expect("csr");
+        let der = ca.issue_user_certificate_with(&csr, SERIAL, &[], CertificateUse::Signing, 10, None).expect("issued");
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("parse");
+        let key_usage = cert.key_usage().expect("ok").expect("present");
+        assert!(key_usage.value.non_repudiation() && !key_usage.value.digital_signature());
+        assert!(cert.extended_key_usage().expect("ok").is_none(), "no client authentication");
+        verify_chain(&der, &ca.issuing.cert_der, &ca.root.cert_der).expect("chain");
     }
 
     #[test]

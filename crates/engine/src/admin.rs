@@ -51,6 +51,7 @@ pub struct CertificateView {
     pub not_after: DateTime<Utc>,
     /// When and why it was revoked (no reason: unspecified).
     pub revoked: Option<(DateTime<Utc>, Option<RevocationReason>)>,
+    pub kind: mobileid_core::CertificateKind,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +152,7 @@ impl Engine {
                 .map(|c| CertificateView {
                     serial_hex: c.serial,
                     device_id: c.device_id,
+                    kind: c.kind,
                     not_after: c.not_after.to_datetime().unwrap_or_default(),
                     revoked: c.revoked_at.map(|at| {
                         (

@@ -10,10 +10,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mobileid_core::{DeviceState, Timestamp};
+use mobileid_core::{CertificateKind, DeviceState, Timestamp};
 use mobileid_crypto::{
     revocation_list, CertificateInfo, CertificateLinks, CertificateStatus, OcspRefusal, OcspResponder, Revocation,
-    RevocationReason, SubjectAttribute,
+    CertificateUse, RevocationReason, SubjectAttribute,
 };
 use mobileid_store::{CertificateRecord, Revoked};
 
@@ -71,16 +71,35 @@ impl Engine {
         device_id: &str,
         extra_subject: &[(SubjectAttribute, String)],
     ) -> Result<(Vec<u8>, CertificateRecord), EngineError> {
+        self.issue_certificate_of(csr_der, serial_number, msisdn, device_id, extra_subject, CertificateKind::Authentication)
+    }
+
+    /// A certificate of `kind` for a phone's key; its record says whose it is.
+    pub(crate) fn issue_certificate_of(
+        &self,
+        csr_der: &[u8],
+        serial_number: &str,
+        msisdn: &str,
+        device_id: &str,
+        extra_subject: &[(SubjectAttribute, String)],
+        kind: CertificateKind,
+    ) -> Result<(Vec<u8>, CertificateRecord), EngineError> {
         // The OpenID issuer is the browser port's public URL, where `pki` answers.
         let links = links(self.oidc_issuer(), Authority::Issuing);
+        let usage = match kind {
+            CertificateKind::Authentication => CertificateUse::Authentication,
+            CertificateKind::Signing => CertificateUse::Signing,
+        };
         let der = self.inner.ca.issue_user_certificate_with(
             csr_der,
             serial_number,
             extra_subject,
+            usage,
             self.config().certificate_validity_days,
             Some(&links),
         )?;
-        let record = certificate_record(&der, msisdn, device_id, self.now())?;
+        let mut record = certificate_record(&der, msisdn, device_id, self.now())?;
+        record.kind = kind;
         Ok((der, record))
     }
 
@@ -227,6 +246,7 @@ fn certificate_record(
         issued_at: now,
         revoked_at: None,
         revocation_reason: None,
+        kind: CertificateKind::Authentication,
     })
 }
 

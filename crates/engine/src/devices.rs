@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use mobileid_core::clip::Clipped;
-use mobileid_core::{DeviceState, FailureReason, Method, Requester, SignContent, Timestamp};
+use mobileid_core::{CertificateKind, DeviceState, FailureReason, Method, Requester, SignContent, Timestamp};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
 use mobileid_crypto::{check_csr, verify_signature, PinGuard, PinProof, PinShare, SubjectKey};
 use mobileid_store::{ChangeEvent, CodeOutcome, DeviceRecord, Failure, ReceiptRecord, TransactionRecord};
@@ -56,6 +56,8 @@ pub struct Activation {
     pub msisdn: String,
     pub serial_number: String,
     pub certificate: Vec<u8>,
+    /// The signing certificate for the same key, where the operator asks for one.
+    pub signing_certificate: Option<Vec<u8>>,
     /// Issuing CA, then root.
     pub chain: Vec<Vec<u8>>,
     /// The server's share of the key that seals the signing key, for the right PIN.
@@ -160,6 +162,15 @@ impl Engine {
         let (certificate, record) = self
             .issue_user_certificate(csr_der, &user.serial_number, &msisdn, &device_id, &subject)
             .map_err(internal)?;
+        let signing = if self.config().signing_certificates {
+            let kind = CertificateKind::Signing;
+            Some(
+                self.issue_certificate_of(csr_der, &user.serial_number, &msisdn, &device_id, &subject, kind)
+                    .map_err(internal)?,
+            )
+        } else {
+            None
+        };
         let (guard, pin_share) = PinGuard::new(pin_proof);
         let sealed_guard = self.master_key().seal(guard.as_bytes(), &pin_guard_context(&device_id));
         let device = DeviceRecord {
@@ -174,13 +185,15 @@ impl Engine {
             pin_failures: 0,
             created_at: self.now(),
         };
-        self.inner.store.activate_device(&device, &record).await.map_err(internal)?;
+        let signing_parts = signing.as_ref().map(|(der, record)| (der.as_slice(), record));
+        self.inner.store.activate_device_with(&device, &record, signing_parts).await.map_err(internal)?;
         tracing::info!(msisdn, device = %device.device_id, "device activated");
         Ok(Activation {
             device_id: device.device_id,
             msisdn,
             serial_number: user.serial_number,
             certificate,
+            signing_certificate: signing.map(|(der, _)| der),
             chain: self.inner.ca.chain(),
             pin_share,
         })

@@ -62,6 +62,9 @@ pub struct EngineConfig {
     /// User properties (of the user's portal account) written into the subject of their
     /// certificates, and as which attribute.
     pub subject_properties: Vec<(String, mobileid_crypto::SubjectAttribute)>,
+    /// Whether a phone also gets a signing certificate (non-repudiation) for its key,
+    /// which document signatures carry.
+    pub signing_certificates: bool,
 }
 
 impl Default for EngineConfig {
@@ -77,6 +80,7 @@ impl Default for EngineConfig {
             oidc: oidc::OidcConfig::default(),
             portal: portal::PortalConfig::default(),
             subject_properties: Vec::new(),
+            signing_certificates: false,
         }
     }
 }

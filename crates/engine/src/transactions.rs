@@ -159,11 +159,17 @@ impl Engine {
             tracing::warn!(device = %device.device_id, id = %record.id, "refused approval: signature does not verify");
             return Err(TransactionError::BadSignature);
         }
+        // A document's signature carries the phone's signing certificate (the same key,
+        // for non-repudiation) where it has one.
+        let signing = match record.content {
+            SignContent::Document { .. } => self.store().signing_certificate(&device.device_id).await.map_err(internal)?,
+            _ => None,
+        };
         let cms = assemble_signed_data(
             content.as_deref(),
             &to_be_signed,
             signature,
-            &device.cert_der,
+            signing.as_deref().unwrap_or(&device.cert_der),
             &self.inner.ca.chain(),
             key.algorithm(),
         )

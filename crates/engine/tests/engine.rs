@@ -58,9 +58,13 @@ async fn postgres_world(name: &str) -> World {
 }
 
 async fn world_at(url: &str, schema: Option<String>, dir: tempfile::TempDir) -> World {
+    world_configured(url, schema, dir, EngineConfig::default()).await
+}
+
+async fn world_configured(url: &str, schema: Option<String>, dir: tempfile::TempDir, config: EngineConfig) -> World {
     let store = Store::connect(url).await.expect("store");
     let clock = Arc::new(ManualClock::starting_now());
-    let engine = Engine::start_with_clock(store, MasterKey::generate(), EngineConfig::default(), clock.clone())
+    let engine = Engine::start_with_clock(store, MasterKey::generate(), config, clock.clone())
         .await
         .expect("engine");
     let ap = Ap {
@@ -164,6 +168,54 @@ async fn a_document_digest_is_created_signed_by_the_phone_and_verifies_detached(
     // Answered once: a second answer is refused.
     let again = world.engine.approve(&phone.device, &request.transaction_id, &signature, None, None).await;
     assert_eq!(again, Err(DeviceError::Request(TransactionError::NoLongerOpen)));
+}
+
+#[tokio::test]
+async fn with_signing_certificates_a_document_carries_the_signing_certificate_and_a_text_the_other() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("engine.db").display());
+    let config = EngineConfig { signing_certificates: true, ..EngineConfig::default() };
+    let world = world_configured(&url, None, dir, config).await;
+    let phone = enrolled(&world, "+41791234569").await;
+    let signing = world.engine.store().signing_certificate(&phone.device.device_id).await.unwrap().expect("issued");
+    assert_ne!(signing, phone.device.cert_der);
+    let kinds: Vec<_> =
+        world.engine.store().certificates_of_user("41791234569").await.unwrap().into_iter().map(|c| c.kind).collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(kinds.contains(&mobileid_core::CertificateKind::Signing));
+
+    let sha256: [u8; 32] = Sha256::digest(b"%PDF-1.7 signed").into();
+    let document = SignContent::Document { name: "offer.pdf".into(), sha256 };
+    for (content, expected) in [(document, &signing), (SignContent::Text("Log in?".into()), &phone.device.cert_der)] {
+        let created = world
+            .engine
+            .create(NewTransaction {
+                kind: TxKind::Mss,
+                requester: Requester::Ap(AP_ID.into()),
+                device: phone.device.clone(),
+                content: content.clone(),
+                language: "en".into(),
+                lifetime: Duration::from_secs(60),
+                number_match: None,
+            })
+            .await
+            .expect("created");
+        let inbox = world.engine.inbox(&phone.device, Duration::ZERO).await.expect("inbox");
+        let request = &inbox.requests[0];
+        let signature = phone.signing_key.sign(&request.to_be_signed).expect("sign");
+        world.engine.approve(&phone.device, &request.transaction_id, &signature, None, None).await.expect("approved");
+        let cms = world.engine.store().find_transaction(&created.id).await.unwrap().unwrap().signature.expect("CMS");
+        let verified = match &content {
+            SignContent::Document { sha256, .. } => verify_detached_signed_data(&cms, sha256),
+            _ => mobileid_crypto::verify_signed_data(&cms),
+        }
+        .expect("verifies");
+        assert_eq!(&verified.signer_certificate_der, expected, "{content:?}");
+    }
+    // Blocking the phone revokes both certificates.
+    assert!(world.engine.block_device(&phone.device.device_id).await.unwrap());
+    let certificates = world.engine.store().certificates_of_user("41791234569").await.unwrap();
+    assert!(certificates.iter().all(|c| c.revoked_at.is_some()), "{certificates:?}");
 }
 
 #[tokio::test]

@@ -168,6 +168,7 @@ async fn activate(
         msisdn: activation.msisdn,
         serial_number: activation.serial_number,
         certificate: STANDARD.encode(&activation.certificate),
+        signing_certificate: activation.signing_certificate.as_ref().map(|der| STANDARD.encode(der)),
         chain: activation.chain.iter().map(|c| STANDARD.encode(c)).collect(),
         pin_share: STANDARD.encode(activation.pin_share.0),
     })

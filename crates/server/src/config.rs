@@ -95,6 +95,10 @@ pub struct Config {
     pub portal_notify: PortalNotify,
     /// Wrong passwords in a row before a portal account is locked.
     pub portal_login_attempts: i64,
+    /// The kinds of certificate a phone gets: `authentication` (always), and `signing` (a
+    /// second certificate for the same key, non-repudiation, carried by document
+    /// signatures).
+    pub certificate_kinds: Vec<String>,
     /// User properties written into certificate subjects, each `name:ATTRIBUTE` with
     /// ATTRIBUTE one of `OU`, `O`, `title`, `pseudonym` (e.g. `employee_id:OU`).
     pub certificate_subject_properties: Vec<String>,
@@ -143,6 +147,7 @@ impl Default for Config {
             portal_notify: PortalNotify::All,
             portal_login_attempts: 5,
             certificate_subject_properties: Vec::new(),
+            certificate_kinds: vec!["authentication".to_string()],
             portal_lock_seconds: 15 * 60,
         }
     }
@@ -286,7 +291,25 @@ impl Config {
             anyhow::bail!("smtp_port, smtp_username and smtp_password need smtp_host (MOBILEID_SMTP_HOST)");
         }
         config.subject_properties()?;
+        config.signing_certificates()?;
         Ok(config)
+    }
+
+    /// Whether `certificate_kinds` asks for signing certificates.
+    pub fn signing_certificates(&self) -> anyhow::Result<bool> {
+        let mut signing = false;
+        for kind in &self.certificate_kinds {
+            match kind.trim() {
+                "authentication" => {}
+                "signing" => signing = true,
+                "encryption" => anyhow::bail!("certificate_kinds: encryption certificates (with key escrow) are not built yet"),
+                other => anyhow::bail!("certificate_kinds: {other:?} is not authentication or signing"),
+            }
+        }
+        if !self.certificate_kinds.iter().any(|k| k.trim() == "authentication") {
+            anyhow::bail!("certificate_kinds: every phone needs its authentication certificate");
+        }
+        Ok(signing)
     }
 
     /// `certificate_subject_properties` as property names and subject attributes.
@@ -699,6 +722,12 @@ mod tests {
                 ("role".to_string(), mobileid_crypto::SubjectAttribute::Title)
             ]
         );
+        let kinds = Config::load(None, &env(&[("MOBILEID_CERTIFICATE_KINDS", "authentication,signing")])).unwrap();
+        assert!(kinds.signing_certificates().unwrap());
+        for bad in ["signing", "authentication,encryption", "authentication,qualified"] {
+            let e = format!("{:#}", Config::load(None, &env(&[("MOBILEID_CERTIFICATE_KINDS", bad)])).unwrap_err());
+            assert!(e.contains("certificate_kinds"), "{e}");
+        }
         for bad in ["employee_id", "employee_id:CN", ":OU"] {
             let e = format!(
                 "{:#}",

@@ -374,6 +374,7 @@ fn engine_config(config: &Config) -> EngineConfig {
         },
         // Checked when the configuration was loaded.
         subject_properties: config.subject_properties().unwrap_or_default(),
+        signing_certificates: config.signing_certificates().unwrap_or_default(),
         portal: PortalConfig {
             signup: config.portal_signup,
             signup_approval: config.portal_signup_approval,
@@ -825,7 +826,10 @@ async fn user_command(engine: &Engine, config: &Config, command: UserCommand) ->
                         reason.map_or("unspecified", RevocationReason::name)
                     ),
                 };
-                println!("certificate {} : {status} (device {})", certificate.serial_hex, certificate.device_id);
+                println!(
+                    "certificate {} : {status} ({}, device {})",
+                    certificate.serial_hex, certificate.kind, certificate.device_id
+                );
             }
         }
     }

@@ -282,7 +282,11 @@ async fn get_mobile_id_by_email(backend: Backend) {
     let server = portal_server(
         backend,
         &sink,
-        &[("MOBILEID_PORTAL_DELIVERY", "email"), ("MOBILEID_CERTIFICATE_SUBJECT_PROPERTIES", "employee_id:OU")],
+        &[
+            ("MOBILEID_PORTAL_DELIVERY", "email"),
+            ("MOBILEID_CERTIFICATE_SUBJECT_PROPERTIES", "employee_id:OU"),
+            ("MOBILEID_CERTIFICATE_KINDS", "authentication,signing"),
+        ],
     )
     .await;
     let mut ben = operator_account(&server, &sink, 1, "ben@example.ch", "+41795550001").await;
@@ -328,6 +332,8 @@ async fn get_mobile_id_by_email(backend: Backend) {
     // Active, the certificate valid, and the recovery codes shown once.
     let page = ben.get("/portal/get/done").await;
     assert!(page.body.contains(&phone.state().serial_number) && page.body.contains("valid until"), "{}", page.body);
+    // Both kinds the operator asked for: authentication and signing.
+    assert!(page.body.contains("Authentication ·") && page.body.contains("Signing ·"), "{}", page.body);
     let codes = list_items(&page.body, "recovery-codes");
     assert_eq!(codes.len(), 8, "{}", page.body);
     let again = ben.get("/portal/get/done").await;

@@ -3,7 +3,7 @@
 //! that takes its device out of use, so OCSP never calls good a certificate whose
 //! device is blocked or replaced.
 
-use mobileid_core::{DeviceState, Timestamp};
+use mobileid_core::{CertificateKind, DeviceState, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -26,9 +26,10 @@ pub struct CertificateRecord {
     pub revoked_at: Option<Timestamp>,
     /// RFC 5280 reason code; None for unspecified.
     pub revocation_reason: Option<i64>,
+    pub kind: CertificateKind,
 }
 
-const COLUMNS: &str = "serial, authority, msisdn, device_id, not_after, issued_at, revoked_at, revocation_reason";
+const COLUMNS: &str = "serial, authority, msisdn, device_id, not_after, issued_at, revoked_at, revocation_reason, kind";
 
 impl CertificateRecord {
     fn from_row(r: &AnyRow) -> Result<CertificateRecord> {
@@ -41,6 +42,7 @@ impl CertificateRecord {
             issued_at: ts(r.try_get(5)?),
             revoked_at: ts_opt(r.try_get(6)?),
             revocation_reason: r.try_get(7)?,
+            kind: CertificateKind::from_db(&r.try_get::<String, _>(8)?)?,
         })
     }
 }
@@ -54,6 +56,15 @@ pub enum Revoked {
 }
 
 impl Store {
+    /// The signing certificate of a phone, if it has one.
+    pub async fn signing_certificate(&self, device_id: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT cert_der FROM signing_certificates WHERE device_id = $1")
+            .bind(device_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// Records an issued certificate (again: a second insert of one serial changes nothing).
     pub async fn insert_certificate(&self, certificate: &CertificateRecord) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -162,7 +173,7 @@ impl Store {
 
 pub(crate) async fn insert_certificate(tx: &mut Transaction<'_, Any>, c: &CertificateRecord) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO certificates ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (serial) DO NOTHING"
+        "INSERT INTO certificates ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (serial) DO NOTHING"
     ))
     .bind(&c.serial)
     .bind(&c.authority)
@@ -172,6 +183,7 @@ pub(crate) async fn insert_certificate(tx: &mut Transaction<'_, Any>, c: &Certif
     .bind(c.issued_at.as_millis())
     .bind(c.revoked_at.map(Timestamp::as_millis))
     .bind(c.revocation_reason)
+    .bind(c.kind.as_db())
     .execute(&mut **tx)
     .await?;
     Ok(())

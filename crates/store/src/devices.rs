@@ -70,6 +70,17 @@ impl Store {
     /// transaction; an earlier device of the same method is retired, since a user holds one
     /// phone at a time, and its certificates are revoked as superseded.
     pub async fn activate_device(&self, device: &DeviceRecord, certificate: &CertificateRecord) -> Result<()> {
+        self.activate_device_with(device, certificate, None).await
+    }
+
+    /// As [`Store::activate_device`], with the phone's signing certificate (its DER and
+    /// record) in the same database transaction.
+    pub async fn activate_device_with(
+        &self,
+        device: &DeviceRecord,
+        certificate: &CertificateRecord,
+        signing: Option<(&[u8], &CertificateRecord)>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         // Touching the user row first takes its row lock: concurrent activations of one
         // user queue here, so each one's retire step sees the device the one before added
@@ -115,6 +126,14 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_certificate(&mut tx, certificate).await?;
+        if let Some((der, record)) = signing {
+            sqlx::query("INSERT INTO signing_certificates (device_id, cert_der) VALUES ($1, $2)")
+                .bind(&device.device_id)
+                .bind(der)
+                .execute(&mut *tx)
+                .await?;
+            insert_certificate(&mut tx, record).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -204,6 +204,7 @@ fn certificate_of(device: &DeviceRecord) -> CertificateRecord {
         issued_at: device.created_at,
         revoked_at: None,
         revocation_reason: None,
+        kind: mobileid_core::CertificateKind::Authentication,
     }
 }
 

@@ -350,7 +350,8 @@ fn certificate_rows(
                     chrome.tf("portal.cert.valid", &[("time", &c.not_after.format("%Y-%m-%d").to_string())])
                 }
             };
-            (c.serial_hex.clone(), status)
+            let kind = chrome.t(&format!("portal.cert.{}", c.kind.as_db()));
+            (format!("{kind} · {}", c.serial_hex), status)
         })
         .collect()
 }

@@ -54,3 +54,11 @@ ALTER TABLE activation_codes ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0;
 -- reported to the user once (reported_at), by whichever node claims it first.
 ALTER TABLE activation_codes ADD COLUMN cancelled_at BIGINT;
 ALTER TABLE activation_codes ADD COLUMN reported_at BIGINT;
+
+-- What each certificate is for ('authentication', or 'signing': a second certificate for
+-- the same phone key, carried by document signatures), and the signing certificates.
+ALTER TABLE certificates ADD COLUMN kind TEXT NOT NULL DEFAULT 'authentication';
+CREATE TABLE signing_certificates (
+    device_id TEXT PRIMARY KEY,
+    cert_der BYTEA NOT NULL
+);
