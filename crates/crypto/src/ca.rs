@@ -163,7 +163,14 @@ impl CertificateAuthority {
         validity_days: u32,
         links: Option<&CertificateLinks>,
     ) -> Result<Vec<u8>, CryptoError> {
-        self.issue_user_certificate_with(csr_der, serial_number, &[], CertificateUse::Authentication, validity_days, links)
+        self.issue_user_certificate_with(
+            csr_der,
+            serial_number,
+            &[],
+            CertificateUse::Authentication,
+            validity_days,
+            links,
+        )
     }
 
     /// As [`CertificateAuthority::issue_user_certificate`], for `usage`, with more

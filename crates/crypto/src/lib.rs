@@ -24,7 +24,8 @@ mod status;
 
 pub use at_rest::{MasterKey, PinGuard, PinKey, PinProof, PinShare};
 pub use ca::{
-    check_csr, self_signed_client_certificate, CaCertificate, CertificateAuthority, CertificateLinks, CertificateUse, SubjectAttribute,
+    check_csr, self_signed_client_certificate, CaCertificate, CertificateAuthority, CertificateLinks, CertificateUse,
+    SubjectAttribute,
 };
 pub use cert::{sha256_fingerprint_hex, verify_chain, CertificateInfo};
 pub use cms::{

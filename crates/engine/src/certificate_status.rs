@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use mobileid_core::{CertificateKind, DeviceState, Timestamp};
 use mobileid_crypto::{
-    revocation_list, CertificateInfo, CertificateLinks, CertificateStatus, OcspRefusal, OcspResponder, Revocation,
-    CertificateUse, RevocationReason, SubjectAttribute,
+    revocation_list, CertificateInfo, CertificateLinks, CertificateStatus, CertificateUse, OcspRefusal, OcspResponder,
+    Revocation, RevocationReason, SubjectAttribute,
 };
 use mobileid_store::{CertificateRecord, Revoked};
 
@@ -71,7 +71,14 @@ impl Engine {
         device_id: &str,
         extra_subject: &[(SubjectAttribute, String)],
     ) -> Result<(Vec<u8>, CertificateRecord), EngineError> {
-        self.issue_certificate_of(csr_der, serial_number, msisdn, device_id, extra_subject, CertificateKind::Authentication)
+        self.issue_certificate_of(
+            csr_der,
+            serial_number,
+            msisdn,
+            device_id,
+            extra_subject,
+            CertificateKind::Authentication,
+        )
     }
 
     /// A certificate of `kind` for a phone's key; its record says whose it is.

@@ -162,7 +162,9 @@ impl Engine {
         // A document's signature carries the phone's signing certificate (the same key,
         // for non-repudiation) where it has one.
         let signing = match record.content {
-            SignContent::Document { .. } => self.store().signing_certificate(&device.device_id).await.map_err(internal)?,
+            SignContent::Document { .. } => {
+                self.store().signing_certificate(&device.device_id).await.map_err(internal)?
+            }
             _ => None,
         };
         let cms = assemble_signed_data(

@@ -64,9 +64,7 @@ async fn world_at(url: &str, schema: Option<String>, dir: tempfile::TempDir) -> 
 async fn world_configured(url: &str, schema: Option<String>, dir: tempfile::TempDir, config: EngineConfig) -> World {
     let store = Store::connect(url).await.expect("store");
     let clock = Arc::new(ManualClock::starting_now());
-    let engine = Engine::start_with_clock(store, MasterKey::generate(), config, clock.clone())
-        .await
-        .expect("engine");
+    let engine = Engine::start_with_clock(store, MasterKey::generate(), config, clock.clone()).await.expect("engine");
     let ap = Ap {
         ap_id: AP_ID.into(),
         name: "Engine test".into(),

@@ -302,7 +302,9 @@ impl Config {
             match kind.trim() {
                 "authentication" => {}
                 "signing" => signing = true,
-                "encryption" => anyhow::bail!("certificate_kinds: encryption certificates (with key escrow) are not built yet"),
+                "encryption" => {
+                    anyhow::bail!("certificate_kinds: encryption certificates (with key escrow) are not built yet")
+                }
                 other => anyhow::bail!("certificate_kinds: {other:?} is not authentication or signing"),
             }
         }

@@ -99,6 +99,12 @@ impl Store {
         .bind(msisdn)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "DELETE FROM signing_certificates WHERE device_id IN (SELECT device_id FROM devices WHERE msisdn = $1)",
+        )
+        .bind(msisdn)
+        .execute(&mut *tx)
+        .await?;
         for table in ["activation_codes", "devices"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE msisdn = $1")).bind(msisdn).execute(&mut *tx).await?;
         }
