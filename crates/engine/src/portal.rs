@@ -306,8 +306,10 @@ impl Engine {
         let email = normalise_email(email)?;
         let msisdn = msisdn.map(|m| self.free_number(m)).transpose()?;
         if let Some(msisdn) = &msisdn {
-            // A number that already has a Mobile ID is the operator's to link, not anyone's to claim.
-            if self.store().find_user(msisdn).await?.is_some()
+            // A number that already has a Mobile ID is the operator's to link (an operator's
+            // account comes without a password), not anyone's to claim by signing up.
+            let signing_up = password_hash.is_some();
+            if (signing_up && self.store().find_user(msisdn).await?.is_some())
                 || self.store().find_account_by_msisdn(msisdn).await?.is_some()
             {
                 return Err(PortalError::PhoneTaken);

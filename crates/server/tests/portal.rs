@@ -406,6 +406,13 @@ async fn get_mobile_id_by_email(backend: Backend) {
     let mut third = Phone::activate(&server.base, Some(&server.ca_pem), &code, PIN).await.expect("activate");
     assert_ne!(third.state().serial_number, phone.state().serial_number);
 
+    // The operator may link an account to a Mobile ID enrolled before the portal; the
+    // account then sees it, with its serial number.
+    let earlier = server.phone("+41795550009").await;
+    let mut fay = operator_account(&server, &sink, 10, "fay@example.ch", "+41795550009").await;
+    let page = fay.get("/portal/mobile-id").await;
+    assert!(page.body.contains(&earlier.state().serial_number), "{}", page.body);
+
     // Logging in with Mobile ID, through our own OpenID provider: the phone approves, and
     // the portal's session is Ben's.
     let mut browser = Browser::new(&server);
