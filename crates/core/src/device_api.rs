@@ -40,6 +40,11 @@ pub struct ActivationResponse {
     /// document signatures carry it. Phones may keep it to show; they sign the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_certificate: Option<String>,
+    /// The user's escrowed encryption keys, where the operator issues encryption
+    /// certificates: every one the user has, so that a new phone reads what older keys
+    /// were used for. The phone keeps them sealed like its signing key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encryption_keys: Vec<EncryptionKey>,
     /// Issuing CA, then root (DER).
     pub chain: Vec<String>,
     /// The server's share of the key that seals the signing key (32 bytes).
@@ -79,6 +84,21 @@ impl std::fmt::Debug for ActivationResponse {
             .field("msisdn", &self.msisdn)
             .field("serial_number", &self.serial_number)
             .finish_non_exhaustive()
+    }
+}
+
+/// An escrowed encryption key as the activation delivers it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct EncryptionKey {
+    /// The encryption certificate (DER, base64).
+    pub certificate: String,
+    /// Its private key, PKCS#8 (DER, base64).
+    pub private_key: String,
+}
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EncryptionKey(..)")
     }
 }
 

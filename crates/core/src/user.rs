@@ -27,11 +27,15 @@ db_enum! {
 
 db_enum! {
     /// What a user certificate is for. Every phone has an authentication certificate;
-    /// where the operator asks for it, the same phone key also gets a signing certificate
-    /// (non-repudiation), which document signatures carry.
+    /// where the operator asks for them, the same phone key also gets a signing
+    /// certificate (non-repudiation), which document signatures carry, and the user an
+    /// encryption certificate for an escrowed key.
     CertificateKind, "certificate kind" {
         Authentication => "authentication",
         Signing => "signing",
+        /// A server-made key, escrowed under the master key and delivered to each new
+        /// phone of the user, so that what was encrypted to it stays readable.
+        Encryption => "encryption",
     }
 }
 

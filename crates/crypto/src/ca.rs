@@ -65,6 +65,9 @@ pub enum CertificateUse {
     Authentication,
     /// Key usage nonRepudiation (contentCommitment): signatures on documents.
     Signing,
+    /// Key usage keyEncipherment, extended key usage emailProtection: an RSA key others
+    /// encrypt to.
+    Encryption,
 }
 
 /// A subject attribute a user property may fill (X.520), with its upper bound.
@@ -216,6 +219,10 @@ impl CertificateAuthority {
             }
             // Non-repudiation alone, as signature certificates have it (ETSI EN 319 412-2).
             CertificateUse::Signing => params.key_usages = vec![KeyUsagePurpose::ContentCommitment],
+            CertificateUse::Encryption => {
+                params.key_usages = vec![KeyUsagePurpose::KeyEncipherment];
+                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection];
+            }
         }
         params.use_authority_key_identifier_extension = true;
         add_links(&mut params, links)?;

@@ -96,6 +96,7 @@ impl Engine {
         let usage = match kind {
             CertificateKind::Authentication => CertificateUse::Authentication,
             CertificateKind::Signing => CertificateUse::Signing,
+            CertificateKind::Encryption => CertificateUse::Encryption,
         };
         let der = self.inner.ca.issue_user_certificate_with(
             csr_der,

@@ -58,6 +58,8 @@ pub struct Activation {
     pub certificate: Vec<u8>,
     /// The signing certificate for the same key, where the operator asks for one.
     pub signing_certificate: Option<Vec<u8>>,
+    /// The user's escrowed encryption keys, where the operator issues them.
+    pub encryption_keys: Vec<crate::escrow::DeliveredKey>,
     /// Issuing CA, then root.
     pub chain: Vec<Vec<u8>>,
     /// The server's share of the key that seals the signing key, for the right PIN.
@@ -185,6 +187,11 @@ impl Engine {
             pin_failures: 0,
             created_at: self.now(),
         };
+        let encryption_keys = if self.config().encryption_certificates {
+            self.encryption_keys_for(&msisdn, &user.serial_number, &subject).await.map_err(internal)?
+        } else {
+            Vec::new()
+        };
         let signing_parts = signing.as_ref().map(|(der, record)| (der.as_slice(), record));
         self.inner.store.activate_device_with(&device, &record, signing_parts).await.map_err(internal)?;
         tracing::info!(msisdn, device = %device.device_id, "device activated");
@@ -194,6 +201,7 @@ impl Engine {
             serial_number: user.serial_number,
             certificate,
             signing_certificate: signing.map(|(der, _)| der),
+            encryption_keys,
             chain: self.inner.ca.chain(),
             pin_share,
         })

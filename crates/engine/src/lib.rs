@@ -18,6 +18,7 @@ mod authority;
 pub mod certificate_status;
 pub mod clock;
 pub mod devices;
+pub mod escrow;
 pub mod metrics;
 pub mod mss;
 pub mod oidc;
@@ -65,6 +66,8 @@ pub struct EngineConfig {
     /// Whether a phone also gets a signing certificate (non-repudiation) for its key,
     /// which document signatures carry.
     pub signing_certificates: bool,
+    /// Whether users get an encryption certificate for an escrowed key (see `escrow`).
+    pub encryption_certificates: bool,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +84,7 @@ impl Default for EngineConfig {
             portal: portal::PortalConfig::default(),
             subject_properties: Vec::new(),
             signing_certificates: false,
+            encryption_certificates: false,
         }
     }
 }

@@ -267,6 +267,14 @@ async function activate(event) {
       pin_proof: b64(await pinProof(key)),
     });
     const pkcs8 = new Uint8Array(await subtle.exportKey("pkcs8", signing.privateKey));
+    const share = unb64(answer.pin_share);
+    // Escrowed encryption keys, where the operator issues them: sealed as the signing key.
+    const encryptionKeys = [];
+    for (const escrowed of answer.encryption_keys || []) {
+      const keyBytes = unb64(escrowed.private_key);
+      encryptionKeys.push({ certificate: escrowed.certificate, sealed_key: await seal(key, salt, share, keyBytes) });
+      keyBytes.fill(0);
+    }
     phone = {
       device_id: answer.device_id,
       msisdn: answer.msisdn,
@@ -274,7 +282,8 @@ async function activate(event) {
       certificate: answer.certificate,
       chain: answer.chain,
       device_key: device.privateKey,
-      sealed_signing_key: await seal(key, salt, unb64(answer.pin_share), pkcs8),
+      sealed_signing_key: await seal(key, salt, share, pkcs8),
+      encryption_keys: encryptionKeys,
       blocked: false,
       history: [],
     };

@@ -18,8 +18,9 @@ use futures_util::stream::{self, Stream};
 use futures_util::StreamExt;
 use http_body_util::LengthLimitError;
 use mobileid_core::device_api::{
-    ActivationRequest, ActivationResponse, ApproveRequest, ErrorResponse, InboxResponse, PinUnlockRequest,
-    PinUnlockResponse, ReceiptNotice, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_UNLOCK_PATH, STREAM_PATH,
+    ActivationRequest, ActivationResponse, ApproveRequest, EncryptionKey, ErrorResponse, InboxResponse,
+    PinUnlockRequest, PinUnlockResponse, ReceiptNotice, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_UNLOCK_PATH,
+    STREAM_PATH,
 };
 use mobileid_core::SignContent;
 use mobileid_crypto::PinProof;
@@ -169,6 +170,14 @@ async fn activate(
         serial_number: activation.serial_number,
         certificate: STANDARD.encode(&activation.certificate),
         signing_certificate: activation.signing_certificate.as_ref().map(|der| STANDARD.encode(der)),
+        encryption_keys: activation
+            .encryption_keys
+            .iter()
+            .map(|key| EncryptionKey {
+                certificate: STANDARD.encode(&key.certificate),
+                private_key: STANDARD.encode(&key.pkcs8),
+            })
+            .collect(),
         chain: activation.chain.iter().map(|c| STANDARD.encode(c)).collect(),
         pin_share: STANDARD.encode(activation.pin_share.0),
     })

@@ -65,6 +65,19 @@ pub struct PhoneState {
     pub certificate: String,
     pub chain: Vec<String>,
     pub blocked: bool,
+    /// The user's escrowed encryption keys the server delivered at activation, each
+    /// sealed as the signing key is.
+    #[serde(default)]
+    pub encryption_keys: Vec<SealedEncryptionKey>,
+}
+
+/// An escrowed encryption key as the phone keeps it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SealedEncryptionKey {
+    /// The encryption certificate (base64 DER).
+    pub certificate: String,
+    /// The key's PKCS#8, sealed like the signing key (base64).
+    pub sealed_key: String,
 }
 
 impl fmt::Debug for PhoneState {
@@ -123,6 +136,12 @@ impl Phone {
             .await?;
         let activation: ActivationResponse = read_json(response).await?;
         let share = decode_share(&activation.pin_share)?;
+        let mut encryption_keys = Vec::new();
+        for key in &activation.encryption_keys {
+            let pkcs8 = STANDARD.decode(&key.private_key).map_err(|e| PhoneError::State(e.to_string()))?;
+            let sealed_key = STANDARD.encode(pin_key.seal(&share, &pkcs8));
+            encryption_keys.push(SealedEncryptionKey { certificate: key.certificate.clone(), sealed_key });
+        }
         let state = PhoneState {
             server: server.trim_end_matches('/').to_string(),
             server_ca_pem: server_ca_pem.map(str::to_string),
@@ -134,6 +153,7 @@ impl Phone {
             certificate: activation.certificate,
             chain: activation.chain,
             blocked: false,
+            encryption_keys,
         };
         Ok(Phone { state, device_key, http, location: None })
     }
@@ -219,6 +239,28 @@ impl Phone {
     /// counts a wrong one and releases its share for the right one; the key opens with
     /// both. The key derivation is deliberately slow, so it runs off the async workers.
     pub async fn unlock(&mut self, pin: &str) -> Result<PrivateKey> {
+        let (pin_key, share) = self.unlock_share(pin).await?;
+        let sealed = STANDARD.decode(&self.state.sealed_signing_key).map_err(|e| PhoneError::State(e.to_string()))?;
+        // The server vouched for the PIN, so a failure here is a damaged state file.
+        let pkcs8 = pin_key.open(&share, &sealed)?;
+        Ok(PrivateKey::from_pkcs8_der(&pkcs8)?)
+    }
+
+    /// Opens the escrowed encryption keys with the PIN, as [`Phone::unlock`] opens the
+    /// signing key: each with its certificate (DER).
+    pub async fn open_encryption_keys(&mut self, pin: &str) -> Result<Vec<(Vec<u8>, PrivateKey)>> {
+        let (pin_key, share) = self.unlock_share(pin).await?;
+        let mut keys = Vec::new();
+        for key in &self.state.encryption_keys {
+            let decode = |value: &str| STANDARD.decode(value).map_err(|e| PhoneError::State(e.to_string()));
+            let pkcs8 = pin_key.open(&share, &decode(&key.sealed_key)?)?;
+            keys.push((decode(&key.certificate)?, PrivateKey::from_pkcs8_der(&pkcs8)?));
+        }
+        Ok(keys)
+    }
+
+    /// The PIN's key and the server's share for it: the server counts a wrong PIN.
+    async fn unlock_share(&mut self, pin: &str) -> Result<(PinKey, PinShare)> {
         if self.state.blocked {
             return Err(PhoneError::PinBlocked);
         }
@@ -237,9 +279,7 @@ impl Phone {
         let Some(share) = unlock.share else {
             return Err(PhoneError::WrongPin { attempts_left: unlock.attempts_left });
         };
-        // The server vouched for the PIN, so a failure here is a damaged state file.
-        let pkcs8 = pin_key.open(&decode_share(&share)?, &sealed)?;
-        Ok(PrivateKey::from_pkcs8_der(&pkcs8)?)
+        Ok((pin_key, decode_share(&share)?))
     }
 
     /// Checks the request, signs it with an already unlocked key and sends the approval (a

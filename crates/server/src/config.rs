@@ -95,9 +95,10 @@ pub struct Config {
     pub portal_notify: PortalNotify,
     /// Wrong passwords in a row before a portal account is locked.
     pub portal_login_attempts: i64,
-    /// The kinds of certificate a phone gets: `authentication` (always), and `signing` (a
+    /// The kinds of certificate a phone gets: `authentication` (always), `signing` (a
     /// second certificate for the same key, non-repudiation, carried by document
-    /// signatures).
+    /// signatures) and `encryption` (a server-made key, escrowed, delivered to every new
+    /// phone of the user).
     pub certificate_kinds: Vec<String>,
     /// User properties written into certificate subjects, each `name:ATTRIBUTE` with
     /// ATTRIBUTE one of `OU`, `O`, `title`, `pseudonym` (e.g. `employee_id:OU`).
@@ -297,21 +298,24 @@ impl Config {
 
     /// Whether `certificate_kinds` asks for signing certificates.
     pub fn signing_certificates(&self) -> anyhow::Result<bool> {
-        let mut signing = false;
+        self.has_certificate_kind("signing")
+    }
+
+    /// Whether `certificate_kinds` asks for encryption certificates (escrowed keys).
+    pub fn encryption_certificates(&self) -> anyhow::Result<bool> {
+        self.has_certificate_kind("encryption")
+    }
+
+    fn has_certificate_kind(&self, wanted: &str) -> anyhow::Result<bool> {
         for kind in &self.certificate_kinds {
-            match kind.trim() {
-                "authentication" => {}
-                "signing" => signing = true,
-                "encryption" => {
-                    anyhow::bail!("certificate_kinds: encryption certificates (with key escrow) are not built yet")
-                }
-                other => anyhow::bail!("certificate_kinds: {other:?} is not authentication or signing"),
+            if !matches!(kind.trim(), "authentication" | "signing" | "encryption") {
+                anyhow::bail!("certificate_kinds: {kind:?} is not authentication, signing or encryption");
             }
         }
         if !self.certificate_kinds.iter().any(|k| k.trim() == "authentication") {
             anyhow::bail!("certificate_kinds: every phone needs its authentication certificate");
         }
-        Ok(signing)
+        Ok(self.certificate_kinds.iter().any(|k| k.trim() == wanted))
     }
 
     /// `certificate_subject_properties` as property names and subject attributes.
@@ -726,7 +730,9 @@ mod tests {
         );
         let kinds = Config::load(None, &env(&[("MOBILEID_CERTIFICATE_KINDS", "authentication,signing")])).unwrap();
         assert!(kinds.signing_certificates().unwrap());
-        for bad in ["signing", "authentication,encryption", "authentication,qualified"] {
+        let all = Config::load(None, &env(&[("MOBILEID_CERTIFICATE_KINDS", "authentication,encryption")])).unwrap();
+        assert!(all.encryption_certificates().unwrap() && !all.signing_certificates().unwrap());
+        for bad in ["signing", "encryption", "authentication,qualified"] {
             let e = format!("{:#}", Config::load(None, &env(&[("MOBILEID_CERTIFICATE_KINDS", bad)])).unwrap_err());
             assert!(e.contains("certificate_kinds"), "{e}");
         }

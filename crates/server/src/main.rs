@@ -375,6 +375,7 @@ fn engine_config(config: &Config) -> EngineConfig {
         // Checked when the configuration was loaded.
         subject_properties: config.subject_properties().unwrap_or_default(),
         signing_certificates: config.signing_certificates().unwrap_or_default(),
+        encryption_certificates: config.encryption_certificates().unwrap_or_default(),
         portal: PortalConfig {
             signup: config.portal_signup,
             signup_approval: config.portal_signup_approval,

@@ -285,7 +285,7 @@ async fn get_mobile_id_by_email(backend: Backend) {
         &[
             ("MOBILEID_PORTAL_DELIVERY", "email"),
             ("MOBILEID_CERTIFICATE_SUBJECT_PROPERTIES", "employee_id:OU"),
-            ("MOBILEID_CERTIFICATE_KINDS", "authentication,signing"),
+            ("MOBILEID_CERTIFICATE_KINDS", "authentication,signing,encryption"),
         ],
     )
     .await;
@@ -332,8 +332,18 @@ async fn get_mobile_id_by_email(backend: Backend) {
     // Active, the certificate valid, and the recovery codes shown once.
     let page = ben.get("/portal/get/done").await;
     assert!(page.body.contains(&phone.state().serial_number) && page.body.contains("valid until"), "{}", page.body);
-    // Both kinds the operator asked for: authentication and signing.
-    assert!(page.body.contains("Authentication ·") && page.body.contains("Signing ·"), "{}", page.body);
+    // The kinds the operator asked for: authentication, signing and encryption.
+    for kind in ["Authentication ·", "Signing ·", "Encryption ·"] {
+        assert!(page.body.contains(kind), "{kind}: {}", page.body);
+    }
+    // The escrowed encryption key reached the phone, sealed; it opens with the PIN and
+    // belongs to its certificate.
+    assert_eq!(phone.state().encryption_keys.len(), 1);
+    let escrowed = phone.open_encryption_keys(PIN).await.expect("opened");
+    let (certificate, key) = &escrowed[0];
+    let proof = key.sign(b"escrow").expect("sign");
+    let public = mobileid_crypto::SubjectKey::from_certificate_der(certificate).expect("key");
+    mobileid_crypto::verify_signature(&public, b"escrow", &proof).expect("the key of its certificate");
     let codes = list_items(&page.body, "recovery-codes");
     assert_eq!(codes.len(), 8, "{}", page.body);
     let again = ben.get("/portal/get/done").await;
@@ -368,6 +378,10 @@ async fn get_mobile_id_by_email(backend: Backend) {
     let code = enrolment_mail(&sink, 5, &server).await;
     let second = Phone::activate(&server.base, Some(&server.ca_pem), &code, PIN).await.expect("activate");
     assert_eq!(second.state().serial_number, phone.state().serial_number);
+    // The escrowed encryption key is delivered again to the new phone.
+    let certificate_of =
+        |p: &Phone| p.state().encryption_keys.iter().map(|k| k.certificate.clone()).collect::<Vec<_>>();
+    assert_eq!(certificate_of(&second), certificate_of(&phone));
     let page = ben.get("/portal/get/done").await;
     assert_eq!(list_items(&page.body, "recovery-codes").len(), 8, "a new set for the new phone");
     let page = ben.post("/portal/recover", &[("csrf", &csrf), ("code", &codes[1])]).await;
@@ -386,7 +400,9 @@ async fn get_mobile_id_by_email(backend: Backend) {
     let page = ben.get("/portal/mobile-id?notice=blocked").await;
     assert!(page.body.contains("gesperrt") || page.body.contains("blocked"), "{}", page.body);
     let shown = server.cli(&["user", "show", "--msisdn", "+41795550001"]);
-    assert!(!shown.contains("valid until"), "every certificate revoked: {shown}");
+    // Every certificate of a phone is revoked; the escrowed encryption key's stays valid.
+    let valid: Vec<&str> = shown.lines().filter(|l| l.contains("valid until")).collect();
+    assert!(valid.len() == 1 && valid[0].contains("(encryption, device escrow)"), "{shown}");
 
     // Without a recovery code, a new Mobile ID has a new serial number; Cancel ends its code.
     let page = ben.post("/portal/get", &[("csrf", &csrf)]).await;
@@ -405,6 +421,7 @@ async fn get_mobile_id_by_email(backend: Backend) {
     let code = enrolment_mail(&sink, 8, &server).await;
     let mut third = Phone::activate(&server.base, Some(&server.ca_pem), &code, PIN).await.expect("activate");
     assert_ne!(third.state().serial_number, phone.state().serial_number);
+    assert_eq!(certificate_of(&third), certificate_of(&phone), "the encryption key outlives the serial number");
 
     // The operator may link an account to a Mobile ID enrolled before the portal; the
     // account then sees it, with its serial number.

@@ -5,7 +5,7 @@
 //! the web authenticator in a second browser context, answers an MSS signature request
 //! (the CMS is checked with openssl), blocks the phone in the portal (`openssl ocsp` then
 //! says revoked), and moves to a new phone with a recovery code, keeping the serial
-//! number. Screenshots of every portal page in en, de, fr and it go to
+//! number and receiving the escrowed encryption key again. Screenshots of every portal page in en, de, fr and it go to
 //! `target/screenshots/portal-*.png`, and each is checked for its language, a heading,
 //! labelled fields, no sideways scrolling and no CSP violation.
 
@@ -49,11 +49,12 @@ async fn mailed_link(sink: &SmtpSink, subject: &str, prefix: &str, nth: usize) -
     panic!("no e-mail {subject:?}: {:?}", sink.messages().iter().map(|m| m.subject()).collect::<Vec<_>>());
 }
 
-/// What `openssl ocsp` says about the user's newest certificate.
+/// What `openssl ocsp` says about the user's newest authentication certificate.
 async fn ocsp_status(server: &TestServer, dir: &Path) -> String {
     let shown = server.cli(&["user", "show", "--msisdn", MSISDN]);
     let serial = shown
         .lines()
+        .filter(|l| l.contains("(authentication, "))
         .find_map(|l| l.strip_prefix("certificate ").and_then(|rest| rest.split(' ').next()))
         .unwrap_or_else(|| panic!("no certificate: {shown}"));
     let response = server.anonymous_client().get(format!("{}/pki/issuing-ca.cer", server.browser_base)).send().await;
@@ -88,6 +89,7 @@ async fn the_portal_in_a_browser(backend: Backend, delivery: &str) {
             ("MOBILEID_SMTP_SECURITY", "plain"),
             ("MOBILEID_PORTAL_SIGNUP", "true"),
             ("MOBILEID_PORTAL_DELIVERY", delivery),
+            ("MOBILEID_CERTIFICATE_KINDS", "authentication,signing,encryption"),
         ],
     )
     .await;
@@ -191,6 +193,10 @@ async fn the_portal_in_a_browser(backend: Backend, delivery: &str) {
         assert_eq!(page["unlabelled"], serde_json::json!([]), "{name}: every field has a label");
         assert_eq!(page["overflow"], serde_json::json!([]), "{name} fits a phone's width");
     }
+    // The escrowed encryption key reached the web authenticator, and again the new phone.
+    let escrow = &pages["escrow-app-activated"];
+    assert_eq!(escrow.as_array().map(Vec::len), Some(1), "{escrow}");
+    assert_eq!(&pages["escrow-app-recovered"], escrow);
     let text_of = |name: &str| pages[name]["text"].as_str().unwrap_or_default().to_string();
     for (name, words) in [
         ("login-en", "Log in"),

@@ -55,7 +55,66 @@ pub enum Revoked {
     Unknown,
 }
 
+/// An escrowed encryption key of a user: its certificate and its PKCS#8, sealed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EscrowedKey {
+    /// Lower-case hex, as in `certificates`.
+    pub serial: String,
+    pub msisdn: String,
+    pub cert_der: Vec<u8>,
+    pub sealed_key: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for EscrowedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EscrowedKey")
+            .field("serial", &self.serial)
+            .field("msisdn", &self.msisdn)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Store {
+    /// Keeps an escrowed key and records its certificate, in one transaction.
+    pub async fn insert_escrowed_key(&self, key: &EscrowedKey, certificate: &CertificateRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO escrowed_keys (serial, msisdn, cert_der, sealed_key, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&key.serial)
+        .bind(&key.msisdn)
+        .bind(&key.cert_der)
+        .bind(&key.sealed_key)
+        .bind(key.created_at.as_millis())
+        .execute(&mut *tx)
+        .await?;
+        insert_certificate(&mut tx, certificate).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The user's escrowed keys, oldest first.
+    pub async fn escrowed_keys(&self, msisdn: &str) -> Result<Vec<EscrowedKey>> {
+        let rows = sqlx::query(
+            "SELECT serial, msisdn, cert_der, sealed_key, created_at FROM escrowed_keys WHERE msisdn = $1 ORDER BY created_at",
+        )
+        .bind(msisdn)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EscrowedKey {
+                    serial: r.try_get(0)?,
+                    msisdn: r.try_get(1)?,
+                    cert_der: r.try_get(2)?,
+                    sealed_key: r.try_get(3)?,
+                    created_at: ts(r.try_get(4)?),
+                })
+            })
+            .collect()
+    }
+
     /// The signing certificate of a phone, if it has one.
     pub async fn signing_certificate(&self, device_id: &str) -> Result<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT cert_der FROM signing_certificates WHERE device_id = $1")

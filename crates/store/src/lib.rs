@@ -32,7 +32,7 @@ use sqlx::{AnyPool, Executor};
 pub use accounts::{AccountRecord, SessionRecord, TokenOutcome};
 pub use aps::ApRecord;
 pub use authorities::AuthorityRecord;
-pub use certificates::{CertificateRecord, Revoked};
+pub use certificates::{CertificateRecord, EscrowedKey, Revoked};
 pub use devices::DeviceRecord;
 pub use events::{ChangeEvent, ChangeListener};
 pub use oidc::{Consumed, OidcClientRecord, OidcKeyRecord, OidcObject, Rotation};

@@ -101,14 +101,22 @@ const activatePhone = async (link, name) => {
   await app.fill('#new-pin', env.PIN);
   await app.fill('#new-pin2', env.PIN);
   await app.click('#activate-form button[type=submit]');
-  await app.waitForSelector('#home:not([hidden])', { timeout: 30000 });
+  await app.waitForSelector('#home:not([hidden])', { timeout: 60000 });
   await app.screenshot({ path: join(env.SCREENSHOTS, `portal-${name}.png`), fullPage: true });
+  // The escrowed encryption keys the phone keeps (sealed), by their certificates.
+  pages[`escrow-${name}`] = await app.evaluate(() => new Promise((resolve) => {
+    const open = indexedDB.open('mobileid-authenticator');
+    open.onsuccess = () => {
+      const get = open.result.transaction('phone').objectStore('phone').get('state');
+      get.onsuccess = () => resolve((get.result.encryption_keys || []).map((k) => k.certificate));
+    };
+  }));
   return { context, app, serial: (await app.textContent('#serial')).trim() };
 };
 
 // The portal follows the activation by itself and ends on the done page.
 const waitForDone = async (page) => {
-  await page.waitForURL('**/portal/get/done', { timeout: 30000 });
+  await page.waitForURL('**/portal/get/done', { timeout: 60000 });
   await page.waitForSelector('#serial');
   return {
     serial: (await page.textContent('#serial')).trim(),

@@ -62,3 +62,14 @@ CREATE TABLE signing_certificates (
     device_id TEXT PRIMARY KEY,
     cert_der BYTEA NOT NULL
 );
+
+-- Escrowed encryption keys: made by the server, sealed under the master key, delivered to
+-- every new phone of the user (by certificate serial, lower-case hex).
+CREATE TABLE escrowed_keys (
+    serial TEXT PRIMARY KEY,
+    msisdn TEXT NOT NULL,
+    cert_der BYTEA NOT NULL,
+    sealed_key BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX escrowed_keys_by_msisdn ON escrowed_keys (msisdn);
