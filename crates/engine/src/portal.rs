@@ -636,7 +636,10 @@ impl Engine {
             return Ok(Enrolment::None);
         };
         Ok(match used {
-            Some(_) => Enrolment::Activated,
+            // The code is spent when the activation begins; the phone counts from when its
+            // device is stored (certificates, and escrowed keys, come in between).
+            Some(used) if self.has_active_phone_since(msisdn, used).await? => Enrolment::Activated,
+            Some(_) => Enrolment::Waiting { expires_at },
             None if expires_at > self.now() => Enrolment::Waiting { expires_at },
             None => Enrolment::Ended,
         })
@@ -659,6 +662,18 @@ impl Engine {
     /// Removes expired portal sessions and e-mailed links.
     pub async fn purge_portal(&self) -> Result<u64, PortalError> {
         Ok(self.store().purge_portal(self.now()).await?)
+    }
+
+    async fn has_active_phone(&self, msisdn: &str) -> Result<bool, PortalError> {
+        self.has_active_phone_since(msisdn, Timestamp::from_millis(0)).await
+    }
+
+    /// Whether the user has an active phone stored at or after `since`.
+    async fn has_active_phone_since(&self, msisdn: &str, since: Timestamp) -> Result<bool, PortalError> {
+        let found = self.store().find_user_and_devices(msisdn).await?;
+        Ok(found.is_some_and(|(_, devices)| {
+            devices.iter().any(|d| d.method == Method::App && d.state == DeviceState::Active && d.created_at >= since)
+        }))
     }
 
     /// Cancels a waiting enrolment: its code no longer activates anything.
@@ -694,10 +709,7 @@ impl Engine {
     /// unused codes of the set before stop working.
     pub async fn new_recovery_codes(&self, account: &AccountRecord) -> Result<Vec<String>, PortalError> {
         let msisdn = account.msisdn.as_deref().ok_or(PortalError::NoPhoneNumber)?;
-        let active = self.store().find_user_and_devices(msisdn).await?.is_some_and(|(_, devices)| {
-            devices.iter().any(|d| d.method == Method::App && d.state == DeviceState::Active)
-        });
-        if !active {
+        if !self.has_active_phone(msisdn).await? {
             return Err(PortalError::NoMobileId);
         }
         let codes: Vec<String> = (0..self.portal_config().recovery_codes).map(|_| new_recovery_code()).collect();

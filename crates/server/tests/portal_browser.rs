@@ -1,7 +1,7 @@
 //! The self-service portal end to end in headless Chromium with phone emulation
 //! (`crates/http/tests/browser/portal.mjs`): a new user signs up, confirms the address
-//! from the e-mail in the SMTP sink, logs in, gets a Mobile ID (on SQLite the test reads
-//! the QR code from the page's pixels; on PostgreSQL the link comes by e-mail), activates
+//! from the e-mail in the SMTP sink, logs in, gets a Mobile ID (the test reads the QR
+//! code from the page's pixels, or the link comes by e-mail; each on both databases), activates
 //! the web authenticator in a second browser context, answers an MSS signature request
 //! (the CMS is checked with openssl), blocks the phone in the portal (`openssl ocsp` then
 //! says revoked), and moves to a new phone with a recovery code, keeping the serial
@@ -207,6 +207,13 @@ async fn the_portal_in_a_browser(backend: Backend, delivery: &str) {
         ("get-fr", "Obtenir Mobile ID"),
         ("enrol-it", "Attiva il tuo telefono"),
         ("done-en", "valid until"),
+        ("done-de", "gültig bis"),
+        ("done-fr", "valable jusqu"),
+        ("done-it", "valido fino al"),
+        ("recover-de", "Wiederherstellungscode"),
+        ("recover-fr", "Code de récupération"),
+        ("recover-it", "Codice di recupero"),
+        ("recover-en", "Recovery code"),
         ("my-de", "Dieses Telefon sperren"),
         ("my-fr", "Demandes récentes"),
         ("blocked-en", "blocked"),
@@ -226,4 +233,14 @@ async fn the_portal_in_a_browser_with_a_qr_code_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portal_in_a_browser_with_an_email_postgres() {
     the_portal_in_a_browser(Backend::Postgres, "email").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_in_a_browser_with_a_qr_code_postgres() {
+    the_portal_in_a_browser(Backend::Postgres, "qr").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_in_a_browser_with_an_email_sqlite() {
+    the_portal_in_a_browser(Backend::Sqlite, "email").await;
 }

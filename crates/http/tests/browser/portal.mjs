@@ -193,7 +193,14 @@ try {
       for (const lang of ['de', 'fr', 'it', 'en']) {
         await page.goto(`${base.origin}/portal/mobile-id?ui_locales=${lang}`);
         await snap(page, `my-${lang}`);
+        if (lang !== 'en') {
+          await page.goto(`${base.origin}/portal/get/done?ui_locales=${lang}`);
+          await snap(page, `done-${lang}`);
+        }
+        await page.goto(`${base.origin}/portal/recover?ui_locales=${lang}`);
+        await snap(page, `recover-${lang}`);
       }
+      await page.goto(`${base.origin}/portal/mobile-id?ui_locales=en`);
       await page.click('#devices form button[type=submit]');
       await page.waitForURL('**/portal/mobile-id?notice=blocked');
       await snap(page, 'blocked-en');
