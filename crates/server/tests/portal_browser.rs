@@ -210,7 +210,7 @@ async fn the_portal_in_a_browser(backend: Backend, delivery: &str) {
         ("done-de", "gültig bis"),
         ("done-fr", "valable jusqu"),
         ("done-it", "valido fino al"),
-        ("recover-de", "Wiederherstellungscode"),
+        ("recover-de", "Auf ein neues Telefon wechseln"),
         ("recover-fr", "Code de récupération"),
         ("recover-it", "Codice di recupero"),
         ("recover-en", "Recovery code"),
