@@ -14,6 +14,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// How long one send may take, connection and every command included.
@@ -39,6 +40,9 @@ pub struct SmtpSettings {
     pub security: SmtpSecurity,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// A CA (PEM) to trust for the server's certificate besides the Mozilla roots: a
+    /// relay with a certificate of the organisation's own CA.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for SmtpSettings {
@@ -49,6 +53,7 @@ impl fmt::Debug for SmtpSettings {
             .field("security", &self.security)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| ".."))
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -182,6 +187,22 @@ fn smtp_transport(settings: &SmtpSettings) -> Result<Smtp, String> {
         }
     };
     let mut builder = builder.port(settings.port).timeout(Some(SEND_TIMEOUT));
+    if let Some(ca_file) = &settings.ca_file {
+        let pem = std::fs::read(ca_file).map_err(|e| format!("smtp_ca_file {}: {e}", ca_file.display()))?;
+        let ca = Certificate::from_pem(&pem)
+            .map_err(|e| format!("smtp_ca_file {}: {}", ca_file.display(), error_chain(&e)))?;
+        let parameters = TlsParameters::builder(host.to_string())
+            .add_root_certificate(ca)
+            .build_rustls()
+            .map_err(|e| format!("SMTP server {server}: {}", error_chain(&e)))?;
+        builder = match settings.security {
+            SmtpSecurity::StartTls => builder.tls(Tls::Required(parameters)),
+            SmtpSecurity::Tls => builder.tls(Tls::Wrapper(parameters)),
+            SmtpSecurity::Plain => {
+                return Err(format!("SMTP server {server}: smtp_ca_file needs \"starttls\" or \"tls\""))
+            }
+        };
+    }
     match (&settings.username, &settings.password) {
         (Some(username), Some(password)) => {
             builder = builder.credentials(Credentials::new(username.clone(), password.clone()));
@@ -220,7 +241,7 @@ mod tests {
     }
 
     fn smtp(host: &str, security: SmtpSecurity) -> SmtpSettings {
-        SmtpSettings { host: host.to_string(), port: 2525, security, username: None, password: None }
+        SmtpSettings { host: host.to_string(), port: 2525, security, username: None, password: None, ca_file: None }
     }
 
     #[test]

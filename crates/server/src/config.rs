@@ -82,6 +82,8 @@ pub struct Config {
     pub smtp_username: Option<String>,
     /// Password for SMTP authentication; empty means none. Kept out of `Debug`.
     pub smtp_password: Secret,
+    /// A CA certificate (PEM file) to trust for the SMTP server besides the Mozilla roots.
+    pub smtp_ca_file: Option<PathBuf>,
     /// Whether people may sign up for a portal account by themselves (e-mail confirmed).
     pub portal_signup: bool,
     /// Whether a signed-up account waits for the operator (`mobileid account activate`)
@@ -142,6 +144,7 @@ impl Default for Config {
             smtp_security: SmtpSecurity::StartTls,
             smtp_username: None,
             smtp_password: Secret::default(),
+            smtp_ca_file: None,
             portal_signup: false,
             portal_signup_approval: false,
             portal_delivery: PortalDelivery::Qr,
@@ -347,6 +350,7 @@ impl Config {
             },
             username: self.smtp_username.clone(),
             password: Some(self.smtp_password.expose().to_string()).filter(|p| !p.is_empty()),
+            ca_file: self.smtp_ca_file.clone(),
         });
         mail::MailSettings { from: self.mail_from.clone(), smtp }
     }

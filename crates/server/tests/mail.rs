@@ -19,9 +19,48 @@ fn mailer_to(port: u16) -> Mailer {
             security: SmtpSecurity::Plain,
             username: None,
             password: None,
+            ca_file: None,
         }),
     })
     .unwrap()
+}
+
+/// STARTTLS to a relay whose certificate our own CA issued: trusted with `ca_file`, and
+/// refused without it (only the Mozilla roots).
+#[tokio::test]
+async fn starttls_to_a_relay_of_our_own_ca() {
+    mobileid_phone::install_crypto_provider();
+    let ca = mobileid_crypto::CertificateAuthority::create("Mail test", None).expect("CA");
+    let (certificate, key) = ca.issue_tls_server_certificate(&["localhost"], None).expect("certificate");
+    let mut chain = vec![certificate];
+    chain.extend(ca.chain().into_iter().take(1));
+    let sink = SmtpSink::start_tls(chain, key.pkcs8_der().to_vec()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, mobileid_crypto::pem_encode("CERTIFICATE", ca.chain().last().expect("root")))
+        .expect("write");
+    let mailer = |ca_file: Option<std::path::PathBuf>| {
+        Mailer::new(&MailSettings {
+            from: "Mobile ID <noreply@mobileid.test>".to_string(),
+            smtp: Some(SmtpSettings {
+                host: "localhost".to_string(),
+                port: sink.port(),
+                security: SmtpSecurity::StartTls,
+                username: None,
+                password: None,
+                ca_file,
+            }),
+        })
+        .unwrap()
+    };
+    let email =
+        Email { to: "anna@example.ch".to_string(), subject: "Über TLS".to_string(), body: "Grüezi\n".to_string() };
+    let refused = mailer(None).send(&email).await.expect_err("our CA is not a Mozilla root");
+    assert!(matches!(refused, MailError::Smtp { .. }) && refused.to_string().contains("certificate"), "{refused}");
+    mailer(Some(ca_file)).send(&email).await.expect("sent over STARTTLS");
+    let messages = sink.wait_for(1, WAIT).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].subject(), "Über TLS");
 }
 
 #[tokio::test]

@@ -1,16 +1,18 @@
 //! A real, minimal SMTP server for tests: it listens on 127.0.0.1 on a random port and
-//! keeps every message it is given. It offers no extension (no STARTTLS, AUTH or
-//! 8BITMIME), so a client speaks plain SMTP and sends 7-bit data.
+//! keeps every message it is given. It offers no extension but STARTTLS, and that only
+//! when started with a certificate ([`SmtpSink::start_tls`]); no AUTH or 8BITMIME, so a
+//! client sends 7-bit data.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 /// One message as the sink received it.
 #[derive(Debug, Clone)]
@@ -37,6 +39,25 @@ struct Shared {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
+        SmtpSink::serve(None).await
+    }
+
+    /// A sink that offers STARTTLS with this certificate chain and key (DER).
+    pub async fn start_tls(chain: Vec<Vec<u8>>, key_pkcs8: Vec<u8>) -> SmtpSink {
+        let chain = chain.into_iter().map(rustls::pki_types::CertificateDer::from).collect();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key_pkcs8.into());
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("SMTP sink: certificate");
+        SmtpSink::serve(Some(TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn serve(tls: Option<TlsAcceptor>) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("SMTP sink: bind 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared::default());
@@ -47,7 +68,7 @@ impl SmtpSink {
                 let mut sessions = JoinSet::new();
                 while let Ok((stream, _)) = listener.accept().await {
                     while sessions.try_join_next().is_some() {}
-                    sessions.spawn(session(stream, shared.clone()));
+                    sessions.spawn(session(stream, shared.clone(), tls.clone()));
                 }
             }
         });
@@ -89,30 +110,64 @@ impl Drop for SmtpSink {
     }
 }
 
-/// One SMTP session: a line-based state machine.
-async fn session(stream: TcpStream, shared: Arc<Shared>) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    let mut from: Option<String> = None;
-    let mut to: Vec<String> = Vec::new();
-    let mut line = Vec::new();
+/// One SMTP session: a line-based state machine. With `tls`, it offers STARTTLS and goes
+/// on over TLS after it.
+async fn session<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+) {
+    let (mut lines, mut write) = {
+        let (read, write) = tokio::io::split(stream);
+        (BufReader::new(read), write)
+    };
     if write.write_all(b"220 127.0.0.1 test SMTP sink ready\r\n").await.is_err() {
         return;
     }
+    let starttls = converse(&mut lines, &mut write, &shared, tls.is_some()).await;
+    if let (true, Some(acceptor)) = (starttls, tls) {
+        // STARTTLS was asked for and answered: the rest of the session is over TLS.
+        let stream = lines.into_inner().unsplit(write);
+        if let Ok(secured) = acceptor.accept(stream).await {
+            let (read, mut write) = tokio::io::split(secured);
+            let _ = converse(&mut BufReader::new(read), &mut write, &shared, false).await;
+        }
+    }
+}
+
+/// Commands until QUIT or the end of the connection (false), or (when `starttls` is
+/// offered) the STARTTLS command (true), after which the caller starts TLS.
+async fn converse<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    lines: &mut BufReader<R>,
+    write: &mut W,
+    shared: &Shared,
+    starttls: bool,
+) -> bool {
+    let mut from: Option<String> = None;
+    let mut to: Vec<String> = Vec::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
         match lines.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return false,
             Ok(_) => {}
         }
         let command = String::from_utf8_lossy(&line);
         let command = command.trim_end_matches(['\r', '\n']);
         let verb = command.split(' ').next().unwrap_or("").to_ascii_uppercase();
         let reply: &[u8] = match verb.as_str() {
+            "EHLO" if starttls => {
+                (from, to) = (None, Vec::new());
+                b"250-127.0.0.1\r\n250 STARTTLS\r\n"
+            }
             // One line: no extensions are offered.
             "EHLO" | "HELO" => {
                 (from, to) = (None, Vec::new());
                 b"250 127.0.0.1\r\n"
+            }
+            "STARTTLS" if starttls => {
+                let _ = write.write_all(b"220 go ahead\r\n").await;
+                return true;
             }
             "MAIL" => match path(command, "MAIL FROM:") {
                 Some(sender) => {
@@ -132,13 +187,13 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
             "DATA" if to.is_empty() => b"503 RCPT first\r\n",
             "DATA" => {
                 if write.write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n").await.is_err() {
-                    return;
+                    return false;
                 }
                 let mut data = Vec::new();
                 loop {
                     line.clear();
                     match lines.read_until(b'\n', &mut line).await {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) | Err(_) => return false,
                         Ok(_) => {}
                     }
                     if line == b".\r\n" || line == b".\n" {
@@ -163,12 +218,12 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
             "NOOP" => b"250 OK\r\n",
             "QUIT" => {
                 let _ = write.write_all(b"221 bye\r\n").await;
-                return;
+                return false;
             }
             _ => b"500 command not recognised\r\n",
         };
         if write.write_all(reply).await.is_err() {
-            return;
+            return false;
         }
     }
 }
