@@ -15,13 +15,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::single_parameters;
+use crate::pages::phone_number::{country_options, split_country, typed_number};
 use crate::pages::{self, accept_language, query_locale, render, Chrome, Lang};
 use crate::AppState;
 
 const COOKIE: &str = "mid_login";
-/// Country codes offered on the number page (ISO names are the same in every language).
-const COUNTRIES: [(&str, &str); 6] =
-    [("41", "CH"), ("423", "LI"), ("49", "DE"), ("43", "AT"), ("33", "FR"), ("39", "IT")];
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -275,21 +273,12 @@ fn phone_page(
         client_name: login.client_name.clone(),
         action: format!("/oidc/login/{}/number", login.id),
         cancel: format!("/oidc/login/{}/cancel", login.id),
-        countries: COUNTRIES.iter().map(|(code, name)| (*code, *name, *code == country)).collect(),
+        countries: country_options(country),
         number,
         problem,
     };
     let targets = targets(login);
     render(&page, status, lang, &targets.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-fn split_country(number: &str) -> (String, String) {
-    for (code, _) in COUNTRIES {
-        if let Some(rest) = number.strip_prefix(code) {
-            return (code.to_string(), rest.to_string());
-        }
-    }
-    ("41".to_string(), number.to_string())
 }
 
 fn waiting_page(login: &Login, lang: Lang, path: &str, msisdn: &str) -> Response {
@@ -378,17 +367,9 @@ pub async fn number(
         Err(page) => return page,
     };
     let path = page_path(&id, query.as_deref());
-    let national: String =
-        form.number.chars().filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.' | '/' | '(' | ')')).collect();
-    let country: String = form.country.chars().filter(char::is_ascii_digit).collect();
-    let national = national.strip_prefix('0').unwrap_or(&national);
-    let typed = if national.starts_with('+') {
-        national.trim_start_matches('+').to_string()
-    } else {
-        format!("{country}{national}")
-    };
+    let typed = typed_number(&form.country, &form.number);
     let chrome = Chrome::new(lang, &path);
-    match state.engine.oidc_submit_number(&mut login, &format!("+{typed}")).await {
+    match state.engine.oidc_submit_number(&mut login, &typed).await {
         Ok(()) => {
             let mut response = StatusCode::SEE_OTHER.into_response();
             if let Ok(location) = HeaderValue::from_str(&format!("/oidc/login/{id}")) {

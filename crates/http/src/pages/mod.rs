@@ -11,6 +11,7 @@
 pub mod assets;
 pub mod catalog;
 pub mod lang;
+pub mod phone_number;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

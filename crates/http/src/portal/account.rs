@@ -12,16 +12,13 @@ use serde::Deserialize;
 
 use super::{message, notify, refuse_foreign, see_other, session_cookie, PageLang, Session};
 use crate::extract::SourceAddress;
+use crate::pages::phone_number::{country_options, split_country, typed_number};
 use crate::pages::Chrome;
 use crate::throttle::Budget;
 use crate::AppState;
 
 /// Keeps state, nonce and PKCE verifier of a Mobile ID login for the way back.
 const LOGIN_COOKIE: &str = "__Host-mid_portal_login";
-
-/// Country codes offered for the phone number (as on the OpenID number page).
-const COUNTRIES: [(&str, &str); 6] =
-    [("41", "CH"), ("423", "LI"), ("49", "DE"), ("43", "AT"), ("33", "FR"), ("39", "IT")];
 
 #[derive(Template)]
 #[template(path = "portal/login.html")]
@@ -208,17 +205,9 @@ pub async fn mobile_id_callback(
 
 fn signup_form(lang: &PageLang, email: &str, number: &str, problem: Option<String>, status: StatusCode) -> Response {
     let chrome = lang.chrome();
-    let (country, number) = COUNTRIES
-        .iter()
-        .find_map(|(code, _)| number.strip_prefix(code).map(|rest| (*code, rest)))
-        .unwrap_or(("41", number));
-    let page = SignupPage {
-        chrome: &chrome,
-        email: email.to_string(),
-        countries: COUNTRIES.iter().map(|(code, name)| (*code, *name, *code == country)).collect(),
-        number: number.to_string(),
-        problem,
-    };
+    let (country, number) = split_country(number.trim_start_matches('+'));
+    let page =
+        SignupPage { chrome: &chrome, email: email.to_string(), countries: country_options(country), number, problem };
     lang.render(&page, status)
 }
 
@@ -259,9 +248,7 @@ pub async fn sign_up(
         return refused;
     }
     failed(budget, &source);
-    let number: String = form.number.chars().filter(char::is_ascii_digit).collect();
-    let number = number.trim_start_matches('0');
-    let msisdn = format!("{}{number}", form.country.trim_start_matches('+'));
+    let msisdn = typed_number(&form.country, &form.number);
     let chrome = lang.chrome();
     let public = notify::public_url(&state);
     match state.engine.sign_up(&form.email, &form.password, &msisdn, lang.lang.code()).await {
