@@ -7,14 +7,14 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+use support::browser::{screenshots, BROWSER_DIR};
 use support::*;
 
 const REDIRECT: &str = "https://demo-shop.example/callback";
-const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../http/tests/browser");
 
 /// Registers the relying party with the operator CLI; returns its secret.
 fn register_client(server: &TestServer) -> String {
@@ -35,12 +35,6 @@ fn register_client(server: &TestServer) -> String {
         .nth(1)
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| panic!("no secret in {output}"))
-}
-
-fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot directory");
-    dir
 }
 
 /// Runs the relying party and its browser; `on_waiting_page` is called once the browser

@@ -11,25 +11,18 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use mobileid_crypto::pem_encode;
 use serde_json::Value;
+use support::browser::{BrowserScript, BROWSER_DIR};
 use support::smtp::SmtpSink;
 use support::*;
 
-const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../http/tests/browser");
 const EMAIL: &str = "new.user@example.ch";
 const MSISDN: &str = "+41791239876";
-
-fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot directory");
-    dir
-}
 
 /// The link in the `nth` e-mail (from 1) with `subject`, once it has arrived.
 async fn mailed_link(sink: &SmtpSink, subject: &str, prefix: &str, nth: usize) -> String {
@@ -94,46 +87,35 @@ async fn the_portal_in_a_browser(backend: Backend, delivery: &str) {
     )
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new("node")
-        .arg(Path::new(BROWSER_DIR).join("portal.mjs"))
-        .current_dir(BROWSER_DIR)
-        .env("APP", &server.browser_base)
-        .env("EMAIL", EMAIL)
-        .env("PASSWORD", "a long enough password")
-        .env("PHONE", MSISDN.trim_start_matches("+41"))
-        .env("PIN", PIN)
-        .env("SCREENSHOTS", screenshots())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node");
-    let mut to_browser = child.stdin.take().expect("stdin");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines().map_while(Result::ok);
-    let mut expect = |prefix: &str| -> String {
-        let line = lines.next().unwrap_or_else(|| panic!("the browser ended before {prefix:?}"));
-        eprintln!("browser: {}", line.chars().take(300).collect::<String>());
-        line.strip_prefix(prefix).unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}")).trim().to_string()
-    };
-    let mut tell = |command: &str| writeln!(to_browser, "{command}").expect("to the browser");
+    let phone = MSISDN.trim_start_matches("+41");
+    let mut script = BrowserScript::start(
+        "portal.mjs",
+        &[
+            ("APP", &server.browser_base),
+            ("EMAIL", EMAIL),
+            ("PASSWORD", "a long enough password"),
+            ("PHONE", phone),
+            ("PIN", PIN),
+        ],
+    );
     let app_link = format!("{}/app/#code=", server.browser_base);
 
-    expect("signed-up");
+    script.expect("signed-up");
     let confirm = mailed_link(&sink, "Confirm your e-mail address for Mobile ID", &server.browser_base, 1).await;
-    tell(&format!("link {confirm}"));
+    script.tell(&format!("link {confirm}"));
 
     // The activation link: read from the QR code by the browser, or e-mailed.
-    let activation = expect("activation-link ");
+    let activation = script.expect("activation-link ");
     let (how, link) = activation.split_once(' ').expect("how and link");
     assert_eq!(how, if delivery == "qr" { "qr" } else { "email" });
     if how == "email" {
         // The fifth: the browser cancelled one in each of the four languages first.
         let link = mailed_link(&sink, "Activate your Mobile ID", &app_link, 5).await;
-        tell(&format!("link {link}"));
+        script.tell(&format!("link {link}"));
     } else {
         assert!(link.starts_with(&app_link), "{link}");
     }
-    let active = expect("active ");
+    let active = script.expect("active ");
     let (serial, codes) = active.split_once(' ').expect("serial and codes");
     let codes: Vec<&str> = codes.split(',').collect();
     assert_eq!(codes.len(), 8, "{active}");
@@ -150,8 +132,8 @@ async fn the_portal_in_a_browser(backend: Backend, delivery: &str) {
     let (status, body) = server.post("/rest/service", &signature_request(MSISDN, text, "asynch")).await;
     assert_eq!(status, 200, "{body}");
     let id = body["MSS_SignatureResp"]["MSSP_TransID"].as_str().expect("id").to_string();
-    tell("request");
-    expect("approved");
+    script.tell("request");
+    script.expect("approved");
     let mut signature = None;
     for _ in 0..100 {
         let (_, body) = server.post("/rest/service", &status_request(&id)).await;
@@ -165,25 +147,25 @@ async fn the_portal_in_a_browser(backend: Backend, delivery: &str) {
     assert_eq!(openssl_verify(&signature, &server.root_ca_path()), text.as_bytes());
 
     // Blocked in the portal: OCSP says revoked at once.
-    tell("block");
-    expect("blocked");
+    script.tell("block");
+    script.expect("blocked");
     let said = ocsp_status(&server, dir.path()).await;
     assert!(said.contains(": revoked"), "{said}");
 
     // A recovery code moves the Mobile ID to a new phone with the same serial number.
-    tell("recover");
-    tell(&format!("code {}", codes[0]));
-    let activation = expect("activation-link ");
+    script.tell("recover");
+    script.tell(&format!("code {}", codes[0]));
+    let activation = script.expect("activation-link ");
     if activation.starts_with("email") {
         let link = mailed_link(&sink, "Activate your Mobile ID", &app_link, 6).await;
-        tell(&format!("link {link}"));
+        script.tell(&format!("link {link}"));
     }
-    let recovered = expect("recovered ");
+    let recovered = script.expect("recovered ");
     assert_eq!(recovered, format!("{serial} 8"), "the same serial number, and a new set of codes");
     assert!(ocsp_status(&server, dir.path()).await.contains(": good"), "the new phone's certificate");
 
-    tell("done");
-    let summary: Value = serde_json::from_str(&expect("summary ")).expect("summary");
+    script.tell("done");
+    let summary: Value = serde_json::from_str(&script.expect("summary ")).expect("summary");
     assert_eq!(summary["violations"], serde_json::json!([]), "{summary}");
     let pages = summary["pages"].as_object().expect("pages");
     for (name, page) in pages.iter().filter(|(_, p)| p.is_object() && p.get("h1").is_some()) {
@@ -229,7 +211,7 @@ async fn the_portal_in_a_browser(backend: Backend, delivery: &str) {
         assert!(text_of(name).contains(words), "{name}: {}", text_of(name));
     }
     assert!(text_of("my-en").contains("Login bei der Bank"), "the request is listed: {}", text_of("my-en"));
-    assert!(child.wait().expect("node").success());
+    assert!(script.finished(), "the browser script failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

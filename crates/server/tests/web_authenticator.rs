@@ -8,22 +8,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
+use support::browser::BrowserScript;
 use support::*;
 
-const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../http/tests/browser");
 const MSISDN: &str = "+41794445566";
 const PIN: &str = "482916";
-
-fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-    std::fs::create_dir_all(&dir).expect("screenshot directory");
-    dir
-}
 
 async fn signature_requested(server: &TestServer, text: &str) -> String {
     let (status, body) = server.post("/rest/service", &signature_request(MSISDN, text, "asynch")).await;
@@ -33,34 +23,11 @@ async fn signature_requested(server: &TestServer, text: &str) -> String {
 
 on_both_databases! {
     async fn the_web_authenticator_answers_requests_offline_safe_and_blocks(server) {
-        assert!(
-            Path::new(BROWSER_DIR).join("node_modules/playwright-core").is_dir() && Path::new("/usr/bin/chromium").exists(),
-            "playwright-core and Chromium are needed: run scripts/test (it installs both)"
-        );
         let code = server.activation_code(MSISDN);
-        let mut child = Command::new("node")
-            .arg(Path::new(BROWSER_DIR).join("authenticator.mjs"))
-            .current_dir(BROWSER_DIR)
-            .env("APP", &server.browser_base)
-            .env("CODE", &code)
-            .env("PIN", PIN)
-            .env("SCREENSHOTS", screenshots())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node");
-        let mut to_browser = child.stdin.take().expect("stdin");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines().map_while(Result::ok);
-        let mut expect = |prefix: &str| -> String {
-            let line = lines.next().unwrap_or_else(|| panic!("the browser ended before {prefix:?}"));
-            eprintln!("browser: {}", line.chars().take(300).collect::<String>());
-            line.strip_prefix(prefix).unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}")).trim().to_string()
-        };
-        let mut tell = |command: &str| writeln!(to_browser, "{command}").expect("to the browser");
+        let mut script = BrowserScript::start("authenticator.mjs", &[("APP", &server.browser_base), ("CODE", &code), ("PIN", PIN)]);
 
         // Activated in the browser: the serial number and certificate the server issued.
-        let activated = expect("activated ");
+        let activated = script.expect("activated ");
         let (serial, certificate) = activated.split_once(' ').expect("serial and certificate");
         let shown = server.cli(&["user", "show", "--msisdn", MSISDN]);
         assert!(shown.contains(&format!("serial number : {serial}")), "{shown}");
@@ -75,13 +42,13 @@ on_both_databases! {
         // one signs.
         let text = "Demo: Zahlung von CHF 12.50 an Bäckerei Müller bestätigen?";
         let id = signature_requested(server, text).await;
-        tell("request");
-        let shown: Value = serde_json::from_str(&expect("shown ")).expect("json");
+        script.tell("request");
+        let shown: Value = serde_json::from_str(&script.expect("shown ")).expect("json");
         assert_eq!(shown["text"], text);
         assert_eq!(shown["focused"], "request-heading", "the request takes the focus, for screen readers");
-        let wrong = expect("wrong-pin ");
+        let wrong = script.expect("wrong-pin ");
         assert!(wrong.contains('4'), "four attempts left: {wrong}");
-        expect("approved");
+        script.expect("approved");
         let (status, body) = server.post("/rest/service/status", &status_request(&id)).await;
         assert_eq!(status, 200, "{body}");
         let response = &body["MSS_StatusResp"];
@@ -94,18 +61,18 @@ on_both_databases! {
         let signer = mobileid_crypto::pem_decode_all(&signer).expect("signer PEM");
         let signer = mobileid_crypto::CertificateInfo::parse(&signer[0].1).expect("signer");
         assert_eq!(signer.serial_hex, info.serial_hex, "signed with the certificate issued to the browser");
-        expect("offline-ok");
-        expect("copy-useless");
+        script.expect("offline-ok");
+        script.expect("copy-useless");
 
         // Wrong PINs until the server blocks the key: the request fails with 402 and the
         // certificate is revoked.
         let id = signature_requested(server, "Demo: Login bei der Bank?").await;
-        tell("block");
+        script.tell("block");
         for left in (1..=4).rev() {
-            let wrong = expect("wrong-pin ");
+            let wrong = script.expect("wrong-pin ");
             assert!(wrong.contains(&left.to_string()), "{left} attempts left: {wrong}");
         }
-        expect("blocked");
+        script.expect("blocked");
         let (_, body) = server.post("/rest/service/status", &status_request(&id)).await;
         assert_eq!(fault_code(&body), 402, "{body}");
         let shown = server.cli(&["user", "show", "--msisdn", MSISDN]);
@@ -113,10 +80,9 @@ on_both_databases! {
         let (status, body) = server.post("/rest/service", &signature_request(MSISDN, "Demo: again?", "asynch")).await;
         assert_eq!((status, fault_code(&body)), (500, 402), "{body}");
 
-        tell("done");
-        let summary: Value = serde_json::from_str(&expect("summary ")).expect("json");
-        let status = child.wait().expect("node");
-        assert!(status.success(), "the browser script ended with {status}");
+        script.tell("done");
+        let summary: Value = serde_json::from_str(&script.expect("summary ")).expect("json");
+        assert!(script.finished(), "the browser script failed");
         assert_eq!(summary["violations"], serde_json::json!([]), "no CSP violation, no script error");
         let pages = &summary["pages"];
         assert_eq!(pages["controlled"], true, "the service worker controls the app");

@@ -10,9 +10,8 @@
 // Output lines: "activated <serial> <certificate base64>", "shown <json>",
 // "wrong-pin <message>", "approved", "offline-ok", "copy-useless", "blocked", and at the
 // end "summary <json>".
-import { chromium, devices } from 'playwright-core';
-import { createHash, X509Certificate } from 'node:crypto';
-import { connect } from 'node:tls';
+import { devices } from 'playwright-core';
+import { launchFor, watcher } from './chromium.mjs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 
@@ -24,27 +23,10 @@ const base = new URL(env.APP);
 
 // Chromium trusts the server's certificate by its key (service workers need a
 // certificate without errors), so the test needs no system trust store.
-const spkiHash = await new Promise((resolve, reject) => {
-  const socket = connect({ host: base.hostname, port: Number(base.port), servername: base.hostname, rejectUnauthorized: false }, () => {
-    const cert = new X509Certificate(socket.getPeerCertificate(true).raw);
-    socket.end();
-    resolve(createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64'));
-  });
-  socket.on('error', reject);
-});
-
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-    `--ignore-certificate-errors-spki-list=${spkiHash}`],
-});
+const browser = await launchFor(base);
 const violations = [];
 const pages = {};
-const watch = (page) => {
-  page.on('console', (m) => { if (env.DEBUG) console.error(`console: ${m.text()}`); });
-  page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text()); });
-  page.on('pageerror', (e) => violations.push(`script error: ${e.message}`));
-};
+const watch = watcher(violations);
 const snap = async (page, name) => {
   await page.screenshot({ path: join(env.SCREENSHOTS, `app-${name}.png`), fullPage: true });
   pages[name] = {

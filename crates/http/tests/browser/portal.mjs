@@ -12,9 +12,8 @@
 // "recover", "done".
 // Output lines: "signed-up", "activation-link <qr|email> <url>", "active <serial> <codes>",
 // "approved", "blocked", "recovered <serial>", and at the end "summary <json>".
-import { chromium, devices } from 'playwright-core';
-import { createHash, X509Certificate } from 'node:crypto';
-import { connect } from 'node:tls';
+import { devices } from 'playwright-core';
+import { launchFor, watcher } from './chromium.mjs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import jsQR from 'jsqr';
@@ -26,27 +25,10 @@ const say = (line) => console.log(line);
 const base = new URL(env.APP);
 const LANGS = ['en', 'de', 'fr', 'it'];
 
-const spkiHash = await new Promise((resolve, reject) => {
-  const socket = connect({ host: base.hostname, port: Number(base.port), servername: base.hostname, rejectUnauthorized: false }, () => {
-    const cert = new X509Certificate(socket.getPeerCertificate(true).raw);
-    socket.end();
-    resolve(createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64'));
-  });
-  socket.on('error', reject);
-});
-
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-    `--ignore-certificate-errors-spki-list=${spkiHash}`],
-});
+const browser = await launchFor(base);
 const violations = [];
 const pages = {};
-const watch = (page) => {
-  page.on('console', (m) => { if (env.DEBUG) console.error(`console: ${m.text()}`); });
-  page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text()); });
-  page.on('pageerror', (e) => violations.push(`script error: ${e.message}`));
-};
+const watch = watcher(violations);
 // A screenshot, and what a reader of the page gets: its language, title, text, and the
 // form fields that have no label.
 const snap = async (page, name) => {

@@ -2,6 +2,7 @@
 //! ephemeral port, on SQLite or on PostgreSQL, and drives it like an AP and a phone would.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod browser;
 pub mod smtp;
 
 use std::io::{BufRead, BufReader};

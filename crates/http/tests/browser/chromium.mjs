@@ -1,0 +1,34 @@
+// What the browser scripts share: Debian's Chromium, started headless as the project's
+// standards say and trusting the test server's certificate by its key (service workers
+// need a certificate without errors, and the test needs no system trust store), and a
+// watch on each page for CSP violations and script errors.
+import { chromium } from 'playwright-core';
+import { createHash, X509Certificate } from 'node:crypto';
+import { connect } from 'node:tls';
+
+/// Chromium, trusting the certificate the server at `base` (a URL) presents.
+export async function launchFor(base) {
+  const spkiHash = await new Promise((resolve, reject) => {
+    const socket = connect({ host: base.hostname, port: Number(base.port), servername: base.hostname, rejectUnauthorized: false }, () => {
+      const cert = new X509Certificate(socket.getPeerCertificate(true).raw);
+      socket.end();
+      resolve(createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64'));
+    });
+    socket.on('error', reject);
+  });
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+      `--ignore-certificate-errors-spki-list=${spkiHash}`],
+  });
+}
+
+/// A function that watches a page: CSP violations and script errors go into `violations`
+/// (console lines also to stderr with DEBUG set).
+export function watcher(violations) {
+  return (page) => {
+    page.on('console', (m) => { if (process.env.DEBUG) console.error(`console: ${m.text()}`); });
+    page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text()); });
+    page.on('pageerror', (e) => violations.push(`script error: ${e.message}`));
+  };
+}
