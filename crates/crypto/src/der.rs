@@ -13,6 +13,9 @@ pub(crate) mod tag {
     pub const OID: u8 = 0x06;
     pub const SEQUENCE: u8 = 0x30;
     pub const SET: u8 = 0x31;
+    pub const UTF8_STRING: u8 = 0x0C;
+    /// `[4]` constructed: a GeneralName's directoryName.
+    pub const CONTEXT_4: u8 = 0xA4;
     /// `[0] EXPLICIT` (constructed), e.g. ContentInfo.content, certificates.
     pub const CONTEXT_0: u8 = 0xA0;
 }
@@ -37,6 +40,14 @@ pub(crate) mod oid {
     pub const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
     /// 1.2.840.113549.1.1.11 sha256WithRSAEncryption
     pub const SHA256_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
+    /// 1.2.840.113549.1.9.16.2.47 id-aa-signingCertificateV2 (RFC 5035)
+    pub const SIGNING_CERTIFICATE_V2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x02, 0x2f];
+    /// 2.25.113982034376036651149324885401143823180: our document commitment attribute
+    /// (docs/document-signing.md), a UUID-based OID (ITU-T X.667), which needs no registry.
+    pub const DOCUMENT_COMMITMENT: &[u8] = &[
+        0x69, 0x81, 0xab, 0xc0, 0x92, 0x8b, 0xa2, 0x9a, 0xd2, 0x84, 0xe5, 0xb9, 0x8b, 0xaa, 0x96, 0xa8, 0x8f, 0xdd,
+        0x96, 0x4c,
+    ];
     /// 1.2.840.10045.2.1 id-ecPublicKey
     pub const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
     /// 1.2.840.10045.3.1.7 prime256v1 (NIST P-256)
@@ -114,6 +125,24 @@ pub(crate) fn small_integer(value: u8) -> Vec<u8> {
     } else {
         tlv(tag::INTEGER, &[0, value])
     }
+}
+
+/// A non-negative INTEGER: big-endian, without leading zero octets, with one zero octet
+/// where the first bit would otherwise make it negative.
+pub(crate) fn unsigned_integer(value: u64) -> Vec<u8> {
+    let bytes = value.to_be_bytes();
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len() - 1);
+    let mut content = Vec::with_capacity(9);
+    if bytes[first] & 0x80 != 0 {
+        content.push(0);
+    }
+    content.extend_from_slice(&bytes[first..]);
+    tlv(tag::INTEGER, &content)
+}
+
+/// A UTF8String.
+pub(crate) fn utf8_string(text: &str) -> Vec<u8> {
+    tlv(tag::UTF8_STRING, text.as_bytes())
 }
 
 /// What a reader found wrong, as a short phrase for the error message.

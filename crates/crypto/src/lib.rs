@@ -18,6 +18,7 @@ pub mod device_auth;
 mod error;
 pub mod jose;
 mod keys;
+mod pades;
 mod pem;
 mod rfc2253;
 mod status;
@@ -34,6 +35,7 @@ pub use cms::{
 };
 pub use error::CryptoError;
 pub use keys::{verify_signature, KeyAlgorithm, PrivateKey, SubjectKey};
+pub use pades::{check_pdf_signed_attributes, pdf_signed_attributes, DocumentCommitment};
 pub use pem::{pem_decode_all, pem_encode};
 pub use status::{
     revocation_list, CertificateStatus, OcspQuery, OcspRefusal, OcspResponder, Revocation, RevocationReason,
