@@ -18,6 +18,11 @@ pub fn decline_path(transaction_id: &str) -> String {
     format!("/device/v1/transactions/{transaction_id}/decline")
 }
 
+/// Where a phone asks what to sign for a document the user approved.
+pub fn prepare_path(transaction_id: &str) -> String {
+    format!("/device/v1/transactions/{transaction_id}/prepare")
+}
+
 /// Activation: the one-time code, a PKCS#10 CSR for the PIN-protected signing key, the
 /// device key (SubjectPublicKeyInfo) that will sign the phone's API calls, and the proof of
 /// the new PIN (32 bytes) the server will check at every unlock.
@@ -142,8 +147,17 @@ pub struct SignRequest {
     /// SHA-256 of the document (base64), for `kind` = `document`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The document's length in bytes, for `kind` = `document`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_length: Option<u64>,
+    /// For `kind` = `document`: the certificate (base64 DER) the signature will name, for
+    /// the phone's own signing key. The phone fetches what to sign with
+    /// `POST /device/v1/transactions/{id}/prepare` once the user has approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_certificate: Option<String>,
     pub language: String,
     pub nonce: String,
+    /// Empty for a document, whose attributes are prepared after the approval.
     pub to_be_signed: String,
     /// Unix milliseconds.
     pub expires_at: i64,
@@ -155,6 +169,13 @@ pub struct SignRequest {
     /// existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requester: Option<String>,
+}
+
+/// The answer to `POST /device/v1/transactions/{id}/prepare`: the signed attributes of a
+/// document signature (base64 DER), over the revision the signature will extend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepareResponse {
+    pub to_be_signed: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

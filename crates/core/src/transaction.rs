@@ -93,16 +93,21 @@ db_enum! {
         Mss => "mss",
         /// A login at the OpenID provider.
         OidcLogin => "oidc_login",
+        /// A signature on a PDF document (PAdES).
+        Document => "document",
     }
 }
 
-/// Who asked for a transaction. Stored as one text column, `ap:<AP_ID>` or `oidc:<client_id>`.
+/// Who asked for a transaction. Stored as one text column, `ap:<AP_ID>`, `oidc:<client_id>`
+/// or `sender:<sender>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Requester {
     /// An MSS application provider, by AP_ID.
     Ap(String),
     /// A relying party of the OpenID provider, by client_id.
     OidcClient(String),
+    /// Whoever sent a document to be signed, by the name the signing service knows them by.
+    Sender(String),
 }
 
 impl Requester {
@@ -110,6 +115,7 @@ impl Requester {
         match self {
             Requester::Ap(ap_id) => format!("ap:{ap_id}"),
             Requester::OidcClient(client_id) => format!("oidc:{client_id}"),
+            Requester::Sender(sender) => format!("sender:{sender}"),
         }
     }
 
@@ -117,6 +123,7 @@ impl Requester {
         match text.split_once(':') {
             Some(("ap", ap_id)) if !ap_id.is_empty() => Ok(Requester::Ap(ap_id.to_string())),
             Some(("oidc", client_id)) if !client_id.is_empty() => Ok(Requester::OidcClient(client_id.to_string())),
+            Some(("sender", sender)) if !sender.is_empty() => Ok(Requester::Sender(sender.to_string())),
             _ => Err(StoredValueError::new("requester", text)),
         }
     }

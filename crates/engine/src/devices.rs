@@ -73,8 +73,11 @@ pub struct PendingRequest {
     pub content: SignContent,
     pub language: String,
     pub nonce: Vec<u8>,
-    /// DER of the CMS signed attributes: the bytes the signing key signs.
+    /// DER of the CMS signed attributes: the bytes the signing key signs. Empty for a
+    /// document, whose attributes are prepared after the user approved.
     pub to_be_signed: Vec<u8>,
+    /// For a document: its length and the certificate its signature will name.
+    pub document: Option<(u64, Vec<u8>)>,
     pub expires_at: Timestamp,
     /// Number matching: the codes the user picks from (one is the code shown to them
     /// elsewhere); the approval must name the right one.
@@ -300,7 +303,11 @@ impl Engine {
         let mut requests = Vec::with_capacity(pending.len());
         for record in pending {
             let requester = self.requester_name(&record.requester).await;
-            requests.push(self.pending_request(record, requester)?);
+            let document = match record.content {
+                SignContent::Document { .. } => Some(self.document_request_facts(&record).await?),
+                _ => None,
+            };
+            requests.push(self.pending_request(record, requester, document)?);
         }
         let receipts = self.inner.store.take_receipts(&device.device_id, now).await.map_err(internal)?;
         Ok(Inbox { requests, receipts })
@@ -339,6 +346,16 @@ impl Engine {
     }
 
     /// The user pressed Cancel.
+    /// The user approved a document request: what the phone must sign now, over the
+    /// revision its signature will extend (see `signing`).
+    pub async fn prepare_signature(&self, device: &DeviceRecord, transaction_id: &str) -> Result<Vec<u8>, DeviceError> {
+        let record = self.answerable(device, transaction_id).await?;
+        if !matches!(record.content, SignContent::Document { .. }) {
+            return Err(DeviceError::Invalid("only a document's signature is prepared".into()));
+        }
+        Ok(self.prepare_document_signature(device, &record).await?)
+    }
+
     pub async fn decline(&self, device: &DeviceRecord, transaction_id: &str) -> Result<(), DeviceError> {
         let record = self.answerable(device, transaction_id).await?;
         Ok(self.fail(&record, Failure::new(FailureReason::Declined, None)).await?)
@@ -420,11 +437,17 @@ impl Engine {
                 Ok(Some(client)) => client.settings.name.clone(),
                 _ => client_id.clone(),
             },
+            Requester::Sender(sender) => sender.clone(),
         }
     }
 
-    fn pending_request(&self, record: TransactionRecord, requester: String) -> Result<PendingRequest, DeviceError> {
-        let (_, to_be_signed) = signed_parts(&record)?;
+    fn pending_request(
+        &self,
+        record: TransactionRecord,
+        requester: String,
+        document: Option<(u64, Vec<u8>)>,
+    ) -> Result<PendingRequest, DeviceError> {
+        let to_be_signed = if document.is_some() { Vec::new() } else { signed_parts(&record)?.1 };
         let choices = record.number_match.as_deref().map(|code| self.number_choices(&record.id, code));
         Ok(PendingRequest {
             transaction_id: record.id,
@@ -432,6 +455,7 @@ impl Engine {
             language: record.language,
             nonce: record.nonce,
             to_be_signed,
+            document,
             expires_at: record.expires_at,
             choices,
             requester,

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod mss;
 pub mod oidc;
 pub mod portal;
+pub mod signing;
 pub mod transactions;
 mod waiters;
 
@@ -114,6 +115,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     transactions: Waiters,
     inboxes: Waiters,
+    /// Signers waiting for a document's lease.
+    documents: Waiters,
     /// Robot users' keys, opened once: they sign on every robot request.
     robot_keys: DashMap<String, Arc<PrivateKey>>,
     first_start: bool,
@@ -158,6 +161,7 @@ impl Engine {
                 clock,
                 transactions: Waiters::default(),
                 inboxes: Waiters::default(),
+                documents: Waiters::default(),
                 robot_keys: DashMap::new(),
                 first_start,
                 metrics: TransactionMetrics::default(),
@@ -244,6 +248,7 @@ impl Engine {
             ChangeEvent::TransactionDone(id) => self.inner.transactions.wake(id),
             ChangeEvent::DeviceInbox(id) => self.inner.inboxes.wake(id),
             ChangeEvent::OidcClient(id) => self.inner.oidc_clients.forget(id),
+            ChangeEvent::DocumentFree(id) => self.inner.documents.wake(id),
         }
     }
 

@@ -153,7 +153,9 @@ impl Engine {
         record: &TransactionRecord,
         signature: &[u8],
     ) -> Result<(), TransactionError> {
-        let (content, to_be_signed) = signed_parts(record)?;
+        let document = matches!(record.content, SignContent::Document { .. });
+        let (content, to_be_signed) =
+            if document { (None, self.prepared_attributes(record).await?) } else { signed_parts(record)? };
         let key = SubjectKey::from_certificate_der(&device.cert_der).map_err(internal)?;
         if verify_signature(&key, &to_be_signed, signature).is_err() {
             tracing::warn!(device = %device.device_id, id = %record.id, "refused approval: signature does not verify");
@@ -161,12 +163,8 @@ impl Engine {
         }
         // A document's signature carries the phone's signing certificate (the same key,
         // for non-repudiation) where it has one.
-        let signing = match record.content {
-            SignContent::Document { .. } => {
-                self.store().signing_certificate(&device.device_id).await.map_err(internal)?
-            }
-            _ => None,
-        };
+        let signing =
+            if document { self.store().signing_certificate(&device.device_id).await.map_err(internal)? } else { None };
         let cms = assemble_signed_data(
             content.as_deref(),
             &to_be_signed,
@@ -176,6 +174,9 @@ impl Engine {
             key.algorithm(),
         )
         .map_err(internal)?;
+        if document {
+            return self.embed_document_signature(record, cms).await;
+        }
         self.finish(record, &Completion::Signed(cms), Ending::Signed).await
     }
 

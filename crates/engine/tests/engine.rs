@@ -12,8 +12,10 @@ use mobileid_crypto::{verify_detached_signed_data, KeyAlgorithm, MasterKey, PinK
 use mobileid_engine::admin::default_profiles;
 use mobileid_engine::devices::NewPhone;
 use mobileid_engine::mss::messages::{DataInput, FrameInput, SignatureInput, StatusInput};
+use mobileid_engine::signing::{Placement, SignatureAsk, SigningError};
 use mobileid_engine::transactions::NewTransaction;
 use mobileid_engine::{Ap, ClientIdentity, DeviceError, Engine, EngineConfig, ManualClock, TransactionError};
+use mobileid_pdf::PdfError;
 use mobileid_store::{DeviceRecord, Store};
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
@@ -129,43 +131,109 @@ fn frame(world: &World, ap_trans_id: &str) -> FrameInput {
     }
 }
 
+fn ask(document_id: &str, msisdn: &str, name: &str, row: f32) -> SignatureAsk {
+    SignatureAsk {
+        document_id: document_id.into(),
+        msisdn: msisdn.into(),
+        signer_name: name.into(),
+        placement: Some(Placement {
+            page: 1,
+            x: 56.0,
+            y: 56.0 + 70.0 * row,
+            width: 220.0,
+            height: 56.0,
+            reference: "ENV-TEST".into(),
+        }),
+        language: "en".into(),
+        requester: Requester::Sender("tests".into()),
+        lifetime: Duration::from_secs(300),
+    }
+}
+
+/// The phone's side after the user approved a document request: ask what to sign, sign.
+async fn sign_document(world: &World, phone: &Phone, transaction_id: &str) -> Result<(), DeviceError> {
+    let to_be_signed = world.engine.prepare_signature(&phone.device, transaction_id).await?;
+    let signature = phone.signing_key.sign(&to_be_signed).expect("sign");
+    world.engine.approve(&phone.device, transaction_id, &signature, None, None).await
+}
+
 #[tokio::test]
-async fn a_document_digest_is_created_signed_by_the_phone_and_verifies_detached() {
+async fn two_signers_of_one_document_take_turns_only_for_the_cryptographic_step() {
     let world = world().await;
-    let phone = enrolled(&world, "+41791234567").await;
-    let document = b"%PDF-1.7 the contract".as_slice();
-    let sha256: [u8; 32] = Sha256::digest(document).into();
-    let created = world
-        .engine
-        .create(NewTransaction {
-            kind: TxKind::Mss,
-            requester: Requester::Ap(AP_ID.into()),
-            device: phone.device.clone(),
-            content: SignContent::Document { name: "contract.pdf".into(), sha256 },
-            language: "en".into(),
-            lifetime: Duration::from_secs(60),
-            number_match: None,
-        })
-        .await
-        .expect("created");
-    assert_eq!(created.state, TxState::Pending);
+    let anna = enrolled(&world, "+41791234567").await;
+    let luca = enrolled(&world, "+41791234568").await;
+    let pdf = mobileid_pdf::sample::document("Contract", 2, 500, false);
+    let document = world.engine.add_document("contract.pdf", pdf.clone()).await.expect("a PDF");
+    let first =
+        world.engine.ask_document_signature(ask(&document.document_id, "+41791234567", "Anna", 0.0)).await.unwrap();
+    let second =
+        world.engine.ask_document_signature(ask(&document.document_id, "+41791234568", "Luca", 1.0)).await.unwrap();
 
-    let inbox = world.engine.inbox(&phone.device, Duration::ZERO).await.expect("inbox");
-    assert_eq!(inbox.requests.len(), 1);
+    // The phone shows the document (name, SHA-256, length) and has nothing to sign yet.
+    let inbox = world.engine.inbox(&anna.device, Duration::ZERO).await.expect("inbox");
     let request = &inbox.requests[0];
+    let sha256: [u8; 32] = Sha256::digest(&pdf).into();
     assert_eq!(request.content, SignContent::Document { name: "contract.pdf".into(), sha256 });
-    let signature = phone.signing_key.sign(&request.to_be_signed).expect("sign");
-    world.engine.approve(&phone.device, &request.transaction_id, &signature, None, None).await.expect("approved");
+    assert!(request.to_be_signed.is_empty());
+    assert_eq!(request.document.as_ref().map(|d| d.0), Some(pdf.len() as u64));
+    // An approval before the prepare step is refused.
+    let early = world.engine.approve(&anna.device, &first.id, &[1, 2, 3], None, None).await;
+    assert!(matches!(early, Err(DeviceError::Request(TransactionError::Invalid(_)))), "{early:?}");
 
-    let done = world.engine.store().find_transaction(&created.id).await.unwrap().unwrap();
-    assert_eq!(done.state, TxState::Signed);
-    let cms = done.signature.expect("CMS");
-    let verified = verify_detached_signed_data(&cms, &sha256).expect("verifies with the document's digest");
-    assert_eq!(verified.signer_certificate_der, phone.device.cert_der);
-    assert!(verify_detached_signed_data(&cms, &[0; 32]).is_err(), "and with no other digest");
-    // Answered once: a second answer is refused.
-    let again = world.engine.approve(&phone.device, &request.transaction_id, &signature, None, None).await;
-    assert_eq!(again, Err(DeviceError::Request(TransactionError::NoLongerOpen)));
+    // Both approve together: Anna's phone prepares first, so Luca's waits for her signature.
+    let anna_attributes = world.engine.prepare_signature(&anna.device, &first.id).await.expect("prepared");
+    let engine = world.engine.clone();
+    let luca_device = luca.device.clone();
+    let second_id = second.id.clone();
+    let waiting = tokio::spawn(async move { engine.prepare_signature(&luca_device, &second_id).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the second signer waits for the lease");
+    // A signature over anything else than the prepared attributes is refused...
+    let forged = anna.signing_key.sign(b"another revision").unwrap();
+    let refused = world.engine.approve(&anna.device, &first.id, &forged, None, None).await;
+    assert_eq!(refused, Err(DeviceError::Request(TransactionError::BadSignature)));
+    // ...the right one is embedded, and the next signer goes on.
+    let signature = anna.signing_key.sign(&anna_attributes).unwrap();
+    world.engine.approve(&anna.device, &first.id, &signature, None, None).await.expect("embedded");
+    let luca_attributes = waiting.await.unwrap().expect("prepared after Anna's signature");
+    let signature = luca.signing_key.sign(&luca_attributes).unwrap();
+    world.engine.approve(&luca.device, &second.id, &signature, None, None).await.expect("embedded");
+
+    let (revision, signed) = world.engine.document_content(&document.document_id).await.unwrap();
+    assert_eq!(revision, 2);
+    assert!(signed.starts_with(&pdf));
+    assert_eq!(mobileid_pdf::inspect(&signed).unwrap().signatures, 2);
+    for id in [&first.id, &second.id] {
+        let done = world.engine.store().find_transaction(id).await.unwrap().unwrap();
+        assert_eq!(done.state, TxState::Signed);
+        let cms = done.signature.expect("CMS");
+        assert!(signed.windows(64).any(|w| w == hex::encode_upper(&cms[..32]).as_bytes()), "embedded");
+    }
+    // A third request on the signed document, by a phone that signs in one go.
+    let third =
+        world.engine.ask_document_signature(ask(&document.document_id, "+41791234567", "Anna", 2.0)).await.unwrap();
+    sign_document(&world, &anna, &third.id).await.expect("signed");
+    assert_eq!(world.engine.document_content(&document.document_id).await.unwrap().0, 3);
+    world.end().await;
+}
+
+#[tokio::test]
+async fn what_is_not_a_signable_pdf_is_refused_with_the_reason() {
+    let world = world().await;
+    let refused = world.engine.add_document("x.pdf", b"not a PDF".to_vec()).await;
+    assert!(matches!(refused, Err(SigningError::Document(PdfError::Malformed(_)))), "{refused:?}");
+    let pdf = mobileid_pdf::sample::document("Short", 1, 100, false);
+    let document = world.engine.add_document("short.pdf", pdf).await.unwrap();
+    let nobody = world.engine.ask_document_signature(ask(&document.document_id, "+41790000001", "Nobody", 0.0)).await;
+    assert!(matches!(nobody, Err(SigningError::Signer(_))), "{nobody:?}");
+    let _phone = enrolled(&world, "+41791234567").await;
+    let off_page = SignatureAsk {
+        placement: Some(Placement { page: 2, ..ask("", "", "", 0.0).placement.unwrap() }),
+        ..ask(&document.document_id, "+41791234567", "Anna", 0.0)
+    };
+    let refused = world.engine.ask_document_signature(off_page).await;
+    assert!(matches!(&refused, Err(SigningError::Placement(m)) if m.contains("1 page")), "{refused:?}");
+    world.end().await;
 }
 
 #[tokio::test]
@@ -182,9 +250,17 @@ async fn with_signing_certificates_a_document_carries_the_signing_certificate_an
     assert_eq!(kinds.len(), 2);
     assert!(kinds.contains(&mobileid_core::CertificateKind::Signing));
 
-    let sha256: [u8; 32] = Sha256::digest(b"%PDF-1.7 signed").into();
-    let document = SignContent::Document { name: "offer.pdf".into(), sha256 };
-    for (content, expected) in [(document, &signing), (SignContent::Text("Log in?".into()), &phone.device.cert_der)] {
+    let pdf = mobileid_pdf::sample::document("Offer", 1, 100, true);
+    let document = world.engine.add_document("offer.pdf", pdf).await.unwrap();
+    let asked =
+        world.engine.ask_document_signature(ask(&document.document_id, "+41791234569", "Anna", 0.0)).await.unwrap();
+    sign_document(&world, &phone, &asked.id).await.expect("signed");
+    let cms = world.engine.store().find_transaction(&asked.id).await.unwrap().unwrap().signature.expect("CMS");
+    let (_, signed) = world.engine.document_content(&document.document_id).await.unwrap();
+    assert!(signed.windows(64).any(|w| w == hex::encode_upper(&cms[..32]).as_bytes()), "embedded");
+    let names = |cert: &[u8]| cms.windows(cert.len()).any(|w| w == cert);
+    assert!(names(&signing) && !names(&phone.device.cert_der), "a document names the signing certificate");
+    for (content, expected) in [(SignContent::Text("Log in?".into()), &phone.device.cert_der)] {
         let created = world
             .engine
             .create(NewTransaction {

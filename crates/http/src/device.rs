@@ -19,8 +19,8 @@ use futures_util::StreamExt;
 use http_body_util::LengthLimitError;
 use mobileid_core::device_api::{
     ActivationRequest, ActivationResponse, ApproveRequest, EncryptionKey, ErrorResponse, InboxResponse,
-    PinUnlockRequest, PinUnlockResponse, ReceiptNotice, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_UNLOCK_PATH,
-    STREAM_PATH,
+    PinUnlockRequest, PinUnlockResponse, PrepareResponse, ReceiptNotice, SignRequest, ACTIVATE_PATH, INBOX_PATH,
+    PIN_UNLOCK_PATH, STREAM_PATH,
 };
 use mobileid_core::SignContent;
 use mobileid_crypto::PinProof;
@@ -255,8 +255,12 @@ async fn answer(
     State(state): State<AppState>,
     Path((transaction_id, action)): Path<(String, String)>,
     AuthenticatedDevice { device, body }: AuthenticatedDevice,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     match action.as_str() {
+        "prepare" => {
+            let to_be_signed = state.engine.prepare_signature(&device, &transaction_id).await?;
+            return Ok(Json(PrepareResponse { to_be_signed: STANDARD.encode(to_be_signed) }).into_response());
+        }
         "approve" => {
             let request: ApproveRequest = parse_body(&body)?;
             let signature = decode_b64("signature", &request.signature)?;
@@ -269,7 +273,7 @@ async fn answer(
         // Not an answer a device can give: as unknown as a request it does not have.
         _ => return Err(ApiError::Device(DeviceError::Request(TransactionError::NoSuchRequest))),
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 // ---- PIN unlock (docs/device-api.md, "PIN: enforced by the server") ----
@@ -306,6 +310,10 @@ fn wire_inbox(inbox: Inbox) -> InboxResponse {
                     SignContent::Document { name, sha256 } => (Some(name.clone()), Some(STANDARD.encode(sha256))),
                     _ => (None, None),
                 };
+                let (document_length, signing_certificate) = match &r.document {
+                    Some((length, certificate)) => (Some(*length), Some(STANDARD.encode(certificate))),
+                    None => (None, None),
+                };
                 SignRequest {
                     transaction_id: r.transaction_id,
                     kind: Some(r.content.kind()),
@@ -313,6 +321,8 @@ fn wire_inbox(inbox: Inbox) -> InboxResponse {
                     data,
                     document_name,
                     digest,
+                    document_length,
+                    signing_certificate,
                     language: r.language,
                     nonce: STANDARD.encode(&r.nonce),
                     to_be_signed: STANDARD.encode(&r.to_be_signed),

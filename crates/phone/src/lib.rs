@@ -16,13 +16,16 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use mobileid_core::device_api::{
-    approve_path, decline_path, ActivationRequest, ActivationResponse, ApproveRequest, DeviceLocation, ErrorResponse,
-    InboxResponse, PinUnlockRequest, PinUnlockResponse, SignRequest, ACTIVATE_PATH, INBOX_PATH, PIN_UNLOCK_PATH,
-    STREAM_PATH,
+    approve_path, decline_path, prepare_path, ActivationRequest, ActivationResponse, ApproveRequest, DeviceLocation,
+    ErrorResponse, InboxResponse, PinUnlockRequest, PinUnlockResponse, PrepareResponse, SignRequest, ACTIVATE_PATH,
+    INBOX_PATH, PIN_UNLOCK_PATH, STREAM_PATH,
 };
 use mobileid_core::{ContentKind, Dtbd, SignContent};
 use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
-use mobileid_crypto::{signed_attributes_for_digest, CryptoError, KeyAlgorithm, PinKey, PinShare, PrivateKey};
+use mobileid_crypto::{
+    check_pdf_signed_attributes, signed_attributes_for_digest, verify_signature, CryptoError, DocumentCommitment,
+    KeyAlgorithm, PinKey, PinShare, PrivateKey, SubjectKey,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -291,9 +294,25 @@ impl Phone {
     }
 
     async fn send_approval(&self, request: &SignRequest, signing_key: &PrivateKey, choice: Option<&str>) -> Result<()> {
-        let to_be_signed =
-            STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
-        let signature = signing_key.sign(&to_be_signed)?;
+        let signature = if request.kind == Some(ContentKind::Document) {
+            // Approved: now the server prepares the revision, and the phone signs at once.
+            let response =
+                self.send(reqwest::Method::POST, &prepare_path(&request.transaction_id), b"{}".to_vec()).await?;
+            let prepared: PrepareResponse = read_json(response).await?;
+            let to_be_signed = check_prepared(request, &prepared.to_be_signed)?;
+            let signature = signing_key.sign(&to_be_signed)?;
+            // The certificate the signature will name must certify this very key.
+            let (_, certificate) = document_commitment(request)?;
+            let certified = SubjectKey::from_certificate_der(&certificate)?;
+            if verify_signature(&certified, &to_be_signed, &signature).is_err() {
+                return Err(PhoneError::Mismatch("the certificate offered is not this phone's".into()));
+            }
+            signature
+        } else {
+            let to_be_signed =
+                STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
+            signing_key.sign(&to_be_signed)?
+        };
         let approval = ApproveRequest {
             signature: STANDARD.encode(signature),
             choice: choice.map(str::to_string),
@@ -377,17 +396,57 @@ pub fn check_request(request: &SignRequest) -> Result<Prompt> {
         .ok()
         .and_then(|n| n.try_into().ok())
         .ok_or_else(|| PhoneError::Mismatch("bad nonce".into()))?;
-    let expected = signed_attributes_for_digest(&content.message_digest(), &nonce);
-    let offered =
-        STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
-    if expected != offered {
-        return Err(PhoneError::Mismatch("what the server asks to sign is not what is shown".into()));
+    if let SignContent::Document { .. } = content {
+        // What a document's signature covers is prepared after the approval
+        // (`check_prepared`); until then there must be nothing to sign.
+        document_commitment(request)?;
+        if !request.to_be_signed.is_empty() {
+            return Err(PhoneError::Mismatch("a document's attributes come after the approval".into()));
+        }
+    } else {
+        let expected = signed_attributes_for_digest(&content.message_digest(), &nonce);
+        let offered =
+            STANDARD.decode(&request.to_be_signed).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
+        if expected != offered {
+            return Err(PhoneError::Mismatch("what the server asks to sign is not what is shown".into()));
+        }
     }
     Ok(Prompt {
         transaction_id: request.transaction_id.clone(),
         text: display(&content),
         language: request.language.clone(),
     })
+}
+
+/// What a document request commits to (the document shown: name, length, SHA-256),
+/// and the certificate its signature will name.
+fn document_commitment(request: &SignRequest) -> Result<(DocumentCommitment, Vec<u8>)> {
+    let Ok(SignContent::Document { name, sha256 }) = shown_content(request) else {
+        return Err(PhoneError::Mismatch("not a document request".into()));
+    };
+    let length = request.document_length.ok_or_else(|| PhoneError::Mismatch("no document length".into()))?;
+    let certificate = request
+        .signing_certificate
+        .as_deref()
+        .and_then(|c| STANDARD.decode(c).ok())
+        .ok_or_else(|| PhoneError::Mismatch("no signing certificate".into()))?;
+    Ok((DocumentCommitment { name, length, sha256 }, certificate))
+}
+
+/// Checks the attributes the server prepared for an approved document request: exactly
+/// those of the document shown, this request's nonce and the certificate offered, over
+/// whatever revision. Returns the bytes to sign.
+pub fn check_prepared(request: &SignRequest, offered: &str) -> Result<Vec<u8>> {
+    let (commitment, certificate) = document_commitment(request)?;
+    let nonce: [u8; 8] = STANDARD
+        .decode(&request.nonce)
+        .ok()
+        .and_then(|n| n.try_into().ok())
+        .ok_or_else(|| PhoneError::Mismatch("bad nonce".into()))?;
+    let offered = STANDARD.decode(offered).map_err(|_| PhoneError::Mismatch("bad to_be_signed".into()))?;
+    check_pdf_signed_attributes(&offered, &nonce, &certificate, &commitment)
+        .map_err(|_| PhoneError::Mismatch("what the server asks to sign is not the document shown".into()))?;
+    Ok(offered)
 }
 
 /// The text the phone shows: a document as its name and the hex SHA-256 the user can
@@ -461,6 +520,19 @@ mod tests {
     use super::*;
 
     const NONCE: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+    const DOCUMENT_LENGTH: u64 = 48_213;
+
+    /// A signing key and its certificate, made once for the tests.
+    fn signer() -> &'static (PrivateKey, Vec<u8>) {
+        static SIGNER: std::sync::OnceLock<(PrivateKey, Vec<u8>)> = std::sync::OnceLock::new();
+        SIGNER.get_or_init(|| {
+            let ca = mobileid_crypto::CertificateAuthority::create("Test", None).unwrap();
+            let key = PrivateKey::generate(KeyAlgorithm::EcP256).unwrap();
+            let cert = ca.issue_user_certificate(&key.csr_der("phone").unwrap(), "MIDCHE0123456789", 30, None).unwrap();
+            (key, cert)
+        })
+    }
+
     const APPROVAL: &str = r#"{"type":"Pay","dtbd":[{"key":"To","value":"Bob"},{"key":"Amount","value":"CHF 10"}]}"#;
 
     /// A request as an honest server sends it for `content`.
@@ -470,6 +542,7 @@ mod tests {
             SignContent::Document { name, sha256 } => (Some(name.clone()), Some(STANDARD.encode(sha256))),
             _ => (None, None),
         };
+        let document = matches!(content, SignContent::Document { .. });
         SignRequest {
             transaction_id: "H1".into(),
             kind: Some(content.kind()),
@@ -477,9 +550,15 @@ mod tests {
             data,
             document_name,
             digest,
+            document_length: document.then_some(DOCUMENT_LENGTH),
+            signing_certificate: document.then(|| STANDARD.encode(&signer().1)),
             language: "en".into(),
             nonce: STANDARD.encode(NONCE),
-            to_be_signed: STANDARD.encode(signed_attributes_for_digest(&content.message_digest(), &NONCE)),
+            to_be_signed: if document {
+                String::new()
+            } else {
+                STANDARD.encode(signed_attributes_for_digest(&content.message_digest(), &NONCE))
+            },
             expires_at: 0,
             choices: None,
             requester: None,
@@ -515,6 +594,9 @@ mod tests {
             let honest = request(&content);
             let forged = SignRequest { to_be_signed: forged.clone(), ..honest.clone() };
             assert!(matches!(check_request(&forged), Err(PhoneError::Mismatch(_))), "{content:?}");
+            if content.kind() == ContentKind::Document {
+                continue;
+            }
             // The same attributes under another nonce are not what is shown either.
             let renonced = SignRequest { nonce: STANDARD.encode([9u8; 8]), ..honest };
             assert!(matches!(check_request(&renonced), Err(PhoneError::Mismatch(_))), "{content:?}");
@@ -526,9 +608,35 @@ mod tests {
         let edited = APPROVAL.replace("CHF 10", "CHF 99");
         assert!(check_request(&SignRequest { data: edited, ..rows }).is_err());
         let doc = request(&contents()[2]);
-        assert!(check_request(&SignRequest { digest: Some(STANDARD.encode([0x5b; 32])), ..doc.clone() }).is_err());
+        assert!(check_request(&SignRequest { signing_certificate: None, ..doc.clone() }).is_err());
+        assert!(check_request(&SignRequest { document_length: None, ..doc }).is_err());
         // A kind that contradicts the data is refused before anything is shown.
         assert!(check_request(&SignRequest { kind: Some(ContentKind::TxnApproval), ..text.clone() }).is_err());
         assert_eq!(text.mime_type, TEXT_PLAIN);
+    }
+
+    #[test]
+    fn a_document_is_signed_only_over_attributes_of_the_document_shown() {
+        let content = SignContent::Document { name: "contract.pdf".into(), sha256: [0x5a; 32] };
+        let honest = request(&content);
+        let (_, cert) = signer();
+        let shown = DocumentCommitment { name: "contract.pdf".into(), length: DOCUMENT_LENGTH, sha256: [0x5a; 32] };
+        let attributes = |document: &DocumentCommitment, nonce: &[u8; 8]| {
+            STANDARD.encode(mobileid_crypto::pdf_signed_attributes(&[0x77; 32], nonce, cert, document).unwrap())
+        };
+        // Any revision of the document shown passes.
+        assert!(check_prepared(&honest, &attributes(&shown, &NONCE)).is_ok());
+        // Another document, another length, another nonce: refused.
+        for (document, nonce) in [
+            (DocumentCommitment { sha256: [0x5b; 32], ..shown.clone() }, NONCE),
+            (DocumentCommitment { length: 1, ..shown.clone() }, NONCE),
+            (DocumentCommitment { name: "other.pdf".into(), ..shown.clone() }, NONCE),
+            (shown.clone(), [9; 8]),
+        ] {
+            assert!(matches!(check_prepared(&honest, &attributes(&document, &nonce)), Err(PhoneError::Mismatch(_))));
+        }
+        // Attributes of a text are not a document's.
+        let text = STANDARD.encode(signed_attributes_for_digest(&[0x5a; 32], &NONCE));
+        assert!(check_prepared(&honest, &text).is_err());
     }
 }

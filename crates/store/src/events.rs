@@ -18,6 +18,8 @@ pub enum ChangeEvent {
     DeviceInbox(String),
     /// An OpenID client was registered, changed or removed.
     OidcClient(String),
+    /// A document's signing lease was given up: the next signer may go on.
+    DocumentFree(String),
 }
 
 impl ChangeEvent {
@@ -26,6 +28,7 @@ impl ChangeEvent {
             ChangeEvent::TransactionDone(id) => format!("tx:{id}"),
             ChangeEvent::DeviceInbox(id) => format!("dev:{id}"),
             ChangeEvent::OidcClient(id) => format!("oc:{id}"),
+            ChangeEvent::DocumentFree(id) => format!("doc:{id}"),
         }
     }
 
@@ -34,6 +37,8 @@ impl ChangeEvent {
             Some(ChangeEvent::TransactionDone(id.to_string()))
         } else if let Some(id) = payload.strip_prefix("oc:") {
             Some(ChangeEvent::OidcClient(id.to_string()))
+        } else if let Some(id) = payload.strip_prefix("doc:") {
+            Some(ChangeEvent::DocumentFree(id.to_string()))
         } else {
             payload.strip_prefix("dev:").map(|id| ChangeEvent::DeviceInbox(id.to_string()))
         }

@@ -143,7 +143,7 @@ impl MssRecord {
 }
 
 /// The failure columns of a completion: (state, reason, detail, signature).
-fn completion_columns(outcome: &Completion) -> (TxState, Option<&'static str>, Option<&str>, Option<&[u8]>) {
+pub(crate) fn completion_columns(outcome: &Completion) -> (TxState, Option<&'static str>, Option<&str>, Option<&[u8]>) {
     match outcome {
         Completion::Signed(cms) => (TxState::Signed, None, None, Some(cms)),
         Completion::Failed(f) => (TxState::Failed, Some(f.reason.as_db()), f.detail.as_deref(), None),
@@ -235,7 +235,7 @@ const SQLITE_INSERT_MSS_TRANSACTION: &str = "BEGIN; \
 /// fail the other. Dropped without [`RequestWrite::commit`], nothing is written.
 pub struct RequestWrite {
     // Declared first, so it is dropped (rolled back) before the writer lock is released.
-    db: sqlx::Transaction<'static, Any>,
+    pub(crate) db: sqlx::Transaction<'static, Any>,
     _writer: Option<WriterTurn>,
 }
 

@@ -1241,10 +1241,12 @@ both!(publish_listen, |db, store| {
                 ChangeEvent::TransactionDone(format!("T-{tag}")),
                 ChangeEvent::DeviceInbox(format!("d-{tag}")),
                 ChangeEvent::OidcClient(format!("rp-{tag}")),
+                ChangeEvent::DocumentFree(format!("doc-{tag}")),
             ];
             store.publish(&sent[0]).await.unwrap();
             other_node.publish(&sent[1]).await.unwrap();
             store.publish(&sent[2]).await.unwrap();
+            other_node.publish(&sent[3]).await.unwrap();
             let mut received = Vec::new();
             tokio::time::timeout(Duration::from_secs(10), async {
                 while received.len() < sent.len() {
@@ -1252,7 +1254,8 @@ both!(publish_listen, |db, store| {
                     let ours = match &event {
                         ChangeEvent::TransactionDone(id)
                         | ChangeEvent::DeviceInbox(id)
-                        | ChangeEvent::OidcClient(id) => id.ends_with(&tag),
+                        | ChangeEvent::OidcClient(id)
+                        | ChangeEvent::DocumentFree(id) => id.ends_with(&tag),
                     };
                     if ours {
                         received.push(event);
@@ -1581,4 +1584,78 @@ both!(user_serial_and_cancelled_codes, |db, store| {
     // The newest code is the cancelled one, though the used one before it expires later.
     assert_eq!(store.latest_activation_code_expiry("41790000001").await.unwrap(), Some((NOW, None)));
     assert_eq!(store.recent_transactions("41790000001", 5).await.unwrap(), Vec::new());
+});
+
+fn document(id: &str) -> DocumentRecord {
+    DocumentRecord {
+        document_id: id.into(),
+        name: "Vertrag März.pdf".into(),
+        original_sha256: vec![0xab; 32],
+        original_size: 4,
+        pages: 2,
+        revision: 0,
+        created_at: NOW,
+    }
+}
+
+both!(documents_and_their_signatures, |db, store| {
+    store.insert_document(&document("doc1"), b"%PDF").await.unwrap();
+    assert_eq!(store.find_document("doc1").await.unwrap(), Some(document("doc1")));
+    assert_eq!(store.find_document("nope").await.unwrap(), None);
+    assert_eq!(store.document_content("doc1").await.unwrap(), Some((0, b"%PDF".to_vec())));
+
+    // A signature asked of a user is written with its transaction.
+    let me = "41790000001";
+    user_with_device(&store, me, "d1").await;
+    let t = TransactionRecord {
+        kind: TxKind::Document,
+        requester: Requester::Sender("hr".into()),
+        content: SignContent::Document { name: "Vertrag März.pdf".into(), sha256: [0xab; 32] },
+        ..tx("S1", me, Some("d1"), Method::App)
+    };
+    let asked = DocumentSignatureRecord {
+        transaction_id: "S1".into(),
+        document_id: "doc1".into(),
+        signer_name: "Zoë".into(),
+        stamp: Some(r#"{"page":1}"#.into()),
+        prepared: None,
+    };
+    let mut write = store.begin_request(&t).await.unwrap();
+    write.insert(&t).await.unwrap();
+    write.insert_document_signature(&asked).await.unwrap();
+    write.commit(&t).await.unwrap();
+    assert_eq!(store.find_document_signature("S1").await.unwrap(), Some(asked.clone()));
+    assert_eq!(store.find_transaction("S1").await.unwrap().unwrap().kind, TxKind::Document);
+
+    // The lease: one holder at a time, renewable by it, free again once expired.
+    assert!(store.take_document_lease("doc1", "S1", ms(0), ms(30_000)).await.unwrap());
+    assert!(!store.take_document_lease("doc1", "S2", ms(1_000), ms(31_000)).await.unwrap());
+    assert!(store.take_document_lease("doc1", "S1", ms(1_000), ms(31_000)).await.unwrap());
+    assert!(store.take_document_lease("doc1", "S2", ms(31_000), ms(61_000)).await.unwrap(), "expired");
+    store.release_document_lease("doc1", "S1").await.unwrap();
+    assert!(!store.take_document_lease("doc1", "S1", ms(32_000), ms(62_000)).await.unwrap(), "not S1's to free");
+    store.release_document_lease("doc1", "S2").await.unwrap();
+    assert!(store.take_document_lease("doc1", "S1", ms(32_000), ms(62_000)).await.unwrap());
+
+    let prepared = Prepared { base_revision: 0, signing_time: ms(32_000), to_be_signed: vec![0x31, 0] };
+    store.record_prepared_signature("S1", &prepared).await.unwrap();
+    let found = store.find_document_signature("S1").await.unwrap().unwrap();
+    assert_eq!(found.prepared, Some(prepared));
+
+    // Embedding needs the lease, an unexpired one, and the revision it was computed over.
+    let signed = Completion::Signed(vec![0x30, 0]);
+    assert!(!store.embed_document_signature("doc1", "S1", 1, b"%PDF+1", &signed, ms(33_000)).await.unwrap());
+    assert!(!store.embed_document_signature("doc1", "S1", 0, b"%PDF+1", &signed, ms(62_000)).await.unwrap());
+    assert!(!store.embed_document_signature("doc1", "S2", 0, b"%PDF+1", &signed, ms(33_000)).await.unwrap());
+    assert_eq!(store.document_content("doc1").await.unwrap(), Some((0, b"%PDF".to_vec())), "nothing half-written");
+    assert!(store.embed_document_signature("doc1", "S1", 0, b"%PDF+1", &signed, ms(33_000)).await.unwrap());
+    assert_eq!(store.document_content("doc1").await.unwrap(), Some((1, b"%PDF+1".to_vec())));
+    let done = store.find_transaction("S1").await.unwrap().unwrap();
+    assert_eq!((done.state, done.signature), (TxState::Signed, Some(vec![0x30, 0])));
+    // The lease is free, and a transaction that ended cannot embed again.
+    assert!(store.take_document_lease("doc1", "S2", ms(34_000), ms(64_000)).await.unwrap());
+    store.release_document_lease("doc1", "S2").await.unwrap();
+    assert!(store.take_document_lease("doc1", "S1", ms(34_000), ms(64_000)).await.unwrap());
+    assert!(!store.embed_document_signature("doc1", "S1", 1, b"%PDF+2", &signed, ms(35_000)).await.unwrap());
+    assert_eq!(store.document_content("doc1").await.unwrap(), Some((1, b"%PDF+1".to_vec())), "rolled back");
 });
