@@ -12,6 +12,7 @@ pub mod clip;
 pub mod content;
 pub mod device_api;
 pub mod dtbd;
+pub mod envelope;
 pub mod fault;
 pub mod ids;
 pub mod msisdn;
@@ -25,6 +26,7 @@ pub mod user;
 
 pub use content::{ContentKind, SignContent};
 pub use dtbd::{Dtbd, TxnApproval};
+pub use envelope::{EnvelopeEvent, EnvelopeState, SignerState};
 pub use fault::{Fault, FaultCode, StatusCode};
 pub use ids::{ApId, ApTransId, MsspTransId, ParseSerialError, SerialNumber};
 pub use msisdn::Msisdn;

@@ -189,7 +189,37 @@ impl CertificateAuthority {
         links: Option<&CertificateLinks>,
     ) -> Result<Vec<u8>, CryptoError> {
         let public_key = verified_csr_key(csr_der)?;
+        self.issue_for_key(&public_key, serial_number, extra, usage, validity_days, links)
+    }
 
+    /// A new certificate for the key of `issued_der`, a certificate this CA issued: the
+    /// key's possession was proven when that one was issued (a signing certificate for
+    /// the key a phone already uses, for instance).
+    pub fn reissue_user_certificate(
+        &self,
+        issued_der: &[u8],
+        serial_number: &str,
+        extra: &[(SubjectAttribute, String)],
+        usage: CertificateUse,
+        validity_days: u32,
+        links: Option<&CertificateLinks>,
+    ) -> Result<Vec<u8>, CryptoError> {
+        crate::verify_chain(issued_der, &self.issuing.cert_der, &self.root.cert_der)?;
+        let issued = crate::cert::parse(issued_der)?;
+        let public_key = rcgen::SubjectPublicKeyInfo::from_der(issued.public_key().raw)
+            .map_err(|e| CryptoError::MalformedCertificate(format!("unusable public key: {e}")))?;
+        self.issue_for_key(&public_key, serial_number, extra, usage, validity_days, links)
+    }
+
+    fn issue_for_key(
+        &self,
+        public_key: &rcgen::SubjectPublicKeyInfo,
+        serial_number: &str,
+        extra: &[(SubjectAttribute, String)],
+        usage: CertificateUse,
+        validity_days: u32,
+        links: Option<&CertificateLinks>,
+    ) -> Result<Vec<u8>, CryptoError> {
         let serial_value = rcgen::string::PrintableString::try_from(serial_number)
             .map_err(|_| CryptoError::Issuance(format!("serial number {serial_number:?} is not a PrintableString")))?;
         let mut subject = DistinguishedName::new();
@@ -227,7 +257,7 @@ impl CertificateAuthority {
         params.use_authority_key_identifier_extension = true;
         add_links(&mut params, links)?;
 
-        sign_with(&self.issuing, params, &public_key)
+        sign_with(&self.issuing, params, public_key)
     }
 
     /// A delegated OCSP responder for the issuing CA, valid for `validity_days`: extended

@@ -18,6 +18,7 @@ pub mod device_auth;
 mod error;
 pub mod jose;
 mod keys;
+mod mac;
 mod pades;
 mod pem;
 mod rfc2253;
@@ -35,6 +36,7 @@ pub use cms::{
 };
 pub use error::CryptoError;
 pub use keys::{verify_signature, KeyAlgorithm, PrivateKey, SubjectKey};
+pub use mac::hmac_sha256;
 pub use pades::{check_pdf_signed_attributes, pdf_signed_attributes, DocumentCommitment};
 pub use pem::{pem_decode_all, pem_encode};
 pub use status::{

@@ -111,6 +111,35 @@ impl Engine {
         Ok((der, record))
     }
 
+    /// A certificate of `kind` for the key of a certificate we issued to a phone.
+    pub(crate) fn reissue_certificate_of(
+        &self,
+        issued_der: &[u8],
+        serial_number: &str,
+        msisdn: &str,
+        device_id: &str,
+        extra_subject: &[(SubjectAttribute, String)],
+        kind: CertificateKind,
+    ) -> Result<(Vec<u8>, CertificateRecord), EngineError> {
+        let links = links(self.oidc_issuer(), Authority::Issuing);
+        let usage = match kind {
+            CertificateKind::Authentication => CertificateUse::Authentication,
+            CertificateKind::Signing => CertificateUse::Signing,
+            CertificateKind::Encryption => CertificateUse::Encryption,
+        };
+        let der = self.inner.ca.reissue_user_certificate(
+            issued_der,
+            serial_number,
+            extra_subject,
+            usage,
+            self.config().certificate_validity_days,
+            Some(&links),
+        )?;
+        let mut record = certificate_record(&der, msisdn, device_id, self.now())?;
+        record.kind = kind;
+        Ok((der, record))
+    }
+
     /// The links for certificates the root signs (the issuing CA, TLS server certificates).
     pub fn root_links(&self) -> CertificateLinks {
         links(&self.config().oidc.issuer, Authority::Root)

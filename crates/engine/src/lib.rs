@@ -231,6 +231,14 @@ impl Engine {
         tokio::task::spawn_blocking(work).await
     }
 
+    /// CPU work for a front end (drawing a page), on the same pool as signatures.
+    pub async fn compute_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        self.compute(work).await
+    }
+
     pub(crate) fn master_key(&self) -> &MasterKey {
         &self.inner.master_key
     }

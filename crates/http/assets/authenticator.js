@@ -62,11 +62,12 @@ function setOf(items) {
   return tlv(0x31, concat(...sorted));
 }
 function oid(dotted) {
-  const [a, b, ...rest] = dotted.split(".").map(Number);
-  const out = [40 * a + b];
+  // BigInt: a UUID arc (2.25.…) is far beyond 2^53.
+  const [a, b, ...rest] = dotted.split(".").map(BigInt);
+  const out = [Number(40n * a + b)];
   for (const arc of rest) {
-    const chunk = [arc & 0x7f];
-    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift(0x80 | (v & 0x7f));
+    const chunk = [Number(arc & 0x7fn)];
+    for (let v = arc >> 7n; v > 0n; v >>= 7n) chunk.unshift(0x80 | Number(v & 0x7fn));
     out.push(...chunk);
   }
   return tlv(0x06, new Uint8Array(out));
@@ -77,6 +78,34 @@ function unsignedInteger(bytes) {
   while (i < bytes.length - 1 && bytes[i] === 0) i++;
   const body = bytes.slice(i);
   return tlv(0x02, body[0] & 0x80 ? concat(new Uint8Array([0]), body) : body);
+}
+function integer(n) {
+  const bytes = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return unsignedInteger(new Uint8Array(bytes.length ? bytes : [0]));
+}
+// Reads the element at `at`: its tag, its whole encoding, and where its content lies.
+function element(bytes, at) {
+  let length = bytes[at + 1];
+  let start = at + 2;
+  if (length & 0x80) {
+    const n = length & 0x7f;
+    length = 0;
+    for (let i = 0; i < n; i++) length = length * 256 + bytes[start + i];
+    start += n;
+  }
+  return { tag: bytes[at], start, end: start + length, raw: bytes.slice(at, start + length) };
+}
+function children(bytes, parent) {
+  const out = [];
+  for (let at = parent.start; at < parent.end; at = out[out.length - 1].end) out.push(element(bytes, at));
+  return out;
+}
+// A certificate's TBS fields from the serial number on: serial, signature algorithm,
+// issuer, validity, subject, subject public key info, ...
+function certificateFields(cert) {
+  const tbs = children(cert, children(cert, element(cert, 0))[0]);
+  return tbs[0].tag === 0xa0 ? tbs.slice(1) : tbs;
 }
 // WebCrypto signs ECDSA as r ‖ s; the device API and CMS want the DER SEQUENCE { r, s }.
 function derSignature(raw) {
@@ -89,6 +118,9 @@ const OID = {
   data: "1.2.840.113549.1.7.1",
   randomNonce: "1.2.840.113549.1.9.25.3",
   messageDigest: "1.2.840.113549.1.9.4",
+  signingCertificateV2: "1.2.840.113549.1.9.16.2.47",
+  // Our document commitment (docs/document-signing.md): a UUID-based OID.
+  documentCommitment: "2.25.113982034376036651149324885401143823180",
   commonName: "2.5.4.3",
   ecdsaWithSha256: "1.2.840.10045.4.3.2",
 };
@@ -102,6 +134,46 @@ function signedAttributes(digest, nonce) {
     attribute(OID.randomNonce, octets(nonce)),
     attribute(OID.messageDigest, octets(digest)),
   ]);
+}
+
+// A PDF signature's attributes (docs/document-signing.md): besides those above, the
+// certificate the signature names and the document shown (name, length, SHA-256). The
+// messageDigest is of the revision the server wrote, which the phone never sees.
+async function pdfSignedAttributes(revisionDigest, nonce, cert, document) {
+  const attribute = (type, value) => seq(oid(type), setOf([value]));
+  const [serial, , issuer] = certificateFields(cert);
+  const certId = seq(octets(await sha256(cert)), seq(seq(tlv(0xa4, issuer.raw)), serial.raw));
+  const commitment = seq(tlv(0x0c, enc.encode(document.name)), integer(document.length), octets(document.sha256));
+  return setOf([
+    attribute(OID.contentType, oid(OID.data)),
+    attribute(OID.messageDigest, octets(revisionDigest)),
+    attribute(OID.randomNonce, octets(nonce)),
+    attribute(OID.signingCertificateV2, seq(seq(certId))),
+    attribute(OID.documentCommitment, commitment),
+  ]);
+}
+function messageDigestOf(attributes) {
+  const wanted = oid(OID.messageDigest);
+  for (const attribute of children(attributes, element(attributes, 0))) {
+    const [type, values] = children(attributes, attribute);
+    if (equal(type.raw, wanted)) {
+      const value = children(attributes, values)[0];
+      return attributes.slice(value.start, value.end);
+    }
+  }
+  return new Uint8Array(0);
+}
+// The document's attributes the server prepared must be exactly those of the document
+// shown; the certificate offered must certify this key (checked on the signature).
+async function checkedDocumentSignature(request, content, signingKey, prepared) {
+  const cert = unb64(request.signing_certificate);
+  const toBeSigned = unb64(prepared);
+  const document = { name: request.document_name, length: request.document_length, sha256: content.digest };
+  const expected = await pdfSignedAttributes(messageDigestOf(toBeSigned), unb64(request.nonce), cert, document);
+  if (!equal(expected, toBeSigned)) return null;
+  const raw = new Uint8Array(await subtle.sign(SIGN, signingKey, toBeSigned));
+  const certified = await subtle.importKey("spki", certificateFields(cert)[5].raw, EC, false, ["verify"]);
+  return (await subtle.verify(SIGN, certified, raw, toBeSigned)) ? derSignature(raw) : null;
 }
 
 async function certificationRequest(keyPair) {
@@ -336,8 +408,11 @@ async function listen() {
 async function present(request) {
   seen.add(request.transaction_id);
   const content = await shownContent(request);
-  const expected = signedAttributes(content.digest, unb64(request.nonce));
-  if (!equal(expected, unb64(request.to_be_signed))) {
+  // A document's attributes are prepared after the approval; anything else is checked now.
+  const honest = request.kind === "document"
+    ? request.to_be_signed === "" && !!request.signing_certificate && Number.isSafeInteger(request.document_length)
+    : equal(signedAttributes(content.digest, unb64(request.nonce)), unb64(request.to_be_signed));
+  if (!honest) {
     // The server asks to sign something other than what would be shown: refuse it.
     await call(phone.device_key, phone.device_id, "POST", `/device/v1/transactions/${request.transaction_id}/decline`, {}).catch(() => {});
     remember(request, content, "mismatch");
@@ -395,10 +470,21 @@ async function approve(event) {
       return say(message, t("Wrongpin", { left: unlock.attempts_left }), true);
     }
     const signingKey = await unseal(key, unb64(unlock.share), phone.sealed_signing_key);
-    const signature = derSignature(new Uint8Array(await subtle.sign(SIGN, signingKey, unb64(current.request.to_be_signed))));
+    const id = current.request.transaction_id;
+    let signature;
+    if (current.request.kind === "document") {
+      const prepared = await call(phone.device_key, phone.device_id, "POST", `/device/v1/transactions/${id}/prepare`, {});
+      signature = await checkedDocumentSignature(current.request, current.content, signingKey, prepared.to_be_signed);
+      if (!signature) {
+        await call(phone.device_key, phone.device_id, "POST", `/device/v1/transactions/${id}/decline`, {}).catch(() => {});
+        return finish("mismatch");
+      }
+    } else {
+      signature = derSignature(new Uint8Array(await subtle.sign(SIGN, signingKey, unb64(current.request.to_be_signed))));
+    }
     const body = { signature: b64(signature) };
     if (choice) body.choice = choice;
-    await call(phone.device_key, phone.device_id, "POST", `/device/v1/transactions/${current.request.transaction_id}/approve`, body);
+    await call(phone.device_key, phone.device_id, "POST", `/device/v1/transactions/${id}/approve`, body);
     finish("approved");
   } catch (error) {
     if (error instanceof ApiError && error.status === 403) { finish("blocked"); return blocked(); }

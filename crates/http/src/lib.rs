@@ -26,6 +26,7 @@ pub mod pages;
 pub mod pki;
 pub mod portal;
 pub mod shutdown;
+pub mod signing;
 pub mod throttle;
 pub mod tls;
 
@@ -65,12 +66,21 @@ pub struct AppState {
     pub shutdown: Shutdown,
     pub metrics: Arc<Metrics>,
     pub throttles: Arc<Throttles>,
+    /// Wakes this node's e-mail and webhook workers (`signing::deliveries`).
+    pub deliveries: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
     pub fn new(engine: Engine, settings: Settings, shutdown: Shutdown) -> AppState {
         let metrics = Arc::new(Metrics::new(&engine));
-        AppState { engine, settings: Arc::new(settings), shutdown, metrics, throttles: Arc::default() }
+        AppState {
+            engine,
+            settings: Arc::new(settings),
+            shutdown,
+            metrics,
+            throttles: Arc::default(),
+            deliveries: Arc::default(),
+        }
     }
 }
 
@@ -97,7 +107,8 @@ pub fn router(state: AppState, port: Port) -> Router {
             .merge(oidc::router())
             .merge(pages::assets::router())
             .merge(authenticator::router())
-            .merge(portal::router());
+            .merge(portal::router())
+            .merge(signing::router());
     } else {
         app = app.merge(mss::rest::router()).merge(mss::soap::router());
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -76,6 +76,14 @@ pub struct Email {
     pub body: String,
 }
 
+/// A file sent with a message.
+#[derive(Clone)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error("invalid recipient e-mail address {address:?}: {reason}")]
@@ -132,6 +140,11 @@ impl Mailer {
     }
 
     pub async fn send(&self, email: &Email) -> Result<(), MailError> {
+        self.send_with(email, &[]).await
+    }
+
+    /// Sends `email` with files attached (signed PDFs).
+    pub async fn send_with(&self, email: &Email, attachments: &[Attachment]) -> Result<(), MailError> {
         let to: Mailbox = email.to.parse().map_err(|e: lettre::address::AddressError| MailError::InvalidRecipient {
             address: email.to.clone(),
             reason: e.to_string(),
@@ -149,14 +162,22 @@ impl Mailer {
         };
         // Under the sender's domain: the host's name may be a container's.
         let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.inner.from.email.domain());
-        let message = Message::builder()
-            .message_id(Some(message_id))
-            .from(self.inner.from.clone())
-            .to(to)
-            .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(email.body.clone())
-            .map_err(|e| MailError::Message(e.to_string()))?;
+        let message =
+            Message::builder().message_id(Some(message_id)).from(self.inner.from.clone()).to(to).subject(subject);
+        let message = if attachments.is_empty() {
+            message.header(ContentType::TEXT_PLAIN).body(email.body.clone())
+        } else {
+            let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(email.body.clone()));
+            for file in attachments {
+                let content_type =
+                    ContentType::parse(&file.content_type).map_err(|e| MailError::Message(e.to_string()))?;
+                parts = parts.singlepart(
+                    lettre::message::Attachment::new(file.filename.clone()).body(file.bytes.clone(), content_type),
+                );
+            }
+            message.multipart(parts)
+        }
+        .map_err(|e| MailError::Message(e.to_string()))?;
         match tokio::time::timeout(SEND_TIMEOUT, smtp.transport.send(message)).await {
             Ok(Ok(_response)) => Ok(()),
             Ok(Err(e)) => Err(MailError::Smtp { server: smtp.server.clone(), reason: error_chain(&e) }),

@@ -15,11 +15,13 @@
 //! signing service decides who signs where.
 
 mod inspect;
+mod render;
 mod revision;
 pub mod sample;
 mod stamp;
 
 pub use inspect::{inspect, DocumentInfo};
+pub use render::page_png;
 pub use revision::{prepare, Revision, SignatureField};
 pub use stamp::Stamp;
 

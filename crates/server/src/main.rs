@@ -67,6 +67,44 @@ enum Command {
     /// Accounts of the self-service portal.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Senders of documents to sign (the document-signing API's clients).
+    #[command(subcommand)]
+    Sender(SenderCommand),
+    /// Envelopes of documents to sign: for support.
+    #[command(subcommand)]
+    Envelope(EnvelopeCommand),
+}
+
+#[derive(Subcommand)]
+enum EnvelopeCommand {
+    /// Print each signer's link (to hand over when an e-mail did not arrive).
+    Links {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SenderCommand {
+    /// Register a sender; prints its API key (and webhook secret) once.
+    Add {
+        /// Letters, digits, '-', '_' and '.'.
+        #[arg(long)]
+        id: String,
+        /// The name signers see ("Acme HR").
+        #[arg(long)]
+        name: String,
+        /// Where the envelopes' events are POSTed, signed with the webhook secret.
+        #[arg(long)]
+        webhook_url: Option<String>,
+    },
+    /// List the senders.
+    List,
+    /// Remove a sender: its API key stops working.
+    Remove {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -321,6 +359,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Account(command) => account_command(&engine, &config, command).await,
+        Command::Sender(command) => sender_command(&engine, command).await,
+        Command::Envelope(EnvelopeCommand::Links { id }) => {
+            let signers = engine.store().envelope_signers(&id).await?;
+            if signers.is_empty() {
+                bail!("there is no envelope {id}");
+            }
+            let base = config.browser_public_url.trim_end_matches('/');
+            for signer in signers {
+                let token = engine.signer_link_token(&signer.signer_id);
+                println!("level {} {:<10} {:<32} {base}/sign/{token}", signer.level, signer.state, signer.email);
+            }
+            Ok(())
+        }
         Command::OidcKey(OidcKeyCommand::Rotate) => {
             let kids = engine.rotate_oidc_keys().await?;
             println!("New signing keys {} are published now and sign from an hour on.", kids.join(", "));
@@ -439,6 +490,7 @@ async fn serve(
     print_banner(&config, &data_dir, &addresses);
     purge_old_nonces(engine.clone());
     mobileid_http::portal::notify::spawn_upkeep(state.clone());
+    mobileid_http::signing::deliveries::spawn(state.clone());
     let mut listeners = vec![
         Listener::Tls { listener: mss, tls: mss_tls, app: mobileid_http::router(state.clone(), Port::Mss) },
         Listener::Tls { listener: browser, tls: browser_tls, app: mobileid_http::router(state.clone(), Port::Browser) },
@@ -727,6 +779,35 @@ async fn oidc_client_command(engine: &Engine, command: OidcClientCommand) -> any
             }
         }
     }
+}
+
+async fn sender_command(engine: &Engine, command: SenderCommand) -> anyhow::Result<()> {
+    match command {
+        SenderCommand::Add { id, name, webhook_url } => {
+            let (sender, api_key, secret) = engine
+                .add_sender(&id, &name, webhook_url.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+            println!("Sender {} ({}) added. Its API key, shown only now:", sender.sender_id, sender.name);
+            println!("{api_key}");
+            if let Some(secret) = secret {
+                println!("Its webhook secret, shown only now:");
+                println!("{secret}");
+            }
+        }
+        SenderCommand::List => {
+            for sender in engine.store().list_senders().await? {
+                println!("{:<24} {:<32} {}", sender.sender_id, sender.name, sender.webhook_url.unwrap_or_default());
+            }
+        }
+        SenderCommand::Remove { id } => {
+            if !engine.store().delete_sender(&id).await? {
+                bail!("there is no sender {id}");
+            }
+            println!("Sender {id} removed.");
+        }
+    }
+    Ok(())
 }
 
 async fn account_command(engine: &Engine, config: &Config, command: AccountCommand) -> anyhow::Result<()> {

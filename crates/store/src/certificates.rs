@@ -76,6 +76,30 @@ impl std::fmt::Debug for EscrowedKey {
 }
 
 impl Store {
+    /// Records a signing certificate made for a device after its activation, with its
+    /// record; false (nothing written) if the device has one already.
+    pub async fn insert_signing_certificate(
+        &self,
+        device_id: &str,
+        cert_der: &[u8],
+        certificate: &CertificateRecord,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO signing_certificates (device_id, cert_der) VALUES ($1, $2) ON CONFLICT (device_id) DO NOTHING",
+        )
+        .bind(device_id)
+        .bind(cert_der)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_certificate(&mut tx, certificate).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Keeps an escrowed key and records its certificate, in one transaction.
     pub async fn insert_escrowed_key(&self, key: &EscrowedKey, certificate: &CertificateRecord) -> Result<()> {
         let mut tx = self.pool.begin().await?;

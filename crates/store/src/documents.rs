@@ -105,22 +105,8 @@ impl RequestWrite {
 impl Store {
     /// Keeps a new document; its content is the original.
     pub async fn insert_document(&self, d: &DocumentRecord, content: &[u8]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO documents (document_id, name, original_sha256, original_size, pages, content, revision,
-               created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&d.document_id)
-        .bind(&d.name)
-        .bind(&d.original_sha256)
-        .bind(d.original_size as i64)
-        .bind(i64::from(d.pages))
-        .bind(content)
-        .bind(d.revision)
-        .bind(d.created_at.as_millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_document(&mut conn, d, content).await
     }
 
     pub async fn find_document(&self, document_id: &str) -> Result<Option<DocumentRecord>> {
@@ -247,4 +233,23 @@ impl Store {
         db.commit().await?;
         Ok(true)
     }
+}
+
+pub(crate) async fn insert_document(conn: &mut sqlx::AnyConnection, d: &DocumentRecord, content: &[u8]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO documents (document_id, name, original_sha256, original_size, pages, content, revision,
+           created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&d.document_id)
+    .bind(&d.name)
+    .bind(&d.original_sha256)
+    .bind(d.original_size as i64)
+    .bind(i64::from(d.pages))
+    .bind(content)
+    .bind(d.revision)
+    .bind(d.created_at.as_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
 }

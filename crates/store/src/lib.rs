@@ -14,6 +14,7 @@ mod authorities;
 mod certificates;
 mod devices;
 mod documents;
+mod envelopes;
 mod events;
 mod oidc;
 mod oidc_writes;
@@ -36,6 +37,9 @@ pub use authorities::AuthorityRecord;
 pub use certificates::{CertificateRecord, EscrowedKey, Revoked};
 pub use devices::DeviceRecord;
 pub use documents::{DocumentRecord, DocumentSignatureRecord, Prepared};
+pub use envelopes::{
+    EnvelopeChange, EnvelopeRecord, EventRecord, MailRecord, SenderRecord, SignerMove, SignerRecord, WebhookRecord,
+};
 pub use events::{ChangeEvent, ChangeListener};
 pub use oidc::{Consumed, OidcClientRecord, OidcKeyRecord, OidcObject, Rotation};
 pub use receipts::ReceiptRecord;

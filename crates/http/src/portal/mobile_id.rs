@@ -293,7 +293,7 @@ fn enrolment_page(
 }
 
 /// The link as a QR code: an SVG image in a data URL (the CSP allows `data:` images).
-fn qr_data_url(link: &str) -> Result<String, qrcode::types::QrError> {
+pub(crate) fn qr_data_url(link: &str) -> Result<String, qrcode::types::QrError> {
     let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)?;
     let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build();
     Ok(format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg)))

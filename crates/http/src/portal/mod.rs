@@ -12,6 +12,8 @@
 
 mod account;
 mod mobile_id;
+
+pub(crate) use mobile_id::qr_data_url;
 pub mod notify;
 
 use askama::Template;
@@ -181,7 +183,7 @@ fn internal(error: &dyn std::fmt::Display) -> Response {
 }
 
 /// A time as the pages show it: UTC, to the minute.
-fn shown_time(at: Timestamp) -> String {
+pub(crate) fn shown_time(at: Timestamp) -> String {
     at.to_datetime().map(|t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
 }
 

@@ -11,9 +11,11 @@
 //! lease, in one database transaction. A second signer who approved meanwhile waits
 //! only for that round trip, then extends the new revision.
 
+pub mod envelopes;
+
 use std::time::Duration;
 
-use mobileid_core::{DeviceState, Method, Requester, SignContent, Timestamp, TxKind};
+use mobileid_core::{CertificateKind, DeviceState, Method, Requester, SignContent, Timestamp, TxKind};
 use mobileid_crypto::{pdf_signed_attributes, verify_detached_signed_data, DocumentCommitment};
 use mobileid_pdf::{PdfError, SignatureField, Stamp};
 use mobileid_store::{
@@ -77,6 +79,17 @@ pub struct SignatureAsk {
 impl Engine {
     /// Keeps a PDF to be signed, once it reads as one that can be.
     pub async fn add_document(&self, name: &str, content: Vec<u8>) -> Result<DocumentRecord, SigningError> {
+        let (record, content) = self.checked_document(name, content).await?;
+        self.store().insert_document(&record, &content).await.map_err(internal)?;
+        Ok(record)
+    }
+
+    /// A PDF read as signing will read it (on the compute pool), and its record.
+    pub(crate) async fn checked_document(
+        &self,
+        name: &str,
+        content: Vec<u8>,
+    ) -> Result<(DocumentRecord, Vec<u8>), SigningError> {
         let (content, checked) = self
             .compute(move || {
                 let checked = mobileid_pdf::inspect(&content);
@@ -94,8 +107,7 @@ impl Engine {
             revision: 0,
             created_at: self.now(),
         };
-        self.store().insert_document(&record, &content).await.map_err(internal)?;
-        Ok(record)
+        Ok((record, content))
     }
 
     /// The current revision of a document: how many signatures it carries, and its bytes.
@@ -267,6 +279,11 @@ impl Engine {
         self.inner.metrics.finished(crate::metrics::Ending::Signed, record.created_at, now);
         self.announce(ChangeEvent::DocumentFree(signature.document_id)).await;
         self.announce(ChangeEvent::TransactionDone(record.id.clone())).await;
+        // The envelope goes on (the signer's next document, the next level); the
+        // signature stands whatever happens there.
+        if let Err(e) = self.envelope_signature_embedded(&record.id).await {
+            tracing::error!(id = %record.id, "the envelope did not go on after a signature: {e}");
+        }
         Ok(())
     }
 
@@ -278,14 +295,34 @@ impl Engine {
             .ok_or_else(|| internal(format!("document transaction {transaction_id} has no signature row")))
     }
 
-    /// The certificate a document signature names: the phone's signing certificate,
-    /// or its authentication certificate where it has none (phones activated before).
+    /// The certificate a document signature names: the phone's signing certificate
+    /// (key usage nonRepudiation, which validators want of a document signature). A
+    /// phone activated without one gets one now, for the key it already signs with.
     async fn signing_certificate_of(&self, device_id: &str) -> Result<Vec<u8>, TransactionError> {
         if let Some(certificate) = self.store().signing_certificate(device_id).await.map_err(internal)? {
             return Ok(certificate);
         }
         let device = self.store().find_device(device_id).await.map_err(internal)?;
-        device.map(|d| d.cert_der).ok_or_else(|| internal(format!("device {device_id} is gone")))
+        let device = device.ok_or_else(|| internal(format!("device {device_id} is gone")))?;
+        let user = self.store().find_user(&device.msisdn).await.map_err(internal)?;
+        let user = user.ok_or_else(|| internal(format!("the user of {device_id} is gone")))?;
+        let subject = self.subject_properties(&device.msisdn).await.map_err(internal)?;
+        let (der, record) = self
+            .reissue_certificate_of(
+                &device.cert_der,
+                &user.serial_number,
+                &device.msisdn,
+                device_id,
+                &subject,
+                CertificateKind::Signing,
+            )
+            .map_err(internal)?;
+        if !self.store().insert_signing_certificate(device_id, &der, &record).await.map_err(internal)? {
+            // Another request made one at the same moment: that one stands.
+            let kept = self.store().signing_certificate(device_id).await.map_err(internal)?;
+            return kept.ok_or_else(|| internal("the signing certificate vanished"));
+        }
+        Ok(der)
     }
 
     /// Waits until the document's lease is this transaction's; a notification wakes the

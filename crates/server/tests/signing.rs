@@ -1,0 +1,433 @@
+//! Document signing over HTTP, as senders and signers use it, on SQLite and PostgreSQL:
+//! a sender's envelope with two documents and two levels (two signers in parallel, then
+//! one), invitations through a real SMTP sink, the signers' links, virtual phones that
+//! approve together, webhooks signed with the sender's secret, the completion e-mail
+//! with the signed PDFs, and every signed PDF checked by pyHanko, qpdf and pdfsig. Then
+//! what must be refused: a signer before their level, a link that names nobody,
+//! another sender's envelope, bad documents, and a decline.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use mobileid_phone::Phone;
+use serde_json::{json, Value};
+use support::smtp::{Received, SmtpSink};
+use support::*;
+
+/// One webhook request as received: its headers (lower-case names) and body.
+type Hook = (HashMap<String, String>, String);
+
+/// A webhook receiver: keeps every request.
+#[derive(Clone, Default)]
+struct Hooks(Arc<Mutex<Vec<Hook>>>);
+
+impl Hooks {
+    async fn start() -> (Hooks, String) {
+        let hooks = Hooks::default();
+        let kept = hooks.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let kept = kept.clone();
+                async move {
+                    let headers = headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+                        .collect();
+                    kept.0.lock().unwrap().push((headers, body));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (hooks, url)
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.0.lock().unwrap().iter().map(|(h, _)| h["x-mobileid-event"].clone()).collect()
+    }
+
+    async fn wait_for(&self, event: &str, count: usize) {
+        for _ in 0..200 {
+            if self.events().iter().filter(|e| *e == event).count() >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no {count} {event} webhook(s); got {:?}", self.events());
+    }
+}
+
+struct Sender {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    secret: Option<String>,
+}
+
+impl Sender {
+    fn add(server: &TestServer, id: &str, webhook: Option<&str>) -> Sender {
+        let mut args = vec!["sender", "add", "--id", id, "--name", "Acme HR"];
+        if let Some(url) = webhook {
+            args.extend(["--webhook-url", url]);
+        }
+        let out = server.cli(&args);
+        let lines: Vec<&str> = out.lines().collect();
+        Sender {
+            http: server.relying_party_client(),
+            base: server.browser_base.clone(),
+            key: lines[1].trim().to_string(),
+            secret: lines.get(3).map(|s| s.trim().to_string()),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn download(&self, id: &str, index: usize) -> Vec<u8> {
+        let url = format!("{}/api/v1/envelopes/{id}/documents/{index}", self.base);
+        let response = self.http.get(url).bearer_auth(&self.key).send().await.expect("download");
+        assert_eq!(response.status(), 200);
+        response.bytes().await.expect("pdf").to_vec()
+    }
+}
+
+fn pdf(title: &str, pages: u32) -> String {
+    STANDARD.encode(mobileid_pdf::sample::document(title, pages, 1_500, pages > 1))
+}
+
+fn signer(name: &str, email: &str, msisdn: &str, language: &str) -> Value {
+    json!({ "name": name, "email": email, "msisdn": msisdn, "language": language })
+}
+
+/// The signer's link from their invitation.
+fn link(mail: &Received) -> String {
+    mail.text_body().lines().map(str::trim).find(|l| l.contains("/sign/")).expect("a link").to_string()
+}
+
+async fn mails_to(sink: &SmtpSink, to: &str, subject_start: &str, count: usize) -> Vec<Received> {
+    for _ in 0..200 {
+        let found: Vec<Received> = sink
+            .messages()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t == to) && m.subject().starts_with(subject_start))
+            .collect();
+        if found.len() >= count {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {subject_start:?} mail to {to}");
+}
+
+/// Posts the signer's "Sign" form with their number.
+async fn start_signing(
+    http: &reqwest::Client,
+    link: &str,
+    origin: &str,
+    number: &str,
+) -> (u16, String, Option<String>) {
+    let response = http
+        .post(format!("{link}/start"))
+        .header("Origin", origin)
+        .form(&[("country", "41"), ("number", number)])
+        .send()
+        .await
+        .expect("start");
+    let status = response.status().as_u16();
+    let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+    (status, response.text().await.unwrap(), location)
+}
+
+/// The phone approves the request it gets next; returns what it showed.
+async fn approve_next_document(phone: &mut Phone) -> String {
+    let request = next_request(phone).await;
+    let shown = phone.check(&request).expect("honest request").text;
+    phone.approve(&request, PIN).await.expect("approved");
+    shown
+}
+
+fn validate_with_tools(pdf: &[u8], root_pem: &str, signatures: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signed.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, root_pem).unwrap();
+    let pyhanko = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/python-test-env/bin/pyhanko");
+    let out = Command::new(&pyhanko)
+        .args(["sign", "validate", "--pretty-print", "--no-revocation-check", "--trust"])
+        .arg(&root)
+        .arg(&file)
+        .output()
+        .expect("pyhanko (run scripts/test)");
+    let report = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report.matches("The signature is judged VALID").count(), signatures, "{report}");
+    let check = Command::new("qpdf").arg("--check").arg(&file).output().expect("qpdf");
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    let listed = Command::new("pdfsig").arg(&file).output().expect("pdfsig");
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert_eq!(listed.matches("Signature is Valid.").count(), signatures, "{listed}");
+}
+
+/// The root certificate of the server's CA (the last in ca-chain.pem, or ca.pem).
+fn root_pem(server: &TestServer) -> String {
+    std::fs::read_to_string(server.data_dir.path().join("ca.pem")).expect("ca.pem")
+}
+
+async fn two_levels_three_signers(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let (hooks, hook_url) = Hooks::start().await;
+    let port = sink.port().to_string();
+    let server = TestServer::start_with(
+        backend,
+        &[
+            ("MOBILEID_SMTP_HOST", "127.0.0.1"),
+            ("MOBILEID_SMTP_PORT", port.as_str()),
+            ("MOBILEID_SMTP_SECURITY", "plain"),
+            ("MOBILEID_MAIL_FROM", "Mobile ID <noreply@mid.example>"),
+        ],
+    )
+    .await;
+    let sender = Sender::add(&server, "acme", Some(&hook_url));
+    let mut anna = server.phone("+41791110001").await;
+    let mut luca = server.phone("+41791110002").await;
+    let mut chris = server.phone("+41791110003").await;
+
+    let body = json!({
+        "title": "Employment contract",
+        "message": "Please sign both documents.",
+        "send": true,
+        "documents": [{ "name": "contract.pdf", "content": pdf("Contract", 3) }, { "name": "annex.pdf", "content": pdf("Annex", 1) }],
+        "levels": [
+            [signer("Anna Müller", "anna@example.ch", "+41791110001", "de"), signer("Luca Rossi", "luca@example.ch", "+41791110002", "it")],
+            [signer("Chris Meier", "chris@example.ch", "+41791110003", "en")],
+        ],
+    });
+    let (status, envelope) = sender.call(reqwest::Method::POST, "/api/v1/envelopes", Some(&body)).await;
+    assert_eq!(status, 201, "{envelope}");
+    let id = envelope["id"].as_str().unwrap().to_string();
+    assert_eq!(envelope["state"], "sent");
+    assert_eq!(envelope["level"], 1);
+
+    // The first level is invited, in each signer's language; the second is not yet.
+    let anna_link = link(&mails_to(&sink, "anna@example.ch", "Bitte unterschreiben", 1).await[0]);
+    let luca_link = link(&mails_to(&sink, "luca@example.ch", "Da firmare", 1).await[0]);
+    assert!(!sink.messages().iter().any(|m| m.to.contains(&"chris@example.ch".to_string())));
+    let links = server.cli(&["envelope", "links", "--id", &id]);
+    // The CLI knows the configured public URL; this server listens on a port of its own.
+    let chris_token = links.lines().find(|l| l.contains("chris@")).and_then(|l| l.rsplit('/').next()).unwrap();
+    let chris_link = format!("{}/sign/{chris_token}", server.browser_base);
+
+    // A signer whose level has not started cannot sign, even with their link.
+    let browser = server.relying_party_client();
+    let origin = server.browser_base.clone();
+    let (status, page, _) = start_signing(&browser, &chris_link, &origin, "791110003").await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains(&id), "the reference is on every page");
+    // A link that names nobody, and a form from another site.
+    let nobody = format!("{}/sign/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", server.browser_base);
+    assert_eq!(browser.get(&nobody).send().await.unwrap().status(), 404);
+    let (status, _, _) = start_signing(&browser, &anna_link, "https://evil.example", "791110001").await;
+    assert_eq!(status, 403);
+
+    // The signer sees every page, and a wrong number is refused.
+    let page = browser.get(&anna_link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Employment contract") && page.contains(&id));
+    assert_eq!(page.matches("class=\"page\"").count(), 4, "three pages and one");
+    let image = browser.get(format!("{anna_link}/documents/0/pages/3")).send().await.unwrap();
+    assert_eq!(image.headers()["content-type"], "image/png");
+    let (status, page, _) = start_signing(&browser, &anna_link, &origin, "791110002").await;
+    assert_eq!(status, 400, "{page}");
+
+    // Both signers of level 1 start and approve together, document after document.
+    let (status, _, location) = start_signing(&browser, &anna_link, &origin, "791110001").await;
+    assert_eq!((status, location), (303, Some(format!("/sign/{}/progress", anna_link.rsplit('/').next().unwrap()))));
+    let (status, _, _) = start_signing(&browser, &luca_link, &origin, "791110002").await;
+    assert_eq!(status, 303);
+    for document in ["contract.pdf", "annex.pdf"] {
+        let (shown_a, shown_l) = tokio::join!(approve_next_document(&mut anna), approve_next_document(&mut luca));
+        assert!(shown_a.contains(document) && shown_l.contains(document), "{shown_a} / {shown_l}");
+    }
+    // Level 2 is invited when both have signed.
+    let chris_mail = link(&mails_to(&sink, "chris@example.ch", "Please sign", 1).await[0]);
+    assert_eq!(chris_mail, chris_link);
+    let (status, _, _) = start_signing(&browser, &chris_link, &origin, "791110003").await;
+    assert_eq!(status, 303);
+    approve_next_document(&mut chris).await;
+    approve_next_document(&mut chris).await;
+
+    // Complete: every signer gets the signed PDFs; the sender's webhooks are signed.
+    let done = mails_to(&sink, "chris@example.ch", "Signed:", 1).await;
+    assert!(done[0].data.contains("filename=\"contract.pdf\"") && done[0].data.contains("filename=\"annex.pdf\""));
+    mails_to(&sink, "anna@example.ch", "Unterschrieben:", 1).await;
+    let (_, envelope) = sender.call(reqwest::Method::GET, &format!("/api/v1/envelopes/{id}"), None).await;
+    assert_eq!(envelope["state"], "completed", "{envelope}");
+    let trail: Vec<&str> =
+        envelope["audit_trail"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for event in ["created", "sent", "viewed", "signed", "completed"] {
+        assert!(trail.contains(&event), "{trail:?}");
+    }
+    hooks.wait_for("completed", 1).await;
+    hooks.wait_for("signed", 3).await;
+    let secret = sender.secret.clone().expect("webhook secret");
+    for (headers, body) in hooks.0.lock().unwrap().iter() {
+        let signature = &headers["x-mobileid-signature"];
+        let (t, v1) = signature.split_once(",v1=").unwrap();
+        let t = t.trim_start_matches("t=");
+        let expected = hex_hmac(secret.as_bytes(), format!("{t}.{body}").as_bytes());
+        assert_eq!(v1, expected, "webhook signature");
+    }
+
+    // Both documents carry the three signatures, valid for independent validators.
+    for index in 0..2 {
+        let signed = sender.download(&id, index).await;
+        validate_with_tools(&signed, &root_pem(&server), 3);
+    }
+    let (status, evidence) = sender.call(reqwest::Method::GET, &format!("/api/v1/envelopes/{id}/evidence"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(evidence["documents"][0]["signatures"], 3);
+
+    // Another sender sees nothing of it.
+    let other = Sender::add(&server, "other", None);
+    let (status, problem) = other.call(reqwest::Method::GET, &format!("/api/v1/envelopes/{id}"), None).await;
+    assert_eq!(status, 404, "{problem}");
+    let (status, _) =
+        other.call(reqwest::Method::POST, &format!("/api/v1/envelopes/{id}/void"), Some(&json!({}))).await;
+    assert_eq!(status, 404);
+}
+
+fn hex_hmac(key: &[u8], message: &[u8]) -> String {
+    use std::fmt::Write;
+    mobileid_crypto::hmac_sha256(key, message).iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+async fn refusals_and_a_decline(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let port = sink.port().to_string();
+    let server = TestServer::start_with(
+        backend,
+        &[
+            ("MOBILEID_SMTP_HOST", "127.0.0.1"),
+            ("MOBILEID_SMTP_PORT", port.as_str()),
+            ("MOBILEID_SMTP_SECURITY", "plain"),
+        ],
+    )
+    .await;
+    let sender = Sender::add(&server, "acme", None);
+    let one = |content: String| {
+        json!({ "title": "Offer", "send": true, "documents": [{ "name": "offer.pdf", "content": content }],
+                "levels": [[signer("Anna", "anna@example.ch", "+41791110001", "en")]] })
+    };
+    // No key, a wrong key.
+    let anonymous = server.relying_party_client();
+    let response = anonymous
+        .post(format!("{}/api/v1/envelopes", server.browser_base))
+        .json(&one(pdf("x", 1)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    // A corrupted PDF, an encrypted one, one too large: clear errors, and nothing kept.
+    let mut corrupted = mobileid_pdf::sample::document("Broken", 2, 500, false);
+    corrupted.truncate(corrupted.len() / 3);
+    let (status, problem) =
+        sender.call(reqwest::Method::POST, "/api/v1/envelopes", Some(&one(STANDARD.encode(&corrupted)))).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("offer.pdf"), "{problem}");
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.pdf");
+    std::fs::write(&plain, mobileid_pdf::sample::document("Secret", 1, 100, false)).unwrap();
+    let encrypted = dir.path().join("encrypted.pdf");
+    let made =
+        Command::new("qpdf").args(["--encrypt", "u", "o", "256", "--"]).arg(&plain).arg(&encrypted).output().unwrap();
+    assert!(made.status.success());
+    let (status, problem) = sender
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/envelopes",
+            Some(&one(STANDARD.encode(std::fs::read(&encrypted).unwrap()))),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("encrypted"), "{problem}");
+    let huge = vec![b'A'; 200 * 1024 * 1024];
+    let response = sender
+        .http
+        .post(format!("{}/api/v1/envelopes", server.browser_base))
+        .bearer_auth(&sender.key)
+        .header("Content-Type", "application/json")
+        .body(huge)
+        .send()
+        .await;
+    if let Ok(response) = response {
+        assert_eq!(response.status(), 413);
+    }
+    assert_eq!(server.sql("SELECT COUNT(*) FROM envelopes").trim(), "0", "nothing half-written");
+    assert_eq!(server.sql("SELECT COUNT(*) FROM documents").trim(), "0", "no document without its envelope");
+
+    // A decline ends the envelope; the sender sees the reason.
+    let (status, envelope) = sender.call(reqwest::Method::POST, "/api/v1/envelopes", Some(&one(pdf("Offer", 1)))).await;
+    assert_eq!(status, 201, "{envelope}");
+    let id = envelope["id"].as_str().unwrap();
+    let anna_link = link(&mails_to(&sink, "anna@example.ch", "Please sign", 1).await[0]);
+    let browser = server.relying_party_client();
+    let response = browser
+        .post(format!("{anna_link}/decline"))
+        .header("Origin", &server.browser_base)
+        .form(&[("reason", "The salary is wrong.")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, envelope) = sender.call(reqwest::Method::GET, &format!("/api/v1/envelopes/{id}"), None).await;
+    assert_eq!(envelope["state"], "declined");
+    assert_eq!(envelope["signers"][0]["decline_reason"], "The salary is wrong.");
+    mails_to(&sink, "anna@example.ch", "Declined:", 1).await;
+    // The link no longer signs; voiding a finished envelope is refused.
+    let (status, _, _) = start_signing(&browser, &anna_link, &server.browser_base, "791110001").await;
+    assert_eq!(status, 409);
+    let (status, _) =
+        sender.call(reqwest::Method::POST, &format!("/api/v1/envelopes/{id}/void"), Some(&json!({}))).await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn two_levels_three_signers_sqlite() {
+    two_levels_three_signers(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn two_levels_three_signers_postgres() {
+    two_levels_three_signers(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn refusals_and_a_decline_sqlite() {
+    refusals_and_a_decline(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn refusals_and_a_decline_postgres() {
+    refusals_and_a_decline(Backend::Postgres).await;
+}
