@@ -7,6 +7,7 @@
 mod ap;
 mod cpu;
 mod oidc;
+mod pdf;
 mod peer;
 mod scenario;
 mod server;
@@ -78,6 +79,8 @@ enum Scenario {
     Robots,
     Phones,
     Oidc,
+    /// The signing step of document signing on a 10 MB, 300-page PDF, in process.
+    Pdf,
 }
 
 /// The scenarios that load the MSS API.
@@ -98,7 +101,7 @@ impl Args {
         if !(1..=300).contains(&self.mss_timeout) {
             bail!("--mss-timeout must be 1 to 300 s, as the MSS API allows");
         }
-        if self.scenario == Scenario::Oidc && !(1..=15).contains(&self.runs) {
+        if matches!(self.scenario, Scenario::Oidc | Scenario::Pdf) && !(1..=15).contains(&self.runs) {
             bail!("--runs must be 1 to 15");
         }
         if self.scenario == Scenario::Phones && !(self.concurrency..=10_000).contains(&self.users) {
@@ -125,6 +128,7 @@ fn main() -> std::process::ExitCode {
             Scenario::Oidc => runtime.block_on(oidc::bench(&args)),
             Scenario::Robots => runtime.block_on(bench(&args, MssLoad::Robots)),
             Scenario::Phones => runtime.block_on(bench(&args, MssLoad::Phones)),
+            Scenario::Pdf => pdf::bench(args.runs),
         }
     });
     match outcome {

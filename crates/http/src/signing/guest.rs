@@ -216,7 +216,7 @@ async fn show_envelope(
         (EnvelopeState::Declined, _) => "signing.status.closed",
         _ => "signing.status.not_yet",
     };
-    let (country, number) = split_country(signer.msisdn.as_deref().unwrap_or(""));
+    let (country, number) = split_country(signer.msisdn.as_deref().unwrap_or("").trim_start_matches('+'));
     let template = EnvelopePage {
         chrome,
         title: guest.envelope.title.clone(),
