@@ -57,6 +57,9 @@ const ACCESS_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.
 const OCSP_NO_CHECK: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5];
 /// 2.5.4.5 serialNumber, which rcgen has no name for.
 const SERIAL_NUMBER_ATTRIBUTE: &[u64] = &[2, 5, 4, 5];
+/// 2.5.4.42 givenName and 2.5.4.4 surname: a verified person's name.
+const GIVEN_NAME_ATTRIBUTE: &[u64] = &[2, 5, 4, 42];
+const SURNAME_ATTRIBUTE: &[u64] = &[2, 5, 4, 4];
 
 /// What a user certificate is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,16 +192,20 @@ impl CertificateAuthority {
         links: Option<&CertificateLinks>,
     ) -> Result<Vec<u8>, CryptoError> {
         let public_key = verified_csr_key(csr_der)?;
-        self.issue_for_key(&public_key, serial_number, extra, usage, validity_days, links)
+        self.issue_for_key(&public_key, serial_number, None, extra, usage, validity_days, links)
     }
 
     /// A new certificate for the key of `issued_der`, a certificate this CA issued: the
     /// key's possession was proven when that one was issued (a signing certificate for
-    /// the key a phone already uses, for instance).
+    /// the key a phone already uses, for instance). With a verified `name` (given names,
+    /// surname) the subject's common name is the person's name, with givenName and
+    /// surname, instead of `<serial>:PN`.
+    #[allow(clippy::too_many_arguments)]
     pub fn reissue_user_certificate(
         &self,
         issued_der: &[u8],
         serial_number: &str,
+        name: Option<(&str, &str)>,
         extra: &[(SubjectAttribute, String)],
         usage: CertificateUse,
         validity_days: u32,
@@ -208,13 +215,15 @@ impl CertificateAuthority {
         let issued = crate::cert::parse(issued_der)?;
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(issued.public_key().raw)
             .map_err(|e| CryptoError::MalformedCertificate(format!("unusable public key: {e}")))?;
-        self.issue_for_key(&public_key, serial_number, extra, usage, validity_days, links)
+        self.issue_for_key(&public_key, serial_number, name, extra, usage, validity_days, links)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn issue_for_key(
         &self,
         public_key: &rcgen::SubjectPublicKeyInfo,
         serial_number: &str,
+        name: Option<(&str, &str)>,
         extra: &[(SubjectAttribute, String)],
         usage: CertificateUse,
         validity_days: u32,
@@ -224,7 +233,19 @@ impl CertificateAuthority {
             .map_err(|_| CryptoError::Issuance(format!("serial number {serial_number:?} is not a PrintableString")))?;
         let mut subject = DistinguishedName::new();
         subject.push(DnType::CustomDnType(SERIAL_NUMBER_ATTRIBUTE.to_vec()), DnValue::PrintableString(serial_value));
-        subject.push(DnType::CommonName, DnValue::Utf8String(format!("{serial_number}:PN")));
+        match name {
+            Some((given, surname)) => {
+                for part in [given, surname] {
+                    if part.trim().is_empty() || part.chars().count() > 64 {
+                        return Err(CryptoError::Issuance("a name part must have 1 to 64 characters".into()));
+                    }
+                }
+                subject.push(DnType::CommonName, DnValue::Utf8String(format!("{given} {surname}")));
+                subject.push(DnType::CustomDnType(GIVEN_NAME_ATTRIBUTE.to_vec()), DnValue::Utf8String(given.into()));
+                subject.push(DnType::CustomDnType(SURNAME_ATTRIBUTE.to_vec()), DnValue::Utf8String(surname.into()));
+            }
+            None => subject.push(DnType::CommonName, DnValue::Utf8String(format!("{serial_number}:PN"))),
+        }
         for (attribute, value) in extra {
             if value.is_empty() || value.chars().count() > attribute.upper_bound() {
                 return Err(CryptoError::Issuance(format!(

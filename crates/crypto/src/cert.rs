@@ -18,6 +18,8 @@ pub struct CertificateInfo {
     pub subject_rfc2253_lower: String,
     /// The subject's serialNumber attribute (the Mobile ID serial number of a user).
     pub subject_serial_number: Option<String>,
+    /// The subject's common name.
+    pub common_name: Option<String>,
     pub algorithm: KeyAlgorithm,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
@@ -38,12 +40,14 @@ impl CertificateInfo {
             .find(|a| a.attr_type().to_id_string() == SERIAL_NUMBER_ATTRIBUTE)
             .and_then(|a| a.as_str().ok())
             .map(str::to_owned);
+        let common_name = cert.subject().iter_common_name().next().and_then(|a| a.as_str().ok()).map(str::to_owned);
         let algorithm = SubjectKey::from_spki(cert.public_key())?.algorithm();
         let validity = cert.validity();
         Ok(CertificateInfo {
             subject_rfc2253_lower: subject_rfc2253.to_lowercase(),
             subject_rfc2253,
             subject_serial_number,
+            common_name,
             algorithm,
             not_before: to_chrono(validity.not_before)?,
             not_after: to_chrono(validity.not_after)?,

@@ -112,10 +112,12 @@ impl Engine {
     }
 
     /// A certificate of `kind` for the key of a certificate we issued to a phone.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn reissue_certificate_of(
         &self,
         issued_der: &[u8],
         serial_number: &str,
+        name: Option<(&str, &str)>,
         msisdn: &str,
         device_id: &str,
         extra_subject: &[(SubjectAttribute, String)],
@@ -130,6 +132,7 @@ impl Engine {
         let der = self.inner.ca.reissue_user_certificate(
             issued_der,
             serial_number,
+            name,
             extra_subject,
             usage,
             self.config().certificate_validity_days,

@@ -19,6 +19,7 @@ pub mod certificate_status;
 pub mod clock;
 pub mod devices;
 pub mod escrow;
+pub mod identity;
 pub mod metrics;
 pub mod mss;
 pub mod oidc;

@@ -406,3 +406,41 @@ async fn device_requests_are_accepted_inside_the_clock_window_and_refused_outsid
     assert!(matches!(call(now, "moved").await, Err(DeviceError::NotAuthenticated(_))));
     assert_eq!(Timestamp::from_millis(now).plus(Duration::from_millis(window as u64 + 1)), world.engine.now());
 }
+
+#[tokio::test]
+async fn an_envelope_expires_on_time_and_its_links_stop_working() {
+    use mobileid_engine::signing::envelopes::{EnvelopeError, NewEnvelope, NewSigner};
+    let world = world().await;
+    let (sender, _, _) = world.engine.add_sender("acme", "Acme", Some("https://hooks.example/x")).await.unwrap();
+    let new = NewEnvelope {
+        title: "Offer".into(),
+        message: String::new(),
+        documents: vec![("offer.pdf".into(), mobileid_pdf::sample::document("Offer", 1, 100, false))],
+        levels: vec![vec![NewSigner {
+            name: "Anna".into(),
+            email: "anna@example.ch".into(),
+            msisdn: Some("+41791234567".into()),
+            language: "en".into(),
+            stamp: None,
+        }]],
+        expires_in: Duration::from_secs(3600),
+    };
+    let view = world.engine.create_envelope(&sender, new).await.unwrap();
+    let id = view.envelope.envelope_id.clone();
+    let view = world.engine.send_envelope(&sender, &id).await.unwrap();
+    let token = world.engine.signer_link_token(&view.signers[0].signer_id);
+    assert!(world.engine.open_signer_link(&token).await.unwrap().their_turn);
+
+    world.clock.advance(Duration::from_secs(3601));
+    assert!(matches!(world.engine.open_signer_link(&token).await, Err(EnvelopeError::Link)));
+    let refused = world.engine.start_envelope_signing(&token, "+41791234567").await;
+    assert!(matches!(refused, Err(EnvelopeError::Link)), "{refused:?}");
+    let view = world.engine.envelope_for_sender(&sender, &id).await.unwrap();
+    assert_eq!(view.envelope.state, mobileid_core::EnvelopeState::Expired);
+    let events: Vec<_> = view.events.iter().map(|e| e.event).collect();
+    assert_eq!(events.last(), Some(&mobileid_core::EnvelopeEvent::Expired));
+    assert!(view.webhooks.iter().any(|w| w.event == mobileid_core::EnvelopeEvent::Expired), "the sender is told");
+    // A link that names nobody.
+    assert!(matches!(world.engine.open_signer_link("nobody").await, Err(EnvelopeError::Link)));
+    world.end().await;
+}

@@ -73,6 +73,31 @@ enum Command {
     /// Envelopes of documents to sign: for support.
     #[command(subcommand)]
     Envelope(EnvelopeCommand),
+    /// Verified identities: the names signing certificates carry.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+}
+
+#[derive(Subcommand)]
+enum IdentityCommand {
+    /// The signers waiting for their identity to be verified.
+    List,
+    /// Record who holds a number, as checked by the operator (an ID document seen).
+    Verify {
+        #[arg(long)]
+        msisdn: String,
+        #[arg(long)]
+        given_names: String,
+        #[arg(long)]
+        surname: String,
+    },
+    /// Refuse the identity asked for a number.
+    Reject {
+        #[arg(long)]
+        msisdn: String,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -360,6 +385,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Account(command) => account_command(&engine, &config, command).await,
         Command::Sender(command) => sender_command(&engine, command).await,
+        Command::Identity(IdentityCommand::List) => {
+            for identity in engine.pending_identities().await? {
+                let asked = identity.requested_at.to_datetime().map(|t| t.format("%Y-%m-%d %H:%M").to_string());
+                println!("+{:<16} {:<32} asked {}", identity.msisdn, identity.stated_name, asked.unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Identity(IdentityCommand::Verify { msisdn, given_names, surname }) => {
+            engine.verify_identity(&msisdn, &given_names, &surname).await?;
+            println!("{msisdn} is {given_names} {surname}, verified.");
+            Ok(())
+        }
+        Command::Identity(IdentityCommand::Reject { msisdn, reason }) => {
+            engine.reject_identity(&msisdn, &reason).await?;
+            println!("The identity asked for {msisdn} is rejected.");
+            Ok(())
+        }
         Command::Envelope(EnvelopeCommand::Links { id }) => {
             let signers = engine.store().envelope_signers(&id).await?;
             if signers.is_empty() {

@@ -156,6 +156,11 @@ async fn start_signing(
     (status, response.text().await.unwrap(), location)
 }
 
+/// What the signer's waiting page learns when it asks.
+async fn step(http: &reqwest::Client, link: &str) -> Value {
+    http.get(format!("{link}/state")).send().await.expect("state").json().await.expect("json")
+}
+
 /// The phone approves the request it gets next; returns what it showed.
 async fn approve_next_document(phone: &mut Phone) -> String {
     let request = next_request(phone).await;
@@ -180,6 +185,10 @@ fn validate_with_tools(pdf: &[u8], root_pem: &str, signatures: usize) {
     let report = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{report}");
     assert_eq!(report.matches("The signature is judged VALID").count(), signatures, "{report}");
+    // Each certificate carries the signer's verified name.
+    for name in ["Anna Müller", "Luca Rossi", "Chris Meier"] {
+        assert!(report.contains(&format!("Common Name: {name}")), "{name}: {report}");
+    }
     let check = Command::new("qpdf").arg("--check").arg(&file).output().expect("qpdf");
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
     let listed = Command::new("pdfsig").arg(&file).output().expect("pdfsig");
@@ -210,6 +219,9 @@ async fn two_levels_three_signers(backend: Backend) {
     let mut anna = server.phone("+41791110001").await;
     let mut luca = server.phone("+41791110002").await;
     let mut chris = server.phone("+41791110003").await;
+    // Anna's and Luca's identities are verified; Chris's is asked for when he signs.
+    server.cli(&["identity", "verify", "--msisdn", "+41791110001", "--given-names", "Anna", "--surname", "Müller"]);
+    server.cli(&["identity", "verify", "--msisdn", "+41791110002", "--given-names", "Luca", "--surname", "Rossi"]);
 
     let body = json!({
         "title": "Employment contract",
@@ -271,8 +283,20 @@ async fn two_levels_three_signers(backend: Backend) {
     assert_eq!(chris_mail, chris_link);
     let (status, _, _) = start_signing(&browser, &chris_link, &origin, "791110003").await;
     assert_eq!(status, 303);
+    // Nobody has verified Chris: the operator is asked, and the page waits.
+    let waiting = step(&browser, &chris_link).await;
+    assert_eq!(waiting["done"], false, "{waiting}");
+    assert!(waiting["message"].as_str().unwrap().contains("identity"), "{waiting}");
+    assert!(server.cli(&["identity", "list"]).contains("+41791110003"));
+    server.cli(&["identity", "verify", "--msisdn", "+41791110003", "--given-names", "Chris", "--surname", "Meier"]);
+    let on_phone = step(&browser, &chris_link).await;
+    assert!(on_phone["message"].as_str().unwrap().contains("contract.pdf"), "{on_phone}");
     approve_next_document(&mut chris).await;
     approve_next_document(&mut chris).await;
+
+    // A link used again after signing signs nothing more.
+    let (status, page, _) = start_signing(&browser, &anna_link, &origin, "791110001").await;
+    assert_eq!(status, 409, "{page}");
 
     // Complete: every signer gets the signed PDFs; the sender's webhooks are signed.
     let done = mails_to(&sink, "chris@example.ch", "Signed:", 1).await;

@@ -1,10 +1,12 @@
 //! The signers' pages end to end in headless Chromium with phone emulation
-//! (`crates/http/tests/browser/signing.mjs`), on SQLite and PostgreSQL: a sender's
-//! envelope with two levels; the first signer, who has Mobile ID, opens the link from
-//! the e-mail, sees every page (screenshots in en, de, fr and it), signs, and a virtual
-//! phone approves; the second, who has no Mobile ID, gets the QR code, activates the web
+//! (`crates/http/tests/browser/signing.mjs`), on SQLite and PostgreSQL, with a sender's
+//! envelope of two levels and the three branches of the seed: Chris has Mobile ID and a
+//! verified identity: he opens the link from the e-mail, sees every page (screenshots in
+//! en, de, fr and it), signs, and a virtual phone approves; Anna has Mobile ID but nobody
+//! has verified her identity: her page waits until the operator does, then her phone
+//! approves; Bruno has no Mobile ID: he gets the QR code, activates the web
 //! authenticator in a second browser context and signs there. The signed PDF carries
-//! both signatures, valid for pyHanko, qpdf and pdfsig. Screenshots go to
+//! the three signatures, valid for pyHanko, qpdf and pdfsig. Screenshots go to
 //! `target/screenshots/signing-*.png`; each page is checked for its language, a heading,
 //! labelled fields, no sideways scrolling and no CSP violation.
 
@@ -49,6 +51,9 @@ async fn signers_in_a_browser(backend: Backend) {
     let out = server.cli(&["sender", "add", "--id", "acme", "--name", "Acme HR"]);
     let key = out.lines().nth(1).expect("API key").trim().to_string();
     let mut anna = server.phone("+41791110001").await;
+    let mut chris = server.phone("+41791110003").await;
+    server.cli(&["identity", "verify", "--msisdn", "+41791110003", "--given-names", "Chris", "--surname", "Meier"]);
+    server.cli(&["identity", "verify", "--msisdn", "+41791110002", "--given-names", "Bruno", "--surname", "Keller"]);
     let pdf = mobileid_pdf::sample::document("Lease agreement", 3, 1_500, true);
     let body = json!({
         "title": "Lease agreement",
@@ -56,7 +61,8 @@ async fn signers_in_a_browser(backend: Backend) {
         "send": true,
         "documents": [{ "name": "lease.pdf", "content": STANDARD.encode(&pdf) }],
         "levels": [
-            [{ "name": "Anna Müller", "email": "anna@example.ch", "msisdn": "+41791110001" }],
+            [{ "name": "Chris Meier", "email": "chris@example.ch", "msisdn": "+41791110003" },
+             { "name": "Anna Müller", "email": "anna@example.ch", "msisdn": "+41791110001" }],
             [{ "name": "Bruno Keller", "email": "bruno@example.ch", "msisdn": "+41791110002" }],
         ],
     });
@@ -73,14 +79,24 @@ async fn signers_in_a_browser(backend: Backend) {
     let id = envelope["id"].as_str().expect("id").to_string();
 
     let mut script = BrowserScript::start("signing.mjs", &[("APP", &server.browser_base), ("PIN", PIN)]);
-    // Anna has Mobile ID: the page, then her phone approves.
-    let anna_link = invitation(&sink, "anna@example.ch").await;
-    script.tell(&format!("look {anna_link}"));
+    // Chris has Mobile ID and a verified identity: the page, then his phone approves.
+    let chris_link = invitation(&sink, "chris@example.ch").await;
+    script.tell(&format!("look {chris_link}"));
     script.expect("looked");
-    script.tell(&format!("sign {anna_link} 791110001"));
+    script.tell(&format!("sign {chris_link} 791110003 progress"));
     script.expect("waiting");
+    let request = next_request(&chris).await;
+    assert!(chris.check(&request).expect("honest").text.contains("lease.pdf"));
+    chris.approve(&request, PIN).await.expect("approved");
+    script.expect("signed");
+
+    // Anna has Mobile ID, no verified identity: her page waits for the operator.
+    let anna_link = invitation(&sink, "anna@example.ch").await;
+    script.tell(&format!("sign {anna_link} 791110001 identity"));
+    script.expect("waiting");
+    assert!(server.cli(&["identity", "list"]).contains("Anna Müller"));
+    server.cli(&["identity", "verify", "--msisdn", "+41791110001", "--given-names", "Anna", "--surname", "Müller"]);
     let request = next_request(&anna).await;
-    assert!(anna.check(&request).expect("honest").text.contains("lease.pdf"));
     anna.approve(&request, PIN).await.expect("approved");
     script.expect("signed");
 
@@ -114,6 +130,7 @@ async fn signers_in_a_browser(backend: Backend) {
         ("envelope-it", "Firmare con Mobile ID"),
         ("install-app-en", "no Mobile ID app yet"),
         ("done-en", "you have signed"),
+        ("identity-en", "identity must be verified"),
     ] {
         assert!(pages[name]["text"].as_str().unwrap_or("").contains(words), "{name}: {words}");
     }
@@ -148,10 +165,13 @@ async fn signers_in_a_browser(backend: Backend) {
         .expect("pyhanko");
     let text = String::from_utf8_lossy(&report.stdout).to_string();
     assert!(report.status.success(), "{text}{}", String::from_utf8_lossy(&report.stderr));
-    assert_eq!(text.matches("The signature is judged VALID").count(), 2, "{text}");
+    assert_eq!(text.matches("The signature is judged VALID").count(), 3, "{text}");
+    for name in ["Chris Meier", "Anna Müller", "Bruno Keller"] {
+        assert!(text.contains(&format!("Common Name: {name}")), "the verified name {name}: {text}");
+    }
     assert!(Command::new("qpdf").arg("--check").arg(&file).output().expect("qpdf").status.success());
     let listed = Command::new("pdfsig").arg(&file).output().expect("pdfsig");
-    assert_eq!(String::from_utf8_lossy(&listed.stdout).matches("Signature is Valid.").count(), 2);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).matches("Signature is Valid.").count(), 3);
 }
 
 #[tokio::test]

@@ -68,6 +68,8 @@ pub struct SignerRecord {
     pub decline_reason: Option<String>,
     /// The document signature running now.
     pub transaction_id: Option<String>,
+    /// The number they sign with (normalised), once they entered it.
+    pub signing_msisdn: Option<String>,
     pub signed_at: Option<Timestamp>,
 }
 
@@ -156,7 +158,7 @@ impl EnvelopeChange {
 const ENVELOPE_COLUMNS: &str =
     "envelope_id, sender_id, title, message, state, level, expires_at, created_at, updated_at";
 const SIGNER_COLUMNS: &str = "signer_id, envelope_id, level, position, name, email, msisdn, language, link_hash, \
-     stamp, state, decline_reason, transaction_id, signed_at";
+     stamp, state, decline_reason, transaction_id, signed_at, signing_msisdn";
 const SENDER_COLUMNS: &str = "sender_id, name, api_key_hash, webhook_url, webhook_secret, created_at";
 const WEBHOOK_COLUMNS: &str = "delivery_id, sender_id, envelope_id, event, payload, state, attempts, \
      next_attempt_at, last_status, last_error, created_at";
@@ -207,6 +209,7 @@ impl SignerRecord {
             decline_reason: r.try_get(11)?,
             transaction_id: r.try_get(12)?,
             signed_at: ts_opt(r.try_get(13)?),
+            signing_msisdn: r.try_get(14)?,
         })
     }
 }
@@ -302,7 +305,7 @@ impl Store {
         for s in signers {
             sqlx::query(&format!(
                 "INSERT INTO envelope_signers ({SIGNER_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             ))
             .bind(&s.signer_id)
             .bind(&s.envelope_id)
@@ -318,6 +321,7 @@ impl Store {
             .bind(s.decline_reason.as_deref())
             .bind(s.transaction_id.as_deref())
             .bind(s.signed_at.map(|t| t.as_millis()))
+            .bind(s.signing_msisdn.as_deref())
             .execute(&mut *db)
             .await?;
         }
@@ -366,6 +370,16 @@ impl Store {
         let sql = format!("SELECT {SIGNER_COLUMNS} FROM envelope_signers WHERE transaction_id = $1");
         let row = sqlx::query(&sql).bind(transaction_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(SignerRecord::from_row).transpose()
+    }
+
+    /// Records the number the signer signs with.
+    pub async fn set_signer_msisdn(&self, signer_id: &str, msisdn: &str) -> Result<()> {
+        sqlx::query("UPDATE envelope_signers SET signing_msisdn = $1 WHERE signer_id = $2")
+            .bind(msisdn)
+            .bind(signer_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records the signer's running document signature.

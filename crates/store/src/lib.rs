@@ -16,6 +16,7 @@ mod devices;
 mod documents;
 mod envelopes;
 mod events;
+mod identities;
 mod oidc;
 mod oidc_writes;
 mod receipts;
@@ -41,6 +42,7 @@ pub use envelopes::{
     EnvelopeChange, EnvelopeRecord, EventRecord, MailRecord, SenderRecord, SignerMove, SignerRecord, WebhookRecord,
 };
 pub use events::{ChangeEvent, ChangeListener};
+pub use identities::IdentityRecord;
 pub use oidc::{Consumed, OidcClientRecord, OidcKeyRecord, OidcObject, Rotation};
 pub use receipts::ReceiptRecord;
 pub use stats::PoolStats;

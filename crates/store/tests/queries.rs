@@ -1659,3 +1659,36 @@ both!(documents_and_their_signatures, |db, store| {
     assert!(!store.embed_document_signature("doc1", "S1", 1, b"%PDF+2", &signed, ms(35_000)).await.unwrap());
     assert_eq!(store.document_content("doc1").await.unwrap(), Some((1, b"%PDF+1".to_vec())), "rolled back");
 });
+
+both!(identities_asked_decided_and_asked_again, |db, store| {
+    let me = "41790000001";
+    assert_eq!(store.find_identity(me).await.unwrap(), None);
+    assert!(store.request_identity(me, "Zoë Keller", ms(0)).await.unwrap());
+    assert!(!store.request_identity(me, "Zoë Keller", ms(1)).await.unwrap(), "pending already");
+    assert_eq!(store.pending_identities().await.unwrap().len(), 1);
+    let asked = store.find_identity(me).await.unwrap().unwrap();
+    let rejected = IdentityRecord {
+        state: "rejected".into(),
+        decided_by: Some("operator".into()),
+        reason: Some("blurred photo".into()),
+        decided_at: Some(ms(2)),
+        ..asked.clone()
+    };
+    store.decide_identity(&rejected).await.unwrap();
+    assert_eq!(store.find_identity(me).await.unwrap(), Some(rejected));
+    assert!(store.pending_identities().await.unwrap().is_empty());
+    // A rejected identity may be asked again; a verified one stays.
+    assert!(store.request_identity(me, "Zoë Keller", ms(3)).await.unwrap());
+    let verified = IdentityRecord {
+        state: "verified".into(),
+        given_names: Some("Zoë".into()),
+        surname: Some("Keller".into()),
+        decided_by: Some("operator".into()),
+        decided_at: Some(ms(4)),
+        requested_at: ms(3),
+        ..asked
+    };
+    store.decide_identity(&verified).await.unwrap();
+    assert!(!store.request_identity(me, "Somebody Else", ms(5)).await.unwrap());
+    assert_eq!(store.find_identity(me).await.unwrap(), Some(verified));
+});

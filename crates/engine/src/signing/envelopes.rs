@@ -164,6 +164,12 @@ pub enum SigningStep {
     OnThePhone { index: usize, count: usize, document: String },
     /// The number has no active Mobile ID app: enrol it with this code, then go on.
     NeedsApp { msisdn: String, activation_code: String },
+    /// The page waits for the phone enrolled with the code to be active.
+    WaitingForApp,
+    /// Nobody has verified who holds the number yet: the signer waits for the decision.
+    NeedsIdentity,
+    /// The identity was rejected, with the reason.
+    IdentityRejected(String),
     /// A signature failed (declined or timed out on the phone): the signer may start again.
     Failed(String),
     /// Every document is signed by this signer.
@@ -294,6 +300,7 @@ impl Engine {
                     state: SignerState::Waiting,
                     decline_reason: None,
                     transaction_id: None,
+                    signing_msisdn: None,
                     signed_at: None,
                 });
             }
@@ -453,13 +460,29 @@ impl Engine {
                 return Err(EnvelopeError::Signer(SignerProblem::WrongNumber));
             }
         }
-        let user = self.store().find_user_and_devices(entered.normalized()).await.map_err(store_error)?;
+        self.store().set_signer_msisdn(&guest.signer.signer_id, entered.normalized()).await.map_err(store_error)?;
+        self.continue_signing(&guest, entered.normalized(), true).await
+    }
+
+    /// The signer's next step with the number they entered (normalised): enrol the app
+    /// (`enrol` issues the activation code; the waiting page only looks), wait for the
+    /// identity, or ask the phone for the next document.
+    async fn continue_signing(
+        &self,
+        guest: &GuestView,
+        msisdn: &str,
+        enrol: bool,
+    ) -> Result<SigningStep, EnvelopeError> {
+        let user = self.store().find_user_and_devices(msisdn).await.map_err(store_error)?;
         let active_app = user.as_ref().is_some_and(|(_, devices)| {
             devices
                 .iter()
                 .any(|d| d.method == mobileid_core::Method::App && d.state == mobileid_core::DeviceState::Active)
         });
         if !active_app {
+            if !enrol {
+                return Ok(SigningStep::WaitingForApp);
+            }
             // A link alone must not enrol a phone for somebody's number: only the number
             // the sender vouched for, and only where nobody has a phone yet.
             if guest.signer.msisdn.is_none() {
@@ -468,10 +491,24 @@ impl Engine {
             if user.as_ref().is_some_and(|(_, devices)| !devices.is_empty()) {
                 return Err(EnvelopeError::Signer(SignerProblem::NotAnApp));
             }
-            let activation_code = self.enrolment_code_for(entered.normalized()).await?;
-            return Ok(SigningStep::NeedsApp { msisdn: entered.normalized().to_string(), activation_code });
+            let activation_code = self.enrolment_code_for(msisdn).await?;
+            return Ok(SigningStep::NeedsApp { msisdn: msisdn.to_string(), activation_code });
         }
-        self.ask_next_document(&guest, entered.normalized()).await
+        // The certificate carries the signer's verified name: without one, the identity
+        // is asked for first (an operator decides, `mobileid identity`).
+        match self.store().find_identity(msisdn).await.map_err(store_error)? {
+            Some(identity) if identity.state == "verified" => {}
+            Some(identity) if identity.state == "rejected" => {
+                return Ok(SigningStep::IdentityRejected(identity.reason.unwrap_or_default()));
+            }
+            Some(_) => return Ok(SigningStep::NeedsIdentity),
+            None => {
+                let now = self.now();
+                self.store().request_identity(msisdn, &guest.signer.name, now).await.map_err(store_error)?;
+                return Ok(SigningStep::NeedsIdentity);
+            }
+        }
+        self.ask_next_document(guest, msisdn).await
     }
 
     /// Where the signer's signing stands now.
@@ -482,7 +519,11 @@ impl Engine {
         }
         self.check_turn(&guest)?;
         let Some(transaction_id) = &guest.signer.transaction_id else {
-            return Err(EnvelopeError::State("signing has not started".into()));
+            // Waiting for the app or the identity: go on once they are there.
+            let Some(msisdn) = guest.signer.signing_msisdn.clone() else {
+                return Err(EnvelopeError::State("signing has not started".into()));
+            };
+            return self.continue_signing(&guest, &msisdn, false).await;
         };
         let record = self.store().find_transaction(transaction_id).await.map_err(store_error)?;
         let record = record.ok_or(EnvelopeError::Internal)?;
@@ -585,10 +626,11 @@ impl Engine {
             return Ok(SigningStep::Signed);
         };
         let spot: StampSpot = serde_json::from_str(&guest.signer.stamp).map_err(store_error)?;
+        let verified = self.verified_name(msisdn).await.map_err(store_error)?;
         let ask = SignatureAsk {
             document_id: document.document_id.clone(),
             msisdn: format!("+{msisdn}"),
-            signer_name: guest.signer.name.clone(),
+            signer_name: verified.map_or_else(|| guest.signer.name.clone(), |name| name.full()),
             placement: Some(Placement {
                 page: spot.page.min(document.pages),
                 x: spot.x,

@@ -16,7 +16,7 @@ pub mod envelopes;
 use std::time::Duration;
 
 use mobileid_core::{CertificateKind, DeviceState, Method, Requester, SignContent, Timestamp, TxKind};
-use mobileid_crypto::{pdf_signed_attributes, verify_detached_signed_data, DocumentCommitment};
+use mobileid_crypto::{pdf_signed_attributes, verify_detached_signed_data, CertificateInfo, DocumentCommitment};
 use mobileid_pdf::{PdfError, SignatureField, Stamp};
 use mobileid_store::{
     ChangeEvent, Completion, DeviceRecord, DocumentRecord, DocumentSignatureRecord, Prepared, TransactionRecord,
@@ -24,6 +24,7 @@ use mobileid_store::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::identity::VerifiedName;
 use crate::transactions::{internal, NewTransaction, TransactionError};
 use crate::Engine;
 
@@ -295,29 +296,40 @@ impl Engine {
             .ok_or_else(|| internal(format!("document transaction {transaction_id} has no signature row")))
     }
 
-    /// The certificate a document signature names: the phone's signing certificate
-    /// (key usage nonRepudiation, which validators want of a document signature). A
-    /// phone activated without one gets one now, for the key it already signs with.
+    /// The certificate a document signature names: the phone's signing certificate (key
+    /// usage nonRepudiation, which validators want of a document signature), in the
+    /// user's verified name where there is one. A phone without one, or whose one names
+    /// somebody else, gets a new one for the key it already signs with.
     async fn signing_certificate_of(&self, device_id: &str) -> Result<Vec<u8>, TransactionError> {
-        if let Some(certificate) = self.store().signing_certificate(device_id).await.map_err(internal)? {
-            return Ok(certificate);
-        }
         let device = self.store().find_device(device_id).await.map_err(internal)?;
         let device = device.ok_or_else(|| internal(format!("device {device_id} is gone")))?;
+        let verified = self.verified_name(&device.msisdn).await.map_err(internal)?;
+        let wanted = verified.as_ref().map(VerifiedName::full);
+        let existing = self.store().signing_certificate(device_id).await.map_err(internal)?;
+        if let Some(certificate) = &existing {
+            let named = CertificateInfo::parse(certificate).map_err(internal)?.common_name;
+            if wanted.is_none() || named == wanted {
+                return Ok(certificate.clone());
+            }
+        }
         let user = self.store().find_user(&device.msisdn).await.map_err(internal)?;
         let user = user.ok_or_else(|| internal(format!("the user of {device_id} is gone")))?;
         let subject = self.subject_properties(&device.msisdn).await.map_err(internal)?;
+        let name = verified.as_ref().map(|n| (n.given_names.as_str(), n.surname.as_str()));
         let (der, record) = self
             .reissue_certificate_of(
                 &device.cert_der,
                 &user.serial_number,
+                name,
                 &device.msisdn,
                 device_id,
                 &subject,
                 CertificateKind::Signing,
             )
             .map_err(internal)?;
-        if !self.store().insert_signing_certificate(device_id, &der, &record).await.map_err(internal)? {
+        if existing.is_some() {
+            self.store().replace_signing_certificate(device_id, &der, &record).await.map_err(internal)?;
+        } else if !self.store().insert_signing_certificate(device_id, &der, &record).await.map_err(internal)? {
             // Another request made one at the same moment: that one stands.
             let kept = self.store().signing_certificate(device_id).await.map_err(internal)?;
             return kept.ok_or_else(|| internal("the signing certificate vanished"));

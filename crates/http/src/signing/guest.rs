@@ -330,7 +330,9 @@ fn step_text(chrome: &Chrome, step: &SigningStep) -> String {
             "signing.on_phone",
             &[("n", &(index + 1).to_string()), ("count", &count.to_string()), ("document", document)],
         ),
-        SigningStep::NeedsApp { .. } => chrome.t("signing.app_waiting").to_string(),
+        SigningStep::NeedsApp { .. } | SigningStep::WaitingForApp => chrome.t("signing.app_waiting").to_string(),
+        SigningStep::NeedsIdentity => chrome.t("signing.identity_waiting").to_string(),
+        SigningStep::IdentityRejected(_) => chrome.t("signing.identity_rejected").to_string(),
         SigningStep::Failed(_) => chrome.t("signing.failed").to_string(),
         SigningStep::Signed => chrome.t("signing.status.signed").to_string(),
     }
@@ -344,18 +346,11 @@ async fn step_json(
     Query(query): Query<LangQuery>,
 ) -> Response {
     let path = base(&token);
-    let (guest, chrome) = match open(&state, &token, &query, &path).await {
+    let (_, chrome) = match open(&state, &token, &query, &path).await {
         Ok(opened) => opened,
         Err(_) => return Json(json!({ "done": true, "next": path })).into_response(),
     };
-    let step = match &guest.signer.transaction_id {
-        None => match guest.signer.msisdn.as_deref() {
-            Some(msisdn) => state.engine.start_envelope_signing(&token, msisdn).await,
-            None => Err(EnvelopeError::State("signing has not started".into())),
-        },
-        Some(_) => state.engine.envelope_signing_step(&token).await,
-    };
-    let answer = match step {
+    let answer = match state.engine.envelope_signing_step(&token).await {
         Ok(SigningStep::Signed) => json!({ "done": true, "next": format!("{path}/done") }),
         Ok(SigningStep::Failed(_)) => json!({ "done": true, "next": format!("{path}?failed=1") }),
         Ok(step) => json!({ "done": false, "message": step_text(&chrome, &step) }),

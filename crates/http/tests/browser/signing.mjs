@@ -7,7 +7,8 @@
 //
 // Input (environment): APP (the browser port's base URL), PIN, SCREENSHOTS.
 // Commands on stdin: "look <link>" (screenshots of the envelope page in every language),
-// "sign <link> <national number>", "enrol <link> <national number>", "done".
+// "sign <link> <national number> <name of the waiting page's screenshot>",
+// "enrol <link> <national number>", "done".
 // Output lines: "looked", "waiting" (the phone has the request), "signed", and at the end
 // "summary <json>".
 import { devices } from 'playwright-core';
@@ -67,7 +68,7 @@ try {
   watch(page);
   for (;;) {
     const line = await next();
-    const [verb, link, number] = (line || '').split(' ');
+    const [verb, link, number, shot] = (line || '').split(' ');
     if (verb === 'look') {
       for (const lang of LANGS) {
         await page.goto(`${link}?ui_locales=${lang}`);
@@ -78,7 +79,7 @@ try {
     } else if (verb === 'sign') {
       await startSigning(page, link, number);
       await page.waitForURL('**/progress');
-      await snap(page, 'progress-en');
+      await snap(page, `${shot}-en`);
       say('waiting');
       await page.waitForURL('**/done', { timeout: 60000 });
       await snap(page, 'done-en');

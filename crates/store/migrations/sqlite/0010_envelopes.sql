@@ -34,7 +34,8 @@ CREATE TABLE envelope_documents (
 
 -- A signer: their level, how to reach them, the link's SHA-256, where their stamp goes
 -- (JSON), and how far they are: waiting, invited, viewed, signed, declined.
--- `transaction_id` is their running document signature.
+-- `transaction_id` is their running document signature, `signing_msisdn` the number
+-- they sign with.
 CREATE TABLE envelope_signers (
     signer_id TEXT PRIMARY KEY,
     envelope_id TEXT NOT NULL,
@@ -49,6 +50,7 @@ CREATE TABLE envelope_signers (
     state TEXT NOT NULL,
     decline_reason TEXT,
     transaction_id TEXT,
+    signing_msisdn TEXT,
     signed_at BIGINT
 );
 CREATE INDEX envelope_signers_by_envelope ON envelope_signers (envelope_id);

@@ -1,0 +1,84 @@
+//! Verified identities: who is behind a phone number, as an operator decided (identity
+//! verification by document and selfie, with providers, comes later behind the same
+//! calls). A verified name goes into the signing certificate of the user's documents.
+
+use mobileid_core::Msisdn;
+use mobileid_store::IdentityRecord;
+
+use crate::{Engine, EngineError};
+
+/// Who verified an identity when an operator did it with the CLI.
+pub const OPERATOR: &str = "operator";
+
+/// A verified person's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedName {
+    pub given_names: String,
+    pub surname: String,
+}
+
+impl VerifiedName {
+    pub fn full(&self) -> String {
+        format!("{} {}", self.given_names, self.surname)
+    }
+}
+
+impl Engine {
+    /// The verified name of the user of `msisdn` (normalised digits), if any.
+    pub async fn verified_name(&self, msisdn: &str) -> Result<Option<VerifiedName>, EngineError> {
+        Ok(self.store().find_identity(msisdn).await?.and_then(|i| match (i.state.as_str(), i.given_names, i.surname) {
+            ("verified", Some(given_names), Some(surname)) => Some(VerifiedName { given_names, surname }),
+            _ => None,
+        }))
+    }
+
+    /// The requests waiting for an operator's decision.
+    pub async fn pending_identities(&self) -> Result<Vec<IdentityRecord>, EngineError> {
+        Ok(self.store().pending_identities().await?)
+    }
+
+    /// An operator verified who holds `msisdn` (asked or not).
+    pub async fn verify_identity(&self, msisdn: &str, given_names: &str, surname: &str) -> Result<(), EngineError> {
+        let msisdn = parse(msisdn)?;
+        for (what, part) in [("given names", given_names), ("surname", surname)] {
+            if part.trim().is_empty() || part.chars().count() > 64 || part.chars().any(char::is_control) {
+                return Err(EngineError::Invalid(format!("the {what} must have 1 to 64 characters")));
+            }
+        }
+        let now = self.now();
+        let existing = self.store().find_identity(msisdn.normalized()).await?;
+        let record = IdentityRecord {
+            msisdn: msisdn.normalized().to_string(),
+            state: "verified".into(),
+            stated_name: existing.as_ref().map(|e| e.stated_name.clone()).unwrap_or_default(),
+            given_names: Some(given_names.trim().to_string()),
+            surname: Some(surname.trim().to_string()),
+            decided_by: Some(OPERATOR.into()),
+            reason: None,
+            requested_at: existing.map_or(now, |e| e.requested_at),
+            decided_at: Some(now),
+        };
+        Ok(self.store().decide_identity(&record).await?)
+    }
+
+    /// An operator rejected the identity asked for `msisdn`.
+    pub async fn reject_identity(&self, msisdn: &str, reason: &str) -> Result<(), EngineError> {
+        let msisdn = parse(msisdn)?;
+        let existing = self.store().find_identity(msisdn.normalized()).await?;
+        let existing = existing.ok_or_else(|| EngineError::Invalid(format!("nobody asked about {msisdn}")))?;
+        let record = IdentityRecord {
+            state: "rejected".into(),
+            given_names: None,
+            surname: None,
+            decided_by: Some(OPERATOR.into()),
+            reason: Some(reason.to_string()),
+            decided_at: Some(self.now()),
+            ..existing
+        };
+        Ok(self.store().decide_identity(&record).await?)
+    }
+}
+
+fn parse(msisdn: &str) -> Result<Msisdn, EngineError> {
+    Msisdn::parse(msisdn).map_err(|f| EngineError::Invalid(format!("{msisdn}: {}", f.detail)))
+}
