@@ -42,6 +42,10 @@ pub(crate) mod oid {
     pub const SHA256_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
     /// 1.2.840.113549.1.9.16.2.47 id-aa-signingCertificateV2 (RFC 5035)
     pub const SIGNING_CERTIFICATE_V2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x02, 0x2f];
+    /// 1.2.840.113549.1.9.16.2.14 id-aa-signatureTimeStampToken (RFC 3161)
+    pub const SIGNATURE_TIME_STAMP_TOKEN: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x02, 0x0e];
+    /// 1.2.840.113549.1.9.16.1.4 id-ct-TSTInfo
+    pub const TST_INFO: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x04];
     /// 2.25.113982034376036651149324885401143823180: our document commitment attribute
     /// (docs/document-signing.md), a UUID-based OID (ITU-T X.667), which needs no registry.
     pub const DOCUMENT_COMMITMENT: &[u8] = &[

@@ -23,6 +23,7 @@ mod pades;
 mod pem;
 mod rfc2253;
 mod status;
+mod timestamp;
 
 pub use at_rest::{MasterKey, PinGuard, PinKey, PinProof, PinShare};
 pub use ca::{
@@ -43,3 +44,4 @@ pub use status::{
     revocation_list, CertificateStatus, OcspQuery, OcspRefusal, OcspResponder, Revocation, RevocationReason,
     MAX_OCSP_QUERIES,
 };
+pub use timestamp::{signature_value, timestamp_request, timestamp_token, with_signature_timestamp};

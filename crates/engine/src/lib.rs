@@ -133,6 +133,8 @@ struct Inner {
     oidc_discovery: std::sync::Mutex<Option<(String, bytes::Bytes)>>,
     /// Set when the browser port was bound to a port chosen by the system.
     oidc_issuer: std::sync::OnceLock<String>,
+    /// The time-stamp authority document signatures are stamped by (PAdES B-T), if any.
+    timestamper: std::sync::OnceLock<Arc<dyn signing::Timestamper>>,
     /// The OCSP responder, loaded (or made) on first use and renewed before it expires.
     ocsp_responder: std::sync::RwLock<Option<Arc<mobileid_crypto::OcspResponder>>>,
 }
@@ -175,6 +177,7 @@ impl Engine {
                 },
                 oidc_discovery: Default::default(),
                 oidc_issuer: Default::default(),
+                timestamper: std::sync::OnceLock::new(),
                 ocsp_responder: Default::default(),
             }),
         };

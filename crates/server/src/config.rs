@@ -107,6 +107,9 @@ pub struct Config {
     pub certificate_subject_properties: Vec<String>,
     /// How long a locked portal account stays locked, in seconds.
     pub portal_lock_seconds: u64,
+    /// An RFC 3161 time-stamp authority (`http(s)://…`): every document signature is then
+    /// time-stamped (PAdES B-T). None: signatures are B-B.
+    pub signing_tsa_url: Option<String>,
 }
 
 impl Default for Config {
@@ -153,6 +156,7 @@ impl Default for Config {
             certificate_subject_properties: Vec::new(),
             certificate_kinds: vec!["authentication".to_string()],
             portal_lock_seconds: 15 * 60,
+            signing_tsa_url: None,
         }
     }
 }

@@ -531,6 +531,11 @@ async fn serve(
     engine.register_portal_client().await?;
     print_banner(&config, &data_dir, &addresses);
     purge_old_nonces(engine.clone());
+    if let Some(url) = &config.signing_tsa_url {
+        let timestamper = mobileid_http::signing::timestamp::HttpTimestamper::new(url)
+            .map_err(|e| anyhow::anyhow!("signing_tsa_url: {e}"))?;
+        engine.set_timestamper(std::sync::Arc::new(timestamper));
+    }
     mobileid_http::portal::notify::spawn_upkeep(state.clone());
     mobileid_http::signing::deliveries::spawn(state.clone());
     let mut listeners = vec![

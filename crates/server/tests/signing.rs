@@ -436,6 +436,80 @@ async fn refusals_and_a_decline(backend: Backend) {
     assert_eq!(status, 409);
 }
 
+/// With a time-stamp authority configured, each signature carries its time-stamp
+/// (PAdES B-T), which pyHanko checks against the authority it trusts.
+async fn a_time_stamped_signature(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let tsa = support::tsa::Tsa::start().await;
+    let port = sink.port().to_string();
+    let server = TestServer::start_with(
+        backend,
+        &[
+            ("MOBILEID_SMTP_HOST", "127.0.0.1"),
+            ("MOBILEID_SMTP_PORT", port.as_str()),
+            ("MOBILEID_SMTP_SECURITY", "plain"),
+            ("MOBILEID_SIGNING_TSA_URL", tsa.url.as_str()),
+        ],
+    )
+    .await;
+    let sender = Sender::add(&server, "acme", None);
+    let mut anna = server.phone("+41791110001").await;
+    server.cli(&["identity", "verify", "--msisdn", "+41791110001", "--given-names", "Anna", "--surname", "Müller"]);
+    let body = json!({ "title": "Offer", "send": true, "documents": [{ "name": "offer.pdf", "content": pdf("Offer", 2) }],
+                       "levels": [[signer("Anna Müller", "anna@example.ch", "+41791110001", "en")]] });
+    let (status, envelope) = sender.call(reqwest::Method::POST, "/api/v1/envelopes", Some(&body)).await;
+    assert_eq!(status, 201, "{envelope}");
+    let id = envelope["id"].as_str().unwrap().to_string();
+    let link = link(&mails_to(&sink, "anna@example.ch", "Please sign", 1).await[0]);
+    let browser = server.relying_party_client();
+    let (status, _, _) = start_signing(&browser, &link, &server.browser_base, "791110001").await;
+    assert_eq!(status, 303);
+    approve_next_document(&mut anna).await;
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = sender.call(reqwest::Method::GET, &format!("/api/v1/envelopes/{id}"), None).await.1;
+        if state["state"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state["state"], "completed", "{state}");
+    let signed = sender.download(&id, 0).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signed.pdf");
+    std::fs::write(&file, &signed).unwrap();
+    let pyhanko = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/python-test-env/bin/pyhanko");
+    let out = Command::new(&pyhanko)
+        .args(["sign", "validate", "--pretty-print", "--no-revocation-check", "--trust"])
+        .arg(server.root_ca_path())
+        .arg("--trust")
+        .arg(&tsa.certificate)
+        .arg(&file)
+        .output()
+        .expect("pyhanko");
+    let report = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("The signature is judged VALID"), "{report}");
+    for said in [
+        "TSA certificate subject: \"Common Name: Test Time-Stamp Authority\"",
+        "The timestamp token is cryptographically sound.",
+        "The TSA certificate is trusted.",
+    ] {
+        assert!(report.contains(said), "{said}: {report}");
+    }
+}
+
+#[tokio::test]
+async fn a_time_stamped_signature_sqlite() {
+    a_time_stamped_signature(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_time_stamped_signature_postgres() {
+    a_time_stamped_signature(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn two_levels_three_signers_sqlite() {
     two_levels_three_signers(Backend::Sqlite).await;

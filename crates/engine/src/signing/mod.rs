@@ -13,6 +13,9 @@
 
 pub mod envelopes;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mobileid_core::{CertificateKind, DeviceState, Method, Requester, SignContent, Timestamp, TxKind};
@@ -35,6 +38,13 @@ const LEASE_WAIT: Duration = Duration::from_secs(35);
 /// Room for the CMS: three certificates and the attributes take about 2 KB; an RFC 3161
 /// timestamp adds up to 6 KB.
 const CMS_CAPACITY: usize = 16 * 1024;
+
+/// An RFC 3161 time-stamp authority: sends a DER TimeStampReq, answers the DER
+/// TimeStampResp. The front end that knows the network provides it (`Engine::
+/// set_timestamper`); with one, every document signature is PAdES B-T.
+pub trait Timestamper: Send + Sync {
+    fn stamp(&self, request: Vec<u8>) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send + '_>>;
+}
 
 /// Why a document or a signature on it cannot be had.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +88,25 @@ pub struct SignatureAsk {
 }
 
 impl Engine {
+    /// Stamps every document signature from now on with this authority's time-stamp.
+    pub fn set_timestamper(&self, timestamper: Arc<dyn Timestamper>) {
+        let _ = self.inner.timestamper.set(timestamper);
+    }
+
+    /// The signature time-stamped by the configured authority, if there is one.
+    async fn time_stamped(&self, cms: Vec<u8>) -> Result<Vec<u8>, TransactionError> {
+        let Some(timestamper) = self.inner.timestamper.get() else { return Ok(cms) };
+        let value = mobileid_crypto::signature_value(&cms).map_err(internal)?;
+        let (request, nonce) = mobileid_crypto::timestamp_request(&value);
+        let refused = |why: String| {
+            tracing::warn!("the time-stamp authority: {why}");
+            TransactionError::Invalid("the time-stamp authority did not answer as it should; approve again".into())
+        };
+        let response = timestamper.stamp(request).await.map_err(refused)?;
+        let token = mobileid_crypto::timestamp_token(&response, &value, &nonce).map_err(|e| refused(e.to_string()))?;
+        mobileid_crypto::with_signature_timestamp(&cms, &token).map_err(internal)
+    }
+
     /// Keeps a PDF to be signed, once it reads as one that can be.
     pub async fn add_document(&self, name: &str, content: Vec<u8>) -> Result<DocumentRecord, SigningError> {
         let (record, content) = self.checked_document(name, content).await?;
@@ -248,6 +277,7 @@ impl Engine {
             // Only after the lease expired can another signature have gone first.
             return Err(TransactionError::Invalid("the document changed; approve again".into()));
         }
+        let cms = self.time_stamped(cms).await?;
         let to_sign = signature.clone();
         let embedding = cms.clone();
         let signed = self

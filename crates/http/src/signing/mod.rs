@@ -6,6 +6,7 @@
 pub mod api;
 pub mod deliveries;
 pub mod guest;
+pub mod timestamp;
 
 use axum::Router;
 

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod smtp;
+pub mod tsa;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
