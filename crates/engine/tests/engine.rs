@@ -411,7 +411,7 @@ async fn device_requests_are_accepted_inside_the_clock_window_and_refused_outsid
 async fn an_envelope_expires_on_time_and_its_links_stop_working() {
     use mobileid_engine::signing::envelopes::{EnvelopeError, NewEnvelope, NewSigner};
     let world = world().await;
-    let (sender, _, _) = world.engine.add_sender("acme", "Acme", Some("https://hooks.example/x")).await.unwrap();
+    let (sender, _, _) = world.engine.add_sender("acme", "Acme", Some("https://hooks.example/x"), None).await.unwrap();
     let new = NewEnvelope {
         title: "Offer".into(),
         message: String::new(),

@@ -122,6 +122,10 @@ enum SenderCommand {
         /// Where the envelopes' events are POSTed, signed with the webhook secret.
         #[arg(long)]
         webhook_url: Option<String>,
+        /// A registered OpenID client (client_secret_basic) the sender may authenticate
+        /// as, with HTTP Basic, besides its API key.
+        #[arg(long)]
+        oidc_client: Option<String>,
     },
     /// List the senders.
     List,
@@ -830,9 +834,9 @@ async fn oidc_client_command(engine: &Engine, command: OidcClientCommand) -> any
 
 async fn sender_command(engine: &Engine, command: SenderCommand) -> anyhow::Result<()> {
     match command {
-        SenderCommand::Add { id, name, webhook_url } => {
+        SenderCommand::Add { id, name, webhook_url, oidc_client } => {
             let (sender, api_key, secret) = engine
-                .add_sender(&id, &name, webhook_url.as_deref())
+                .add_sender(&id, &name, webhook_url.as_deref(), oidc_client.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
             println!("Sender {} ({}) added. Its API key, shown only now:", sender.sender_id, sender.name);

@@ -410,11 +410,44 @@ async fn refusals_and_a_decline(backend: Backend) {
     assert_eq!(server.sql("SELECT COUNT(*) FROM envelopes").trim(), "0", "nothing half-written");
     assert_eq!(server.sql("SELECT COUNT(*) FROM documents").trim(), "0", "no document without its envelope");
 
+    // A sender may authenticate as its OpenID client instead, with that client's secret.
+    let out = server.cli(&[
+        "oidc-client",
+        "add",
+        "--client-id",
+        "hr-rp",
+        "--name",
+        "HR",
+        "--redirect-uri",
+        "https://hr.example/cb",
+    ]);
+    let client_secret = out.rsplit(' ').next().unwrap().trim().to_string();
+    server.cli(&["sender", "add", "--id", "hr", "--name", "HR", "--oidc-client", "hr-rp"]);
+    let url = format!("{}/api/v1/envelopes", server.browser_base);
+    let anonymous = server.relying_party_client();
+    let as_client = anonymous
+        .post(&url)
+        .basic_auth("hr-rp", Some(&client_secret))
+        .json(&one(pdf("Offer", 1)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_client.status(), 201, "{}", as_client.text().await.unwrap());
+    let wrong = anonymous
+        .post(&url)
+        .basic_auth("hr-rp", Some("not-the-secret"))
+        .json(&one(pdf("Offer", 1)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
     // A decline ends the envelope; the sender sees the reason.
     let (status, envelope) = sender.call(reqwest::Method::POST, "/api/v1/envelopes", Some(&one(pdf("Offer", 1)))).await;
     assert_eq!(status, 201, "{envelope}");
     let id = envelope["id"].as_str().unwrap();
-    let anna_link = link(&mails_to(&sink, "anna@example.ch", "Please sign", 1).await[0]);
+    let invitations = mails_to(&sink, "anna@example.ch", "Please sign", 2).await;
+    let anna_link = link(invitations.iter().find(|m| m.text_body().contains(id)).expect("the invitation"));
     let browser = server.relying_party_client();
     let response = browser
         .post(format!("{anna_link}/decline"))

@@ -22,6 +22,8 @@ pub struct SenderRecord {
     pub webhook_url: Option<String>,
     /// The webhook signing secret, sealed under the master key.
     pub webhook_secret: Option<Vec<u8>>,
+    /// The OpenID client the sender may authenticate as, besides its API key.
+    pub oidc_client_id: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -159,7 +161,7 @@ const ENVELOPE_COLUMNS: &str =
     "envelope_id, sender_id, title, message, state, level, expires_at, created_at, updated_at";
 const SIGNER_COLUMNS: &str = "signer_id, envelope_id, level, position, name, email, msisdn, language, link_hash, \
      stamp, state, decline_reason, transaction_id, signed_at, signing_msisdn";
-const SENDER_COLUMNS: &str = "sender_id, name, api_key_hash, webhook_url, webhook_secret, created_at";
+const SENDER_COLUMNS: &str = "sender_id, name, api_key_hash, webhook_url, webhook_secret, created_at, oidc_client_id";
 const WEBHOOK_COLUMNS: &str = "delivery_id, sender_id, envelope_id, event, payload, state, attempts, \
      next_attempt_at, last_status, last_error, created_at";
 
@@ -172,6 +174,7 @@ impl SenderRecord {
             webhook_url: r.try_get(3)?,
             webhook_secret: r.try_get(4)?,
             created_at: ts(r.try_get(5)?),
+            oidc_client_id: r.try_get(6)?,
         })
     }
 }
@@ -236,13 +239,14 @@ type Db<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
 impl Store {
     pub async fn insert_sender(&self, s: &SenderRecord) -> Result<()> {
-        sqlx::query(&format!("INSERT INTO senders ({SENDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+        sqlx::query(&format!("INSERT INTO senders ({SENDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
             .bind(&s.sender_id)
             .bind(&s.name)
             .bind(&s.api_key_hash)
             .bind(s.webhook_url.as_deref())
             .bind(s.webhook_secret.as_deref())
             .bind(s.created_at.as_millis())
+            .bind(s.oidc_client_id.as_deref())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -257,6 +261,13 @@ impl Store {
     pub async fn find_sender_by_key(&self, api_key_hash: &str) -> Result<Option<SenderRecord>> {
         let sql = format!("SELECT {SENDER_COLUMNS} FROM senders WHERE api_key_hash = $1");
         let row = sqlx::query(&sql).bind(api_key_hash).fetch_optional(&self.pool).await?;
+        row.as_ref().map(SenderRecord::from_row).transpose()
+    }
+
+    /// The sender that may authenticate as OpenID client `client_id`.
+    pub async fn find_sender_by_oidc_client(&self, client_id: &str) -> Result<Option<SenderRecord>> {
+        let sql = format!("SELECT {SENDER_COLUMNS} FROM senders WHERE oidc_client_id = $1");
+        let row = sqlx::query(&sql).bind(client_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(SenderRecord::from_row).transpose()
     }
 

@@ -184,7 +184,13 @@ impl Engine {
         sender_id: &str,
         name: &str,
         webhook_url: Option<&str>,
+        oidc_client_id: Option<&str>,
     ) -> Result<(SenderRecord, String, Option<String>), EnvelopeError> {
+        if let Some(client_id) = oidc_client_id {
+            if self.oidc_client(client_id).await.map_err(store_error)?.is_none() {
+                return Err(EnvelopeError::Invalid(format!("there is no OpenID client {client_id}")));
+            }
+        }
         if sender_id.is_empty() || !sender_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
             return Err(EnvelopeError::Invalid("a sender id is letters, digits, '-', '_' and '.'".into()));
         }
@@ -202,6 +208,7 @@ impl Engine {
             api_key_hash: self.api_key_hash(&api_key),
             webhook_url: webhook_url.map(str::to_string),
             webhook_secret: secret.as_ref().map(|s| self.master_key().seal(s.as_bytes(), &webhook_context(sender_id))),
+            oidc_client_id: oidc_client_id.map(str::to_string),
             created_at: self.now(),
         };
         self.store().insert_sender(&record).await.map_err(store_error)?;
@@ -211,6 +218,18 @@ impl Engine {
     /// The sender an API key belongs to.
     pub async fn sender_by_api_key(&self, api_key: &str) -> Result<Option<SenderRecord>, EnvelopeError> {
         self.store().find_sender_by_key(&self.api_key_hash(api_key)).await.map_err(store_error)
+    }
+
+    /// The sender a registered OpenID client is, once the client authenticated with its
+    /// secret (client_secret_basic or _post), or its signed assertion.
+    pub async fn sender_by_oidc_client(
+        &self,
+        credentials: &crate::oidc::ClientCredentials,
+    ) -> Result<Option<SenderRecord>, EnvelopeError> {
+        let Ok(client) = self.oidc_authenticate_client(credentials, "/api/v1/envelopes").await else {
+            return Ok(None);
+        };
+        self.store().find_sender_by_oidc_client(&client.client_id).await.map_err(store_error)
     }
 
     /// The webhook secret of a sender, opened.

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use mobileid_engine::oidc::ClientCredentials;
 use mobileid_engine::signing::envelopes::{
     EnvelopeError, EnvelopeView, NewEnvelope, NewSigner, StampSpot, DEFAULT_EXPIRY, MAX_DOCUMENTS,
 };
@@ -90,16 +91,35 @@ impl From<EnvelopeError> for Problem {
     }
 }
 
-/// The sender, from `Authorization: Bearer <API key>`.
+/// The sender, from `Authorization: Bearer <API key>`, or `Basic` with the credentials
+/// of the OpenID client the sender is registered as.
 async fn sender(state: &AppState, headers: &HeaderMap) -> Result<SenderRecord, Problem> {
-    let unauthorized = || Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", "send your API key as a bearer token");
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .filter(|k| k.len() <= 128)
-        .ok_or_else(unauthorized)?;
-    state.engine.sender_by_api_key(key.trim()).await.map_err(Problem::from)?.ok_or_else(unauthorized)
+    let unauthorized = || {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "send your API key as a bearer token, or your OpenID client's credentials (Basic)",
+        )
+    };
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).filter(|v| v.len() <= 2048);
+    let authorization = authorization.ok_or_else(unauthorized)?;
+    let found = if let Some(key) = authorization.strip_prefix("Bearer ") {
+        state.engine.sender_by_api_key(key.trim()).await?
+    } else if let Some(encoded) = authorization.strip_prefix("Basic ") {
+        let decoded = STANDARD.decode(encoded.trim()).ok().and_then(|d| String::from_utf8(d).ok());
+        let (id, secret) = decoded.as_deref().and_then(|d| d.split_once(':')).ok_or_else(unauthorized)?;
+        // RFC 6749 §2.3.1: both parts form-urlencoded.
+        let decode =
+            |part: &str| form_urlencoded::parse(format!("x={part}").as_bytes()).next().map(|(_, v)| v.into_owned());
+        let credentials = ClientCredentials::Basic {
+            client_id: decode(id).unwrap_or_default(),
+            secret: decode(secret).unwrap_or_default(),
+        };
+        state.engine.sender_by_oidc_client(&credentials).await?
+    } else {
+        None
+    };
+    found.ok_or_else(unauthorized)
 }
 
 #[derive(Deserialize)]

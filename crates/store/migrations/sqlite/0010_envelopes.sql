@@ -1,11 +1,13 @@
--- Whoever sends documents to be signed over the API: an API key (keyed hash, hex), and
--- where the webhooks go with the secret that signs them (sealed under the master key).
+-- Whoever sends documents to be signed over the API: an API key (keyed hash, hex), or
+-- the OpenID client it may also authenticate as, and where the webhooks go with the
+-- secret that signs them (sealed under the master key).
 CREATE TABLE senders (
     sender_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     api_key_hash TEXT NOT NULL UNIQUE,
     webhook_url TEXT,
     webhook_secret BLOB,
+    oidc_client_id TEXT UNIQUE,
     created_at BIGINT NOT NULL
 );
 
