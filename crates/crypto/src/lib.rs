@@ -41,7 +41,7 @@ pub use mac::hmac_sha256;
 pub use pades::{check_pdf_signed_attributes, pdf_signed_attributes, DocumentCommitment};
 pub use pem::{pem_decode_all, pem_encode};
 pub use status::{
-    revocation_list, CertificateStatus, OcspQuery, OcspRefusal, OcspResponder, Revocation, RevocationReason,
-    MAX_OCSP_QUERIES,
+    ocsp_request, revocation_list, CertificateStatus, OcspQuery, OcspRefusal, OcspResponder, Revocation,
+    RevocationReason, MAX_OCSP_QUERIES,
 };
 pub use timestamp::{signature_value, timestamp_request, timestamp_token, with_signature_timestamp};

@@ -325,6 +325,25 @@ fn serial_bytes(serial_hex: &str) -> Result<Vec<u8>, CryptoError> {
     Ok(bytes)
 }
 
+/// A DER OCSP request about `cert_der`, issued by `issuer_der` (CertID with SHA-1, which
+/// every responder reads), without a nonce: for revocation information kept with a
+/// signature (PAdES B-LT), asked of our own responder.
+pub fn ocsp_request(cert_der: &[u8], issuer_der: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let cert = crate::cert::parse(cert_der)?;
+    let issuer = crate::cert::parse(issuer_der)?;
+    let hash = |data: &[u8]| digest(&SHA1, data).unwrap_or_default();
+    let algorithm = crate::der::sequence(&[&crate::der::oid(&[0x2b, 0x0e, 0x03, 0x02, 0x1a]), &crate::der::null()]);
+    let cert_id = crate::der::sequence(&[
+        &algorithm,
+        &crate::der::octet_string(&hash(issuer.subject().as_raw())),
+        &crate::der::octet_string(&hash(&issuer.public_key().subject_public_key.data)),
+        &crate::der::tlv(0x02, cert.raw_serial()),
+    ]);
+    let request = crate::der::sequence(&[&cert_id]);
+    let tbs = crate::der::sequence(&[&crate::der::sequence(&[&request])]);
+    Ok(crate::der::sequence(&[&tbs]))
+}
+
 fn digest(algorithm: &ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
     use aws_lc_rs::digest;
     let algorithm = match *algorithm {

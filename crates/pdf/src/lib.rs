@@ -9,17 +9,21 @@
 //! signature stays valid.
 //!
 //! lopdf reads the document and serialises the new objects and the cross-reference
-//! section; the placeholder is then patched in place, at fixed width.
+//! section; the placeholder is then patched in place, at fixed width. After a signature,
+//! [`append_dss`] adds what validates it (certificates, OCSP responses, CRLs) in one
+//! more update, for PAdES B-LT.
 //!
 //! This crate knows no CMS and no keys: `crypto` makes the container, the engine's
 //! signing service decides who signs where.
 
+mod dss;
 mod inspect;
 mod render;
 mod revision;
 pub mod sample;
 mod stamp;
 
+pub use dss::{append_dss, ValidationData};
 pub use inspect::{inspect, DocumentInfo};
 pub use render::page_png;
 pub use revision::{prepare, Revision, SignatureField};

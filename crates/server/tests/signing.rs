@@ -524,6 +524,20 @@ async fn a_time_stamped_signature(backend: Backend) {
     let report = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{report}");
     assert!(report.contains("The signature is judged VALID"), "{report}");
+    // B-LT: the document alone validates the signature, revocation checked strictly.
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/python-test-env/bin/python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/validate_ltv.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(&file)
+        .arg(server.root_ca_path())
+        .arg(&tsa.certificate)
+        .output()
+        .expect("python");
+    let ltv = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{ltv}");
+    assert!(ltv.contains("dss certs=3 ocsps=1 crls=1"), "{ltv}");
+    assert!(ltv.contains("bottom line: True"), "{ltv}");
     for said in [
         "TSA certificate subject: \"Common Name: Test Time-Stamp Authority\"",
         "The timestamp token is cryptographically sound.",

@@ -20,13 +20,14 @@ use std::time::Duration;
 
 use mobileid_core::{CertificateKind, DeviceState, Method, Requester, SignContent, Timestamp, TxKind};
 use mobileid_crypto::{pdf_signed_attributes, verify_detached_signed_data, CertificateInfo, DocumentCommitment};
-use mobileid_pdf::{PdfError, SignatureField, Stamp};
+use mobileid_pdf::{PdfError, SignatureField, Stamp, ValidationData};
 use mobileid_store::{
     ChangeEvent, Completion, DeviceRecord, DocumentRecord, DocumentSignatureRecord, Prepared, TransactionRecord,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::certificate_status::Authority;
 use crate::identity::VerifiedName;
 use crate::transactions::{internal, NewTransaction, TransactionError};
 use crate::Engine;
@@ -280,13 +281,15 @@ impl Engine {
         let cms = self.time_stamped(cms).await?;
         let to_sign = signature.clone();
         let embedding = cms.clone();
+        let validation = self.validation_data(record).await?;
         let signed = self
             .compute(move || -> Result<Vec<u8>, String> {
                 let revision = revision_of(&content, &to_sign, prepared.signing_time).map_err(|e| e.to_string())?;
                 // The revision is written again as it was prepared: the signature must
                 // cover exactly its bytes.
                 verify_detached_signed_data(&embedding, &revision.digest()).map_err(|e| e.to_string())?;
-                revision.embed(&embedding).map_err(|e| e.to_string())
+                let signed = revision.embed(&embedding).map_err(|e| e.to_string())?;
+                mobileid_pdf::append_dss(&signed, &validation).map_err(|e| e.to_string())
             })
             .await
             .map_err(internal)?
@@ -316,6 +319,20 @@ impl Engine {
             tracing::error!(id = %record.id, "the envelope did not go on after a signature: {e}");
         }
         Ok(())
+    }
+
+    /// What validates a signature without the network (PAdES B-LT): the signer's
+    /// certificate and our CAs, our responder's answer about the signer's certificate, and
+    /// the root's CRL, which covers the issuing CA.
+    async fn validation_data(&self, record: &TransactionRecord) -> Result<ValidationData, TransactionError> {
+        let device_id = record.device_id.as_deref().unwrap_or_default();
+        let signer = self.signing_certificate_of(device_id).await?;
+        let issuing = self.ca_certificate(Authority::Issuing).to_vec();
+        let root = self.ca_certificate(Authority::Root).to_vec();
+        let request = mobileid_crypto::ocsp_request(&signer, &issuing).map_err(internal)?;
+        let ocsp = self.ocsp(&request).await;
+        let crl = self.revocation_list(Authority::Root).await.map_err(internal)?;
+        Ok(ValidationData { certificates: vec![signer, issuing, root], ocsp_responses: vec![ocsp], crls: vec![crl] })
     }
 
     async fn document_signature(&self, transaction_id: &str) -> Result<DocumentSignatureRecord, TransactionError> {
