@@ -198,6 +198,9 @@ impl Engine {
         }
         self.inner.metrics.finished(ending, record.created_at, now);
         self.announce(ChangeEvent::TransactionDone(record.id.clone())).await;
+        if let Completion::Failed(failure) = completion {
+            self.document_signature_failed(record, failure).await;
+        }
         Ok(())
     }
 
@@ -213,6 +216,7 @@ impl Engine {
         if self.inner.store.complete_transaction(&record.id, &expired, now).await.map_err(internal)? {
             self.inner.metrics.finished(Ending::Failed(FailureReason::Expired), record.created_at, now);
             self.announce(ChangeEvent::TransactionDone(record.id.clone())).await;
+            self.document_signature_failed(record, &Failure::new(FailureReason::Expired, detail)).await;
             if let Some(device) = &record.device_id {
                 self.announce(ChangeEvent::DeviceInbox(device.clone())).await;
             }

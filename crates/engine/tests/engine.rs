@@ -444,3 +444,56 @@ async fn an_envelope_expires_on_time_and_its_links_stop_working() {
     assert!(matches!(world.engine.open_signer_link("nobody").await, Err(EnvelopeError::Link)));
     world.end().await;
 }
+
+#[tokio::test]
+async fn a_signature_declined_or_timed_out_on_the_phone_is_told_and_can_be_tried_again() {
+    use mobileid_core::{EnvelopeEvent, EnvelopeState};
+    use mobileid_engine::signing::envelopes::{NewEnvelope, NewSigner, SigningStep};
+    let world = world().await;
+    let phone = enrolled(&world, "+41791234567").await;
+    world.engine.verify_identity("+41791234567", "Anna", "Muster").await.unwrap();
+    let (sender, _, _) = world.engine.add_sender("acme", "Acme", Some("https://hooks.example/x"), None).await.unwrap();
+    let new = NewEnvelope {
+        title: "Offer".into(),
+        message: String::new(),
+        documents: vec![("offer.pdf".into(), mobileid_pdf::sample::document("Offer", 1, 100, false))],
+        levels: vec![vec![NewSigner {
+            name: "Anna Muster".into(),
+            email: "anna@example.ch".into(),
+            msisdn: None,
+            language: "en".into(),
+            stamp: None,
+        }]],
+        expires_in: Duration::from_secs(24 * 3600),
+    };
+    let id = world.engine.create_envelope(&sender, new).await.unwrap().envelope.envelope_id;
+    let view = world.engine.send_envelope(&sender, &id).await.unwrap();
+    let token = world.engine.signer_link_token(&view.signers[0].signer_id);
+    let failed_events = |view: &mobileid_engine::signing::envelopes::EnvelopeView| {
+        view.events.iter().filter(|e| e.event == EnvelopeEvent::Failed).count()
+    };
+
+    // Declined on the phone: the sender hears of it, the signer may start again.
+    let step = world.engine.start_envelope_signing(&token, "+41791234567").await.unwrap();
+    assert!(matches!(step, SigningStep::OnThePhone { index: 0, count: 1, .. }), "{step:?}");
+    let inbox = world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap();
+    world.engine.decline(&phone.device, &inbox.requests[0].transaction_id).await.unwrap();
+    assert!(matches!(world.engine.envelope_signing_step(&token).await.unwrap(), SigningStep::Failed(_)));
+    let view = world.engine.envelope_for_sender(&sender, &id).await.unwrap();
+    assert_eq!(failed_events(&view), 1);
+    assert!(view.webhooks.iter().any(|w| w.event == EnvelopeEvent::Failed), "the sender is told");
+
+    // Not answered in time: the same.
+    world.engine.start_envelope_signing(&token, "+41791234567").await.unwrap();
+    world.clock.advance(Duration::from_secs(301));
+    assert!(matches!(world.engine.envelope_signing_step(&token).await.unwrap(), SigningStep::Failed(_)));
+    assert_eq!(failed_events(&world.engine.envelope_for_sender(&sender, &id).await.unwrap()), 2);
+
+    // The third try is signed, and the envelope completes.
+    world.engine.start_envelope_signing(&token, "+41791234567").await.unwrap();
+    let inbox = world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap();
+    sign_document(&world, &phone, &inbox.requests[0].transaction_id).await.unwrap();
+    let view = world.engine.envelope_for_sender(&sender, &id).await.unwrap();
+    assert_eq!(view.envelope.state, EnvelopeState::Completed);
+    world.end().await;
+}

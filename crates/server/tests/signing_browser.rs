@@ -48,7 +48,8 @@ async fn signers_in_a_browser(backend: Backend) {
         &[("MOBILEID_SMTP_HOST", "127.0.0.1"), ("MOBILEID_SMTP_PORT", &port), ("MOBILEID_SMTP_SECURITY", "plain")],
     )
     .await;
-    let out = server.cli(&["sender", "add", "--id", "acme", "--name", "Acme HR"]);
+    let (hooks, hook_url) = support::webhooks::Hooks::start().await;
+    let out = server.cli(&["sender", "add", "--id", "acme", "--name", "Acme HR", "--webhook-url", &hook_url]);
     let key = out.lines().nth(1).expect("API key").trim().to_string();
     let mut anna = server.phone("+41791110001").await;
     let mut chris = server.phone("+41791110003").await;
@@ -153,6 +154,12 @@ async fn signers_in_a_browser(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(signed.starts_with(&pdf), "the envelope completed, and its PDF extends the original");
+    // The sender heard of every step.
+    hooks.wait_for("completed", 1).await;
+    let events = hooks.events();
+    for (event, count) in [("sent", 1), ("viewed", 3), ("signed", 3)] {
+        assert_eq!(events.iter().filter(|e| *e == event).count(), count, "{event}: {events:?}");
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("lease.pdf");
     std::fs::write(&file, &signed).expect("write");

@@ -544,8 +544,8 @@ impl Engine {
             };
             return self.continue_signing(&guest, &msisdn, false).await;
         };
-        let record = self.store().find_transaction(transaction_id).await.map_err(store_error)?;
-        let record = record.ok_or(EnvelopeError::Internal)?;
+        // Expired first if its time is up, as every reader of a transaction does.
+        let record = self.current(transaction_id, None).await?;
         match record.state {
             TxState::Pending => {
                 let position = self.document_position(&guest, transaction_id).await?;
@@ -625,7 +625,7 @@ impl Engine {
     async fn ask_next_document(&self, guest: &GuestView, msisdn: &str) -> Result<SigningStep, EnvelopeError> {
         let next = match &guest.signer.transaction_id {
             Some(id) => {
-                let record = self.store().find_transaction(id).await.map_err(store_error)?;
+                let record = self.current(id, None).await.ok();
                 let position = self.document_position(guest, id).await?;
                 match record.map(|r| r.state) {
                     Some(TxState::Signed) => position + 1,
@@ -670,6 +670,30 @@ impl Engine {
         })?;
         self.store().set_signer_transaction(&guest.signer.signer_id, &record.id).await.map_err(store_error)?;
         Ok(SigningStep::OnThePhone { index: next, count: guest.documents.len(), document: document.name.clone() })
+    }
+
+    /// A document signature of an envelope failed (declined on the phone, expired): the
+    /// audit trail and the sender are told; the signer may start again.
+    pub(crate) async fn envelope_signature_failed(&self, transaction_id: &str, why: &str) -> Result<(), EnvelopeError> {
+        let Some(signer) = self.store().find_signer_by_transaction(transaction_id).await.map_err(store_error)? else {
+            return Ok(());
+        };
+        let envelope = self.store().find_envelope(&signer.envelope_id).await.map_err(store_error)?;
+        let envelope = envelope.ok_or(EnvelopeError::Internal)?;
+        let now = self.now();
+        let mut change = EnvelopeChange::new(&envelope.envelope_id, now);
+        change.events.push(event(
+            &envelope.envelope_id,
+            now,
+            EnvelopeEvent::Failed,
+            Some(&signer),
+            Some(why.to_string()),
+        ));
+        if let Some(sender) = self.store().find_sender(&envelope.sender_id).await.map_err(store_error)? {
+            self.tell_sender(&sender, &envelope, &mut change, EnvelopeEvent::Failed, Some(&signer));
+        }
+        self.store().apply_envelope_change(&change).await.map_err(store_error)?;
+        Ok(())
     }
 
     /// After a document signature was embedded: the signer's next document, or the

@@ -22,7 +22,8 @@ use mobileid_core::{CertificateKind, DeviceState, Method, Requester, SignContent
 use mobileid_crypto::{pdf_signed_attributes, verify_detached_signed_data, CertificateInfo, DocumentCommitment};
 use mobileid_pdf::{PdfError, SignatureField, Stamp, ValidationData};
 use mobileid_store::{
-    ChangeEvent, Completion, DeviceRecord, DocumentRecord, DocumentSignatureRecord, Prepared, TransactionRecord,
+    ChangeEvent, Completion, DeviceRecord, DocumentRecord, DocumentSignatureRecord, Failure, Prepared,
+    TransactionRecord,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -207,6 +208,17 @@ impl Engine {
         let document = document.ok_or_else(|| internal(format!("document of {} is gone", record.id)))?;
         let device_id = record.device_id.as_deref().unwrap_or_default();
         Ok((document.original_size, self.signing_certificate_of(device_id).await?))
+    }
+
+    /// A document signature ended without one: its envelope, if any, records it.
+    pub(crate) async fn document_signature_failed(&self, record: &TransactionRecord, failure: &Failure) {
+        if record.kind != TxKind::Document {
+            return;
+        }
+        let why = failure.detail.clone().unwrap_or_else(|| failure.reason.as_db().to_string());
+        if let Err(e) = self.envelope_signature_failed(&record.id, &why).await {
+            tracing::error!(id = %record.id, "recording a failed document signature: {e}");
+        }
     }
 
     /// After the user approved: takes the document's lease (waiting for a signer before

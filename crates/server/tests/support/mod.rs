@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod smtp;
 pub mod tsa;
+pub mod webhooks;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
