@@ -291,6 +291,13 @@ async fn two_levels_three_signers(backend: Backend) {
     assert_eq!(status, 404);
 }
 
+/// The OpenAPI file served at /api/docs, parsed.
+async fn anonymous_docs(server: &TestServer) -> serde_yaml::Value {
+    let response = server.relying_party_client().get(format!("{}/api/docs", server.browser_base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    serde_yaml::from_str(&response.text().await.unwrap()).expect("OpenAPI YAML")
+}
+
 fn hex_hmac(key: &[u8], message: &[u8]) -> String {
     use std::fmt::Write;
     mobileid_crypto::hmac_sha256(key, message).iter().fold(String::new(), |mut s, b| {
@@ -316,6 +323,20 @@ async fn refusals_and_a_decline(backend: Backend) {
         json!({ "title": "Offer", "send": true, "documents": [{ "name": "offer.pdf", "content": content }],
                 "levels": [[signer("Anna", "anna@example.ch", "+41791110001", "en")]] })
     };
+    // The API is described where it says: every path of the OpenAPI file answers.
+    let docs = anonymous_docs(&server).await;
+    let paths: Vec<&str> = docs["paths"].as_mapping().unwrap().keys().filter_map(|k| k.as_str()).collect();
+    for path in [
+        "/api/v1/envelopes",
+        "/api/v1/envelopes/{id}",
+        "/api/v1/envelopes/{id}/send",
+        "/api/v1/envelopes/{id}/void",
+        "/api/v1/envelopes/{id}/documents/{index}",
+        "/api/v1/envelopes/{id}/evidence",
+    ] {
+        assert!(paths.contains(&path), "{path} in {paths:?}");
+    }
+
     // No key, a wrong key.
     let anonymous = server.relying_party_client();
     let response = anonymous
