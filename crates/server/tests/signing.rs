@@ -2,7 +2,9 @@
 //! a sender's envelope with two documents and two levels (two signers in parallel, then
 //! one), invitations through a real SMTP sink, the signers' links, virtual phones that
 //! approve together, webhooks signed with the sender's secret, the completion e-mail
-//! with the signed PDFs, and every signed PDF checked by pyHanko, qpdf and pdfsig. Then
+//! with the signed PDFs, and every signed PDF checked by pyHanko, qpdf and pdfsig; a PDF
+//! signed elsewhere before; PAdES B-T with a local time-stamp authority and B-LT
+//! validated from the document alone. Then
 //! what must be refused: a signer before their level, a link that names nobody,
 //! another sender's envelope, bad documents, and a decline.
 
@@ -519,6 +521,103 @@ async fn a_time_stamped_signature(backend: Backend) {
     ] {
         assert!(report.contains(said), "{said}: {report}");
     }
+}
+
+/// A PDF that already carries somebody else's signature (made by pyHanko under another
+/// CA) is signed through the platform; both signatures stay valid.
+async fn a_document_signed_elsewhere(backend: Backend) {
+    use mobileid_crypto::{pem_encode, CertificateAuthority, CertificateUse, KeyAlgorithm, PrivateKey};
+    let dir = tempfile::tempdir().unwrap();
+    let other = CertificateAuthority::create("Elsewhere", None).unwrap();
+    let key = PrivateKey::generate(KeyAlgorithm::EcP256).unwrap();
+    let cert = other
+        .issue_user_certificate_with(
+            &key.csr_der("x").unwrap(),
+            "MIDCHE0000000001",
+            &[],
+            CertificateUse::Signing,
+            30,
+            None,
+        )
+        .unwrap();
+    for (name, pem) in [
+        ("key.pem", pem_encode("PRIVATE KEY", key.pkcs8_der())),
+        ("cert.pem", pem_encode("CERTIFICATE", &cert)),
+        ("chain.pem", pem_encode("CERTIFICATE", &other.issuing.cert_der)),
+        ("other-root.pem", pem_encode("CERTIFICATE", &other.root.cert_der)),
+    ] {
+        std::fs::write(dir.path().join(name), pem).unwrap();
+    }
+    std::fs::write(dir.path().join("in.pdf"), mobileid_pdf::sample::document("Lease", 2, 800, false)).unwrap();
+    let pyhanko = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/python-test-env/bin/pyhanko");
+    let made = Command::new(&pyhanko)
+        .current_dir(dir.path())
+        .args(["sign", "addsig", "--field", "1/56,700,256,760/Landlord", "pemder", "--no-pass"])
+        .args(["--key", "key.pem", "--cert", "cert.pem", "--chain", "chain.pem", "in.pdf", "elsewhere.pdf"])
+        .output()
+        .expect("pyhanko");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let elsewhere = std::fs::read(dir.path().join("elsewhere.pdf")).unwrap();
+
+    let sink = SmtpSink::start().await;
+    let port = sink.port().to_string();
+    let server = TestServer::start_with(
+        backend,
+        &[
+            ("MOBILEID_SMTP_HOST", "127.0.0.1"),
+            ("MOBILEID_SMTP_PORT", port.as_str()),
+            ("MOBILEID_SMTP_SECURITY", "plain"),
+        ],
+    )
+    .await;
+    let sender = Sender::add(&server, "acme", None);
+    let mut anna = server.phone("+41791110001").await;
+    server.cli(&["identity", "verify", "--msisdn", "+41791110001", "--given-names", "Anna", "--surname", "Müller"]);
+    let body = json!({ "title": "Lease", "send": true,
+                       "documents": [{ "name": "lease.pdf", "content": STANDARD.encode(&elsewhere) }],
+                       "levels": [[signer("Anna Müller", "anna@example.ch", "+41791110001", "en")]] });
+    let (status, envelope) = sender.call(reqwest::Method::POST, "/api/v1/envelopes", Some(&body)).await;
+    assert_eq!(status, 201, "{envelope}");
+    let id = envelope["id"].as_str().unwrap().to_string();
+    let link = link(&mails_to(&sink, "anna@example.ch", "Please sign", 1).await[0]);
+    let (status, _, _) = start_signing(&server.relying_party_client(), &link, &server.browser_base, "791110001").await;
+    assert_eq!(status, 303);
+    approve_next_document(&mut anna).await;
+    let mut signed = Vec::new();
+    for _ in 0..100 {
+        if sender.call(reqwest::Method::GET, &format!("/api/v1/envelopes/{id}"), None).await.1["state"] == "completed" {
+            signed = sender.download(&id, 0).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(signed.starts_with(&elsewhere), "the signature from elsewhere is left as it was");
+    let file = dir.path().join("both.pdf");
+    std::fs::write(&file, &signed).unwrap();
+    let out = Command::new(&pyhanko)
+        .args(["sign", "validate", "--pretty-print", "--no-revocation-check", "--trust"])
+        .arg(server.root_ca_path())
+        .arg("--trust")
+        .arg(dir.path().join("other-root.pem"))
+        .arg(&file)
+        .output()
+        .expect("pyhanko");
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report.matches("The signature is judged VALID").count(), 2, "{report}");
+    assert!(Command::new("qpdf").arg("--check").arg(&file).output().unwrap().status.success());
+    let listed = Command::new("pdfsig").arg(&file).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).matches("Signature is Valid.").count(), 2);
+}
+
+#[tokio::test]
+async fn a_document_signed_elsewhere_sqlite() {
+    a_document_signed_elsewhere(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_document_signed_elsewhere_postgres() {
+    a_document_signed_elsewhere(Backend::Postgres).await;
 }
 
 #[tokio::test]
