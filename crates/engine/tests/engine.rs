@@ -497,3 +497,35 @@ async fn a_signature_declined_or_timed_out_on_the_phone_is_told_and_can_be_tried
     assert_eq!(view.envelope.state, EnvelopeState::Completed);
     world.end().await;
 }
+
+#[tokio::test]
+async fn an_invited_signer_is_reminded_a_day_before_the_envelope_expires() {
+    use mobileid_engine::signing::envelopes::{NewEnvelope, NewSigner};
+    let world = world().await;
+    let (sender, _, _) = world.engine.add_sender("acme", "Acme", None, None).await.unwrap();
+    let new = NewEnvelope {
+        title: "Offer".into(),
+        message: String::new(),
+        documents: vec![("offer.pdf".into(), mobileid_pdf::sample::document("Offer", 1, 100, false))],
+        levels: vec![vec![NewSigner {
+            name: "Anna".into(),
+            email: "anna@example.ch".into(),
+            msisdn: None,
+            language: "de".into(),
+            stamp: None,
+        }]],
+        expires_in: Duration::from_secs(3 * 24 * 3600),
+    };
+    let id = world.engine.create_envelope(&sender, new).await.unwrap().envelope.envelope_id;
+    world.engine.send_envelope(&sender, &id).await.unwrap();
+    let store = world.engine.store();
+    let now = world.engine.now();
+    let claimed = store.claim_envelope_mails(now, 60_000, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(), ["invitation"], "the reminder waits");
+    store.finish_envelope_mail(&claimed[0].mail_id, true).await.unwrap();
+    let day_two = Timestamp::from_millis(now.as_millis() + 2 * 24 * 3600 * 1000 + 1000);
+    let claimed = store.claim_envelope_mails(day_two, 60_000, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(), ["reminder"], "a day before it expires");
+    assert_eq!(claimed[0].recipient, "anna@example.ch");
+    world.end().await;
+}
