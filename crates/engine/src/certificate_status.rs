@@ -91,29 +91,20 @@ impl Engine {
         extra_subject: &[(SubjectAttribute, String)],
         kind: CertificateKind,
     ) -> Result<(Vec<u8>, CertificateRecord), EngineError> {
-        // The OpenID issuer is the browser port's public URL, where `pki` answers.
-        let links = links(self.oidc_issuer(), Authority::Issuing);
-        let usage = match kind {
-            CertificateKind::Authentication => CertificateUse::Authentication,
-            CertificateKind::Signing => CertificateUse::Signing,
-            CertificateKind::Encryption => CertificateUse::Encryption,
-        };
         let der = self.inner.ca.issue_user_certificate_with(
             csr_der,
             serial_number,
             extra_subject,
-            usage,
+            usage(kind),
             self.config().certificate_validity_days,
-            Some(&links),
+            Some(&self.issuing_links()),
         )?;
-        let mut record = certificate_record(&der, msisdn, device_id, self.now())?;
-        record.kind = kind;
-        Ok((der, record))
+        self.recorded(der, msisdn, device_id, kind)
     }
 
-    /// A certificate of `kind` for the key of a certificate we issued to a phone.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn reissue_certificate_of(
+    /// A signing certificate, in the user's verified `name` if there is one, for the key of
+    /// a certificate we issued to a phone.
+    pub(crate) fn reissue_signing_certificate_of(
         &self,
         issued_der: &[u8],
         serial_number: &str,
@@ -121,23 +112,33 @@ impl Engine {
         msisdn: &str,
         device_id: &str,
         extra_subject: &[(SubjectAttribute, String)],
-        kind: CertificateKind,
     ) -> Result<(Vec<u8>, CertificateRecord), EngineError> {
-        let links = links(self.oidc_issuer(), Authority::Issuing);
-        let usage = match kind {
-            CertificateKind::Authentication => CertificateUse::Authentication,
-            CertificateKind::Signing => CertificateUse::Signing,
-            CertificateKind::Encryption => CertificateUse::Encryption,
-        };
         let der = self.inner.ca.reissue_user_certificate(
             issued_der,
             serial_number,
             name,
             extra_subject,
-            usage,
+            CertificateUse::Signing,
             self.config().certificate_validity_days,
-            Some(&links),
+            Some(&self.issuing_links()),
         )?;
+        self.recorded(der, msisdn, device_id, CertificateKind::Signing)
+    }
+
+    /// The links written into user certificates: the OpenID issuer is the browser port's
+    /// public URL, where `pki` answers.
+    fn issuing_links(&self) -> CertificateLinks {
+        links(self.oidc_issuer(), Authority::Issuing)
+    }
+
+    /// A certificate just issued with its record: whose it is, and of which kind.
+    fn recorded(
+        &self,
+        der: Vec<u8>,
+        msisdn: &str,
+        device_id: &str,
+        kind: CertificateKind,
+    ) -> Result<(Vec<u8>, CertificateRecord), EngineError> {
         let mut record = certificate_record(&der, msisdn, device_id, self.now())?;
         record.kind = kind;
         Ok((der, record))
@@ -300,4 +301,13 @@ fn revocation(record: &CertificateRecord) -> Option<Revocation> {
 
 fn to_chrono(t: Timestamp) -> chrono::DateTime<chrono::Utc> {
     t.to_datetime().unwrap_or_default()
+}
+
+/// What a certificate of `kind` is for.
+fn usage(kind: CertificateKind) -> CertificateUse {
+    match kind {
+        CertificateKind::Authentication => CertificateUse::Authentication,
+        CertificateKind::Signing => CertificateUse::Signing,
+        CertificateKind::Encryption => CertificateUse::Encryption,
+    }
 }

@@ -12,6 +12,7 @@ use mobileid_crypto::{verify_detached_signed_data, KeyAlgorithm, MasterKey, PinK
 use mobileid_engine::admin::default_profiles;
 use mobileid_engine::devices::NewPhone;
 use mobileid_engine::mss::messages::{DataInput, FrameInput, SignatureInput, StatusInput};
+use mobileid_engine::signing::envelopes::{NewEnvelope, NewSigner};
 use mobileid_engine::signing::{Placement, SignatureAsk, SigningError};
 use mobileid_engine::transactions::NewTransaction;
 use mobileid_engine::{Ap, ClientIdentity, DeviceError, Engine, EngineConfig, ManualClock, TransactionError};
@@ -407,24 +408,29 @@ async fn device_requests_are_accepted_inside_the_clock_window_and_refused_outsid
     assert_eq!(Timestamp::from_millis(now).plus(Duration::from_millis(window as u64 + 1)), world.engine.now());
 }
 
-#[tokio::test]
-async fn an_envelope_expires_on_time_and_its_links_stop_working() {
-    use mobileid_engine::signing::envelopes::{EnvelopeError, NewEnvelope, NewSigner};
-    let world = world().await;
-    let (sender, _, _) = world.engine.add_sender("acme", "Acme", Some("https://hooks.example/x"), None).await.unwrap();
-    let new = NewEnvelope {
+/// An envelope of one one-page offer for Anna, at `msisdn` if given.
+fn offer_for_anna(msisdn: Option<&str>, language: &str, expires_in: Duration) -> NewEnvelope {
+    NewEnvelope {
         title: "Offer".into(),
         message: String::new(),
         documents: vec![("offer.pdf".into(), mobileid_pdf::sample::document("Offer", 1, 100, false))],
         levels: vec![vec![NewSigner {
-            name: "Anna".into(),
+            name: "Anna Muster".into(),
             email: "anna@example.ch".into(),
-            msisdn: Some("+41791234567".into()),
-            language: "en".into(),
+            msisdn: msisdn.map(str::to_string),
+            language: language.into(),
             stamp: None,
         }]],
-        expires_in: Duration::from_secs(3600),
-    };
+        expires_in,
+    }
+}
+
+#[tokio::test]
+async fn an_envelope_expires_on_time_and_its_links_stop_working() {
+    use mobileid_engine::signing::envelopes::EnvelopeError;
+    let world = world().await;
+    let (sender, _, _) = world.engine.add_sender("acme", "Acme", Some("https://hooks.example/x"), None).await.unwrap();
+    let new = offer_for_anna(Some("+41791234567"), "en", Duration::from_secs(3600));
     let view = world.engine.create_envelope(&sender, new).await.unwrap();
     let id = view.envelope.envelope_id.clone();
     let view = world.engine.send_envelope(&sender, &id).await.unwrap();
@@ -448,24 +454,12 @@ async fn an_envelope_expires_on_time_and_its_links_stop_working() {
 #[tokio::test]
 async fn a_signature_declined_or_timed_out_on_the_phone_is_told_and_can_be_tried_again() {
     use mobileid_core::{EnvelopeEvent, EnvelopeState};
-    use mobileid_engine::signing::envelopes::{NewEnvelope, NewSigner, SigningStep};
+    use mobileid_engine::signing::envelopes::SigningStep;
     let world = world().await;
     let phone = enrolled(&world, "+41791234567").await;
     world.engine.verify_identity("+41791234567", "Anna", "Muster").await.unwrap();
     let (sender, _, _) = world.engine.add_sender("acme", "Acme", Some("https://hooks.example/x"), None).await.unwrap();
-    let new = NewEnvelope {
-        title: "Offer".into(),
-        message: String::new(),
-        documents: vec![("offer.pdf".into(), mobileid_pdf::sample::document("Offer", 1, 100, false))],
-        levels: vec![vec![NewSigner {
-            name: "Anna Muster".into(),
-            email: "anna@example.ch".into(),
-            msisdn: None,
-            language: "en".into(),
-            stamp: None,
-        }]],
-        expires_in: Duration::from_secs(24 * 3600),
-    };
+    let new = offer_for_anna(None, "en", Duration::from_secs(24 * 3600));
     let id = world.engine.create_envelope(&sender, new).await.unwrap().envelope.envelope_id;
     let view = world.engine.send_envelope(&sender, &id).await.unwrap();
     let token = world.engine.signer_link_token(&view.signers[0].signer_id);
@@ -500,22 +494,9 @@ async fn a_signature_declined_or_timed_out_on_the_phone_is_told_and_can_be_tried
 
 #[tokio::test]
 async fn an_invited_signer_is_reminded_a_day_before_the_envelope_expires() {
-    use mobileid_engine::signing::envelopes::{NewEnvelope, NewSigner};
     let world = world().await;
     let (sender, _, _) = world.engine.add_sender("acme", "Acme", None, None).await.unwrap();
-    let new = NewEnvelope {
-        title: "Offer".into(),
-        message: String::new(),
-        documents: vec![("offer.pdf".into(), mobileid_pdf::sample::document("Offer", 1, 100, false))],
-        levels: vec![vec![NewSigner {
-            name: "Anna".into(),
-            email: "anna@example.ch".into(),
-            msisdn: None,
-            language: "de".into(),
-            stamp: None,
-        }]],
-        expires_in: Duration::from_secs(3 * 24 * 3600),
-    };
+    let new = offer_for_anna(None, "de", Duration::from_secs(3 * 24 * 3600));
     let id = world.engine.create_envelope(&sender, new).await.unwrap().envelope.envelope_id;
     world.engine.send_envelope(&sender, &id).await.unwrap();
     let store = world.engine.store();

@@ -64,6 +64,32 @@ impl Sender {
     }
 }
 
+/// A server that sends its e-mail to `sink`, with `extra` settings.
+async fn signing_server(backend: Backend, sink: &SmtpSink, extra: &[(&str, &str)]) -> TestServer {
+    let port = sink.port().to_string();
+    let mut env = vec![
+        ("MOBILEID_SMTP_HOST", "127.0.0.1"),
+        ("MOBILEID_SMTP_PORT", port.as_str()),
+        ("MOBILEID_SMTP_SECURITY", "plain"),
+        ("MOBILEID_MAIL_FROM", "Mobile ID <noreply@mid.example>"),
+    ];
+    env.extend_from_slice(extra);
+    TestServer::start_with(backend, &env).await
+}
+
+/// The first document of envelope `id` once the envelope is complete.
+async fn completed_document(sender: &Sender, id: &str) -> Vec<u8> {
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = sender.call(reqwest::Method::GET, &format!("/api/v1/envelopes/{id}"), None).await.1;
+        if state["state"] == "completed" {
+            return sender.download(id, 0).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the envelope did not complete: {state}");
+}
+
 fn pdf(title: &str, pages: u32) -> String {
     STANDARD.encode(mobileid_pdf::sample::document(title, pages, 1_500, pages > 1))
 }
@@ -159,17 +185,7 @@ fn root_pem(server: &TestServer) -> String {
 async fn two_levels_three_signers(backend: Backend) {
     let sink = SmtpSink::start().await;
     let (hooks, hook_url) = Hooks::start().await;
-    let port = sink.port().to_string();
-    let server = TestServer::start_with(
-        backend,
-        &[
-            ("MOBILEID_SMTP_HOST", "127.0.0.1"),
-            ("MOBILEID_SMTP_PORT", port.as_str()),
-            ("MOBILEID_SMTP_SECURITY", "plain"),
-            ("MOBILEID_MAIL_FROM", "Mobile ID <noreply@mid.example>"),
-        ],
-    )
-    .await;
+    let server = signing_server(backend, &sink, &[]).await;
     let sender = Sender::add(&server, "acme", Some(&hook_url));
     let mut anna = server.phone("+41791110001").await;
     let mut luca = server.phone("+41791110002").await;
@@ -310,16 +326,7 @@ fn hex_hmac(key: &[u8], message: &[u8]) -> String {
 
 async fn refusals_and_a_decline(backend: Backend) {
     let sink = SmtpSink::start().await;
-    let port = sink.port().to_string();
-    let server = TestServer::start_with(
-        backend,
-        &[
-            ("MOBILEID_SMTP_HOST", "127.0.0.1"),
-            ("MOBILEID_SMTP_PORT", port.as_str()),
-            ("MOBILEID_SMTP_SECURITY", "plain"),
-        ],
-    )
-    .await;
+    let server = signing_server(backend, &sink, &[]).await;
     let sender = Sender::add(&server, "acme", None);
     let one = |content: String| {
         json!({ "title": "Offer", "send": true, "documents": [{ "name": "offer.pdf", "content": content }],
@@ -450,17 +457,7 @@ async fn refusals_and_a_decline(backend: Backend) {
 async fn a_time_stamped_signature(backend: Backend) {
     let sink = SmtpSink::start().await;
     let tsa = support::tsa::Tsa::start().await;
-    let port = sink.port().to_string();
-    let server = TestServer::start_with(
-        backend,
-        &[
-            ("MOBILEID_SMTP_HOST", "127.0.0.1"),
-            ("MOBILEID_SMTP_PORT", port.as_str()),
-            ("MOBILEID_SMTP_SECURITY", "plain"),
-            ("MOBILEID_SIGNING_TSA_URL", tsa.url.as_str()),
-        ],
-    )
-    .await;
+    let server = signing_server(backend, &sink, &[("MOBILEID_SIGNING_TSA_URL", tsa.url.as_str())]).await;
     let sender = Sender::add(&server, "acme", None);
     let mut anna = server.phone("+41791110001").await;
     server.cli(&["identity", "verify", "--msisdn", "+41791110001", "--given-names", "Anna", "--surname", "Müller"]);
@@ -474,16 +471,7 @@ async fn a_time_stamped_signature(backend: Backend) {
     let (status, _, _) = start_signing(&browser, &link, &server.browser_base, "791110001").await;
     assert_eq!(status, 303);
     approve_next_document(&mut anna).await;
-    let mut state = Value::Null;
-    for _ in 0..100 {
-        state = sender.call(reqwest::Method::GET, &format!("/api/v1/envelopes/{id}"), None).await.1;
-        if state["state"] == "completed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(state["state"], "completed", "{state}");
-    let signed = sender.download(&id, 0).await;
+    let signed = completed_document(&sender, &id).await;
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("signed.pdf");
@@ -560,16 +548,7 @@ async fn a_document_signed_elsewhere(backend: Backend) {
     let elsewhere = std::fs::read(dir.path().join("elsewhere.pdf")).unwrap();
 
     let sink = SmtpSink::start().await;
-    let port = sink.port().to_string();
-    let server = TestServer::start_with(
-        backend,
-        &[
-            ("MOBILEID_SMTP_HOST", "127.0.0.1"),
-            ("MOBILEID_SMTP_PORT", port.as_str()),
-            ("MOBILEID_SMTP_SECURITY", "plain"),
-        ],
-    )
-    .await;
+    let server = signing_server(backend, &sink, &[]).await;
     let sender = Sender::add(&server, "acme", None);
     let mut anna = server.phone("+41791110001").await;
     server.cli(&["identity", "verify", "--msisdn", "+41791110001", "--given-names", "Anna", "--surname", "Müller"]);
@@ -583,14 +562,7 @@ async fn a_document_signed_elsewhere(backend: Backend) {
     let (status, _, _) = start_signing(&server.relying_party_client(), &link, &server.browser_base, "791110001").await;
     assert_eq!(status, 303);
     approve_next_document(&mut anna).await;
-    let mut signed = Vec::new();
-    for _ in 0..100 {
-        if sender.call(reqwest::Method::GET, &format!("/api/v1/envelopes/{id}"), None).await.1["state"] == "completed" {
-            signed = sender.download(&id, 0).await;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let signed = completed_document(&sender, &id).await;
     assert!(signed.starts_with(&elsewhere), "the signature from elsewhere is left as it was");
     let file = dir.path().join("both.pdf");
     std::fs::write(&file, &signed).unwrap();

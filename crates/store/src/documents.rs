@@ -8,11 +8,11 @@
 //! and only while the lease and the revision are still the ones the signature was
 //! computed over.
 
-use mobileid_core::{Timestamp, TxState};
+use mobileid_core::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::transactions::{completion_columns, Completion, RequestWrite};
+use crate::transactions::{complete_pending, Completion, RequestWrite};
 use crate::{ts, Result, Store};
 
 /// A document, without its bytes.
@@ -212,22 +212,7 @@ impl Store {
         if moved.rows_affected() != 1 {
             return Ok(false);
         }
-        let (state, reason, detail, signature) = completion_columns(completion);
-        let done = sqlx::query(
-            "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = $3, signature = $4,
-               completed_at = $5
-             WHERE id = $6 AND state = $7",
-        )
-        .bind(state.as_db())
-        .bind(reason)
-        .bind(detail)
-        .bind(signature)
-        .bind(now.as_millis())
-        .bind(transaction_id)
-        .bind(TxState::Pending.as_db())
-        .execute(&mut *db)
-        .await?;
-        if done.rows_affected() != 1 {
+        if !complete_pending(&mut db, transaction_id, completion, now).await? {
             return Ok(false);
         }
         db.commit().await?;

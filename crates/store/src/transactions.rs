@@ -143,7 +143,7 @@ impl MssRecord {
 }
 
 /// The failure columns of a completion: (state, reason, detail, signature).
-pub(crate) fn completion_columns(outcome: &Completion) -> (TxState, Option<&'static str>, Option<&str>, Option<&[u8]>) {
+fn completion_columns(outcome: &Completion) -> (TxState, Option<&'static str>, Option<&str>, Option<&[u8]>) {
     match outcome {
         Completion::Signed(cms) => (TxState::Signed, None, None, Some(cms)),
         Completion::Failed(f) => (TxState::Failed, Some(f.reason.as_db()), f.detail.as_deref(), None),
@@ -425,22 +425,8 @@ impl Store {
     /// Moves a pending transaction to its final state. False if it was no longer pending:
     /// the first answer wins, and a final state never changes.
     pub async fn complete_transaction(&self, id: &str, outcome: &Completion, now: Timestamp) -> Result<bool> {
-        let (state, reason, detail, signature) = completion_columns(outcome);
-        let done = sqlx::query(
-            "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = $3, signature = $4,
-               completed_at = $5
-             WHERE id = $6 AND state = $7",
-        )
-        .bind(state.as_db())
-        .bind(reason)
-        .bind(detail)
-        .bind(signature)
-        .bind(now.as_millis())
-        .bind(id)
-        .bind(TxState::Pending.as_db())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut conn = self.pool.acquire().await?;
+        complete_pending(&mut conn, id, outcome, now).await
     }
 
     /// Records where the device was when it answered (before the answer completes it).
@@ -475,4 +461,29 @@ impl Store {
         .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
+}
+
+/// Ends a pending transaction with `outcome`; false if it was not pending.
+pub(crate) async fn complete_pending(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    outcome: &Completion,
+    now: Timestamp,
+) -> Result<bool> {
+    let (state, reason, detail, signature) = completion_columns(outcome);
+    let done = sqlx::query(
+        "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = $3, signature = $4,
+           completed_at = $5
+         WHERE id = $6 AND state = $7",
+    )
+    .bind(state.as_db())
+    .bind(reason)
+    .bind(detail)
+    .bind(signature)
+    .bind(now.as_millis())
+    .bind(id)
+    .bind(TxState::Pending.as_db())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

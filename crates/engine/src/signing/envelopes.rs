@@ -354,18 +354,23 @@ impl Engine {
     async fn envelope_view(&self, id: &str) -> Result<EnvelopeView, EnvelopeError> {
         self.expire_if_due(id).await?;
         let envelope = self.store().find_envelope(id).await.map_err(store_error)?.ok_or(EnvelopeError::NotFound)?;
+        Ok(EnvelopeView {
+            documents: self.documents_of(id).await?,
+            signers: self.store().envelope_signers(id).await.map_err(store_error)?,
+            events: self.store().envelope_events(id).await.map_err(store_error)?,
+            webhooks: self.store().envelope_webhooks(id).await.map_err(store_error)?,
+            envelope,
+        })
+    }
+
+    /// The envelope's documents, in order.
+    async fn documents_of(&self, id: &str) -> Result<Vec<DocumentRecord>, EnvelopeError> {
         let mut documents = Vec::new();
         for document_id in self.store().envelope_documents(id).await.map_err(store_error)? {
             let document = self.store().find_document(&document_id).await.map_err(store_error)?;
             documents.push(document.ok_or(EnvelopeError::Internal)?);
         }
-        Ok(EnvelopeView {
-            signers: self.store().envelope_signers(id).await.map_err(store_error)?,
-            events: self.store().envelope_events(id).await.map_err(store_error)?,
-            webhooks: self.store().envelope_webhooks(id).await.map_err(store_error)?,
-            envelope,
-            documents,
-        })
+        Ok(documents)
     }
 
     /// Sends a draft: the first level is invited.
@@ -430,14 +435,17 @@ impl Engine {
 
     /// The signer a link names, while their envelope is out; the first visit is recorded.
     pub async fn open_signer_link(&self, token: &str) -> Result<GuestView, EnvelopeError> {
+        // Pages poll this: it reads the envelope, this signer and the documents, not the
+        // audit trail and deliveries the sender's view holds.
         let signer = self.signer_of_link(token).await?;
-        let view = self.envelope_view(&signer.envelope_id).await?;
-        let signer =
-            view.signers.iter().find(|s| s.signer_id == signer.signer_id).cloned().ok_or(EnvelopeError::Link)?;
-        if matches!(view.envelope.state, EnvelopeState::Voided | EnvelopeState::Expired | EnvelopeState::Draft) {
+        self.expire_if_due(&signer.envelope_id).await?;
+        let envelope = self.store().find_envelope(&signer.envelope_id).await.map_err(store_error)?;
+        let envelope = envelope.ok_or(EnvelopeError::Link)?;
+        if matches!(envelope.state, EnvelopeState::Voided | EnvelopeState::Expired | EnvelopeState::Draft) {
             return Err(EnvelopeError::Link);
         }
-        let their_turn = view.envelope.state == EnvelopeState::Sent && signer.level == view.envelope.level;
+        let documents = self.documents_of(&envelope.envelope_id).await?;
+        let their_turn = envelope.state == EnvelopeState::Sent && signer.level == envelope.level;
         if their_turn && signer.state == SignerState::Invited {
             let now = self.now();
             let mut change = EnvelopeChange::new(&signer.envelope_id, now);
@@ -449,13 +457,13 @@ impl Engine {
                 signed_at: None,
             });
             change.events.push(event(&signer.envelope_id, now, EnvelopeEvent::Viewed, Some(&signer), None));
-            if let Some(sender) = self.store().find_sender(&view.envelope.sender_id).await.map_err(store_error)? {
-                self.tell_sender(&sender, &view.envelope, &mut change, EnvelopeEvent::Viewed, Some(&signer));
+            if let Some(sender) = self.store().find_sender(&envelope.sender_id).await.map_err(store_error)? {
+                self.tell_sender(&sender, &envelope, &mut change, EnvelopeEvent::Viewed, Some(&signer));
             }
             // A second visit racing this one has already recorded it: fine either way.
             self.store().apply_envelope_change(&change).await.map_err(store_error)?;
         }
-        Ok(GuestView { envelope: view.envelope, signer, documents: view.documents, their_turn })
+        Ok(GuestView { envelope, signer, documents, their_turn })
     }
 
     async fn signer_of_link(&self, token: &str) -> Result<SignerRecord, EnvelopeError> {

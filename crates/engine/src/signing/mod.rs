@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mobileid_core::{CertificateKind, DeviceState, Method, Requester, SignContent, Timestamp, TxKind};
+use mobileid_core::{DeviceState, Method, Requester, SignContent, Timestamp, TxKind};
 use mobileid_crypto::{pdf_signed_attributes, verify_detached_signed_data, CertificateInfo, DocumentCommitment};
 use mobileid_pdf::{PdfError, SignatureField, Stamp, ValidationData};
 use mobileid_store::{
@@ -376,14 +376,13 @@ impl Engine {
         let subject = self.subject_properties(&device.msisdn).await.map_err(internal)?;
         let name = verified.as_ref().map(|n| (n.given_names.as_str(), n.surname.as_str()));
         let (der, record) = self
-            .reissue_certificate_of(
+            .reissue_signing_certificate_of(
                 &device.cert_der,
                 &user.serial_number,
                 name,
                 &device.msisdn,
                 device_id,
                 &subject,
-                CertificateKind::Signing,
             )
             .map_err(internal)?;
         if existing.is_some() {

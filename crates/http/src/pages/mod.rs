@@ -10,6 +10,7 @@
 
 pub mod assets;
 pub mod catalog;
+pub mod forms;
 pub mod lang;
 pub mod phone_number;
 

@@ -27,7 +27,8 @@ use chrono::{DateTime, Utc};
 use mobileid_core::Timestamp;
 use mobileid_store::{AccountRecord, SessionRecord};
 
-use crate::pages::{accept_language, query_locale, render, Chrome, Lang};
+use crate::pages::forms::{internal, refuse_foreign, render_form_page, see_other};
+use crate::pages::{accept_language, query_locale, Chrome, Lang};
 use crate::AppState;
 
 pub const PORTAL_PATH: &str = "/portal/";
@@ -71,12 +72,10 @@ impl PageLang {
         Chrome::new(self.lang, &self.path)
     }
 
-    /// A page rendered in this language (and the choice remembered). Its referrer policy
-    /// is `same-origin`, not the foundation's `no-referrer`: with that, browsers send
-    /// `Origin: null` on the page's forms, and the origin check needs the real one.
+    /// A page rendered in this language (and the choice remembered), as a page with forms
+    /// (`pages::forms::render_form_page`).
     pub fn render(&self, template: &impl Template, status: StatusCode) -> Response {
-        let mut response = render(template, status, self.lang, &[]);
-        response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+        let mut response = render_form_page(template, status, self.lang);
         self.remember(&mut response);
         response
     }
@@ -143,17 +142,6 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-/// The refusal of a POST whose `Origin` is another site's (browsers send it with every
-/// POST).
-fn refuse_foreign(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())?;
-    if Some(origin) == crate::pages::origin(state.engine.oidc_issuer()).as_deref() {
-        return None;
-    }
-    tracing::warn!(origin = %mobileid_core::clip::Clipped(origin), "portal POST from another origin");
-    Some((StatusCode::FORBIDDEN, "This form was sent from another site.").into_response())
-}
-
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -168,18 +156,6 @@ fn session_cookie(token: &str, max_age: i64) -> Option<HeaderValue> {
         "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
     ))
     .ok()
-}
-
-/// A redirect after a POST (303), never cached.
-fn see_other(location: &str) -> Response {
-    let mut response = Redirect::to(location).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn internal(error: &dyn std::fmt::Display) -> Response {
-    tracing::error!("portal: {error}");
-    (StatusCode::INTERNAL_SERVER_ERROR, "An internal error occurred. Please try again later.").into_response()
 }
 
 /// A time as the pages show it: UTC, to the minute.

@@ -275,12 +275,6 @@ async fn document(
     Ok(pdf_response(&record.name, content))
 }
 
-/// A plain 500 for a page, with the cause in the log.
-pub fn internal_page(error: &dyn std::fmt::Display) -> Response {
-    tracing::error!("signing: {error}");
-    (StatusCode::INTERNAL_SERVER_ERROR, "An internal error occurred. Please try again later.").into_response()
-}
-
 /// A PDF as a download.
 pub fn pdf_response(name: &str, content: Vec<u8>) -> Response {
     let ascii: String =

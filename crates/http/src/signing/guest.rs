@@ -9,7 +9,7 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Json, Redirect, Response};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use mobileid_core::{EnvelopeState, SignerState};
@@ -17,8 +17,9 @@ use mobileid_engine::signing::envelopes::{EnvelopeError, GuestView, SigningStep}
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::pages::forms::{internal, refuse_foreign, render_form_page, see_other};
 use crate::pages::phone_number::{country_options, split_country, typed_number};
-use crate::pages::{render, Chrome, Lang};
+use crate::pages::{Chrome, Lang};
 use crate::AppState;
 
 /// Pages are drawn this wide for the browser.
@@ -105,12 +106,8 @@ fn base(token: &str) -> String {
     format!("{}{token}", super::SIGN_PATH)
 }
 
-/// A page with the headers of the foundation; `same-origin` referrers, so that the
-/// forms' `Origin` can be checked.
 fn page(chrome: &Chrome, template: &impl Template, status: StatusCode) -> Response {
-    let mut response = render(template, status, chrome.lang, &[]);
-    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    response
+    render_form_page(template, status, chrome.lang)
 }
 
 fn message(
@@ -185,7 +182,7 @@ async fn show_envelope(
     let base = base(token);
     let sender = match state.engine.store().find_sender(&guest.envelope.sender_id).await {
         Ok(sender) => sender.map(|s| s.name).unwrap_or_default(),
-        Err(e) => return super::api::internal_page(&e),
+        Err(e) => return internal(&e),
     };
     let documents = guest
         .documents
@@ -234,12 +231,6 @@ async fn show_envelope(
     page(chrome, &template, status)
 }
 
-/// The refusal of a form posted from another site.
-fn foreign(state: &AppState, headers: &HeaderMap) -> bool {
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    origin.is_some_and(|o| Some(o) != crate::pages::origin(state.engine.oidc_issuer()).as_deref())
-}
-
 #[derive(Deserialize)]
 struct StartForm {
     #[serde(default)]
@@ -260,8 +251,8 @@ async fn start(
         Ok(opened) => opened,
         Err(response) => return response,
     };
-    if foreign(&state, &headers) {
-        return (StatusCode::FORBIDDEN, "This form was sent from another site.").into_response();
+    if let Some(refused) = refuse_foreign(&state, &headers) {
+        return refused;
     }
     let typed = typed_number(&form.country, &form.number);
     match state.engine.start_envelope_signing(&token, &typed).await {
@@ -284,7 +275,7 @@ fn needs_app(state: &AppState, token: &str, chrome: &Chrome, reference: &str, co
         format!("{}{}#code={code}", crate::portal::notify::public_url(state), crate::authenticator::APP_PATH);
     let qr = match crate::portal::qr_data_url(&app_link) {
         Ok(qr) => qr,
-        Err(e) => return super::api::internal_page(&e),
+        Err(e) => return internal(&e),
     };
     let template = ProgressPage {
         chrome,
@@ -401,8 +392,8 @@ async fn decline(
         Ok(opened) => opened,
         Err(response) => return response,
     };
-    if foreign(&state, &headers) {
-        return (StatusCode::FORBIDDEN, "This form was sent from another site.").into_response();
+    if let Some(refused) = refuse_foreign(&state, &headers) {
+        return refused;
     }
     let reference = guest.envelope.envelope_id.clone();
     if form.reason.trim().is_empty() {
@@ -459,13 +450,6 @@ async fn page_image(
         Ok(Ok(png)) => ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=300")], png)
             .into_response(),
         Ok(Err(_)) => StatusCode::NOT_FOUND.into_response(),
-        Err(e) => super::api::internal_page(&e),
+        Err(e) => internal(&e),
     }
-}
-
-/// A redirect after a POST (303), never cached.
-fn see_other(location: &str) -> Response {
-    let mut response = Redirect::to(location).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }

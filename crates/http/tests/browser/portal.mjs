@@ -13,7 +13,7 @@
 // Output lines: "signed-up", "activation-link <qr|email> <url>", "active <serial> <codes>",
 // "approved", "blocked", "recovered <serial>", and at the end "summary <json>".
 import { devices } from 'playwright-core';
-import { launchFor, watcher } from './chromium.mjs';
+import { launchFor, snapper, watcher } from './chromium.mjs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import jsQR from 'jsqr';
@@ -29,22 +29,7 @@ const browser = await launchFor(base);
 const violations = [];
 const pages = {};
 const watch = watcher(violations);
-// A screenshot, and what a reader of the page gets: its language, title, text, and the
-// form fields that have no label.
-const snap = async (page, name) => {
-  await page.screenshot({ path: join(env.SCREENSHOTS, `portal-${name}.png`), fullPage: true });
-  pages[name] = await page.evaluate(() => ({
-    lang: document.documentElement.lang,
-    title: document.title,
-    h1: document.querySelector('h1')?.innerText ?? '',
-    text: document.body.innerText,
-    unlabelled: [...document.querySelectorAll('input:not([type=hidden]), select')]
-      .filter((e) => !(e.labels?.length || e.getAttribute('aria-label'))).map((e) => e.id || e.name),
-    // Anything reaching past the right edge of the screen (a phone's width).
-    overflow: [...document.querySelectorAll('body *')]
-      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).map((e) => e.tagName + (e.id ? `#${e.id}` : '')),
-  }));
-};
+const snap = snapper(env.SCREENSHOTS, 'portal', pages);
 const commands = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const next = async () => (await commands.next()).value;
 const command = async (prefix) => {

@@ -12,7 +12,7 @@
 // Output lines: "looked", "waiting" (the phone has the request), "signed", and at the end
 // "summary <json>".
 import { devices } from 'playwright-core';
-import { launchFor, watcher } from './chromium.mjs';
+import { launchFor, snapper, watcher } from './chromium.mjs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import jsQR from 'jsqr';
@@ -28,21 +28,7 @@ const browser = await launchFor(base);
 const violations = [];
 const pages = {};
 const watch = watcher(violations);
-// A screenshot, and what a reader of the page gets (as in portal.mjs).
-const snap = async (page, name) => {
-  await page.screenshot({ path: join(env.SCREENSHOTS, `signing-${name}.png`), fullPage: true });
-  pages[name] = await page.evaluate(() => ({
-    lang: document.documentElement.lang,
-    title: document.title,
-    h1: document.querySelector('h1')?.innerText ?? '',
-    text: document.body.innerText,
-    unlabelled: [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-      .filter((e) => !(e.labels?.length || e.getAttribute('aria-label'))).map((e) => e.id || e.name),
-    overflow: [...document.querySelectorAll('body *')]
-      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).map((e) => e.tagName + (e.id ? `#${e.id}` : '')),
-    images: [...document.querySelectorAll('img.page')].map((i) => ({ alt: i.alt, loaded: i.complete && i.naturalWidth > 0 })),
-  }));
-};
+const snap = snapper(env.SCREENSHOTS, 'signing', pages);
 const commands = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const next = async () => (await commands.next()).value;
 
