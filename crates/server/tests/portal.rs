@@ -106,16 +106,9 @@ async fn next_mail(sink: &SmtpSink, count: usize) -> Received {
 }
 
 async fn portal_server(backend: Backend, sink: &SmtpSink, extra: &[(&str, &str)]) -> TestServer {
-    let port = sink.port().to_string();
-    let mut env = vec![
-        ("MOBILEID_SMTP_HOST", "127.0.0.1"),
-        ("MOBILEID_SMTP_PORT", port.as_str()),
-        ("MOBILEID_SMTP_SECURITY", "plain"),
-        ("MOBILEID_MAIL_FROM", "Mobile ID <noreply@mid.example>"),
-        ("MOBILEID_PORTAL_LOGIN_ATTEMPTS", "3"),
-    ];
+    let mut env = vec![("MOBILEID_PORTAL_LOGIN_ATTEMPTS", "3")];
     env.extend_from_slice(extra);
-    TestServer::start_with(backend, &env).await
+    TestServer::start_mailing(backend, sink, &env).await
 }
 
 async fn sign_up_and_log_in(backend: Backend) {

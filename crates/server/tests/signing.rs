@@ -64,19 +64,6 @@ impl Sender {
     }
 }
 
-/// A server that sends its e-mail to `sink`, with `extra` settings.
-async fn signing_server(backend: Backend, sink: &SmtpSink, extra: &[(&str, &str)]) -> TestServer {
-    let port = sink.port().to_string();
-    let mut env = vec![
-        ("MOBILEID_SMTP_HOST", "127.0.0.1"),
-        ("MOBILEID_SMTP_PORT", port.as_str()),
-        ("MOBILEID_SMTP_SECURITY", "plain"),
-        ("MOBILEID_MAIL_FROM", "Mobile ID <noreply@mid.example>"),
-    ];
-    env.extend_from_slice(extra);
-    TestServer::start_with(backend, &env).await
-}
-
 /// The first document of envelope `id` once the envelope is complete.
 async fn completed_document(sender: &Sender, id: &str) -> Vec<u8> {
     let mut state = Value::Null;
@@ -185,7 +172,7 @@ fn root_pem(server: &TestServer) -> String {
 async fn two_levels_three_signers(backend: Backend) {
     let sink = SmtpSink::start().await;
     let (hooks, hook_url) = Hooks::start().await;
-    let server = signing_server(backend, &sink, &[]).await;
+    let server = TestServer::start_mailing(backend, &sink, &[]).await;
     let sender = Sender::add(&server, "acme", Some(&hook_url));
     let mut anna = server.phone("+41791110001").await;
     let mut luca = server.phone("+41791110002").await;
@@ -326,7 +313,7 @@ fn hex_hmac(key: &[u8], message: &[u8]) -> String {
 
 async fn refusals_and_a_decline(backend: Backend) {
     let sink = SmtpSink::start().await;
-    let server = signing_server(backend, &sink, &[]).await;
+    let server = TestServer::start_mailing(backend, &sink, &[]).await;
     let sender = Sender::add(&server, "acme", None);
     let one = |content: String| {
         json!({ "title": "Offer", "send": true, "documents": [{ "name": "offer.pdf", "content": content }],
@@ -457,7 +444,7 @@ async fn refusals_and_a_decline(backend: Backend) {
 async fn a_time_stamped_signature(backend: Backend) {
     let sink = SmtpSink::start().await;
     let tsa = support::tsa::Tsa::start().await;
-    let server = signing_server(backend, &sink, &[("MOBILEID_SIGNING_TSA_URL", tsa.url.as_str())]).await;
+    let server = TestServer::start_mailing(backend, &sink, &[("MOBILEID_SIGNING_TSA_URL", tsa.url.as_str())]).await;
     let sender = Sender::add(&server, "acme", None);
     let mut anna = server.phone("+41791110001").await;
     server.cli(&["identity", "verify", "--msisdn", "+41791110001", "--given-names", "Anna", "--surname", "Müller"]);
@@ -548,7 +535,7 @@ async fn a_document_signed_elsewhere(backend: Backend) {
     let elsewhere = std::fs::read(dir.path().join("elsewhere.pdf")).unwrap();
 
     let sink = SmtpSink::start().await;
-    let server = signing_server(backend, &sink, &[]).await;
+    let server = TestServer::start_mailing(backend, &sink, &[]).await;
     let sender = Sender::add(&server, "acme", None);
     let mut anna = server.phone("+41791110001").await;
     server.cli(&["identity", "verify", "--msisdn", "+41791110001", "--given-names", "Anna", "--surname", "Müller"]);

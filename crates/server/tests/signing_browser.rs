@@ -42,12 +42,7 @@ async fn signers_in_a_browser(backend: Backend) {
         "playwright-core, jsqr and Chromium are needed: run scripts/test (it installs them)"
     );
     let sink = SmtpSink::start().await;
-    let port = sink.port().to_string();
-    let server = TestServer::start_with(
-        backend,
-        &[("MOBILEID_SMTP_HOST", "127.0.0.1"), ("MOBILEID_SMTP_PORT", &port), ("MOBILEID_SMTP_SECURITY", "plain")],
-    )
-    .await;
+    let server = TestServer::start_mailing(backend, &sink, &[]).await;
     let (hooks, hook_url) = support::webhooks::Hooks::start().await;
     let out = server.cli(&["sender", "add", "--id", "acme", "--name", "Acme HR", "--webhook-url", &hook_url]);
     let key = out.lines().nth(1).expect("API key").trim().to_string();

@@ -88,6 +88,20 @@ impl TestServer {
         TestServer::start_with(backend, &[]).await
     }
 
+    /// Starts a server that sends its e-mail to `sink` (plain SMTP on the loopback), with
+    /// extra settings.
+    pub async fn start_mailing(backend: Backend, sink: &smtp::SmtpSink, extra: &[(&str, &str)]) -> TestServer {
+        let port = sink.port().to_string();
+        let mut env = vec![
+            ("MOBILEID_SMTP_HOST", "127.0.0.1"),
+            ("MOBILEID_SMTP_PORT", port.as_str()),
+            ("MOBILEID_SMTP_SECURITY", "plain"),
+            ("MOBILEID_MAIL_FROM", "Mobile ID <noreply@mid.example>"),
+        ];
+        env.extend_from_slice(extra);
+        TestServer::start_with(backend, &env).await
+    }
+
     /// Starts a server with extra `MOBILEID_*` settings.
     pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> TestServer {
         TestServer::start_launched(backend, env, Launch::default()).await
