@@ -32,13 +32,20 @@ const snap = snapper(env.SCREENSHOTS, 'signing', pages);
 const commands = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const next = async () => (await commands.next()).value;
 
-// Every page image, scrolled into view so that the lazy ones load.
+// Every page image, scrolled into view so that the lazy ones load, and each waited for
+// until it has loaded (or failed: the snapshot then says so).
 const loadPages = async (page) => {
   for (const image of await page.locator('img.page').all()) {
     await image.scrollIntoViewIfNeeded();
+    await image.evaluate((i) => new Promise((settled) => {
+      if (i.complete) {
+        settled();
+      } else {
+        i.addEventListener('load', settled, { once: true });
+        i.addEventListener('error', settled, { once: true });
+      }
+    }));
   }
-  await page.waitForFunction(() => [...document.querySelectorAll('img.page')].every((i) => i.complete && i.naturalWidth > 0),
-    null, { timeout: 30000 }).catch(() => {});
 };
 
 const startSigning = async (page, link, number) => {
