@@ -70,6 +70,8 @@ pub struct EngineConfig {
     pub signing_certificates: bool,
     /// Whether users get an encryption certificate for an escrowed key (see `escrow`).
     pub encryption_certificates: bool,
+    /// Identity verification.
+    pub identity: identity::IdentityConfig,
 }
 
 impl Default for EngineConfig {
@@ -87,6 +89,7 @@ impl Default for EngineConfig {
             subject_properties: Vec::new(),
             signing_certificates: false,
             encryption_certificates: false,
+            identity: identity::IdentityConfig::default(),
         }
     }
 }
@@ -135,6 +138,8 @@ struct Inner {
     oidc_issuer: std::sync::OnceLock<String>,
     /// The time-stamp authority document signatures are stamped by (PAdES B-T), if any.
     timestamper: std::sync::OnceLock<Arc<dyn signing::Timestamper>>,
+    /// The external identity provider, if the operator configured one.
+    identity_provider: std::sync::OnceLock<Arc<dyn identity::providers::IdentityProvider>>,
     /// The OCSP responder, loaded (or made) on first use and renewed before it expires.
     ocsp_responder: std::sync::RwLock<Option<Arc<mobileid_crypto::OcspResponder>>>,
 }
@@ -178,6 +183,7 @@ impl Engine {
                 oidc_discovery: Default::default(),
                 oidc_issuer: Default::default(),
                 timestamper: std::sync::OnceLock::new(),
+                identity_provider: std::sync::OnceLock::new(),
                 ocsp_responder: Default::default(),
             }),
         };

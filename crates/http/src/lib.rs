@@ -15,6 +15,7 @@ pub mod authenticator;
 mod connection;
 pub mod device;
 pub mod extract;
+pub mod identify;
 pub mod limits;
 pub mod listener;
 pub mod mail;
@@ -25,6 +26,7 @@ pub mod ops;
 pub mod pages;
 pub mod pki;
 pub mod portal;
+pub mod review;
 pub mod shutdown;
 pub mod signing;
 pub mod throttle;
@@ -108,7 +110,9 @@ pub fn router(state: AppState, port: Port) -> Router {
             .merge(pages::assets::router())
             .merge(authenticator::router())
             .merge(portal::router())
-            .merge(signing::router());
+            .merge(signing::router())
+            .merge(identify::router(&state))
+            .merge(review::router());
     } else {
         app = app.merge(mss::rest::router()).merge(mss::soap::router());
     }

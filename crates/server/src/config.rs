@@ -110,6 +110,27 @@ pub struct Config {
     /// An RFC 3161 time-stamp authority (`http(s)://…`): every document signature is then
     /// time-stamped (PAdES B-T). None: signatures are B-B.
     pub signing_tsa_url: Option<String>,
+    /// The version of the identification's terms of use that users accept (recorded
+    /// with each verification).
+    pub identity_terms_version: String,
+    /// The youngest age a verified user may have.
+    pub identity_minimum_age: u32,
+    /// How long the pictures of an identification are kept, in days.
+    pub identity_image_retention_days: u64,
+    /// Which identifications an operator decides in the review desk: `all`, `failed`
+    /// (only those where a check failed or the provider refused; the others are approved
+    /// at once) or `none` (every decision automatic).
+    pub identity_review: String,
+    /// An external identification provider that replaces the built-in capture: `fake`
+    /// (built in, for tests and demos; demo mode only) or the name of one that speaks the
+    /// webhook protocol (then with `identity_provider_start_url` and `_secret`).
+    pub identity_provider: Option<String>,
+    /// Where sessions at the external provider are started.
+    pub identity_provider_start_url: Option<String>,
+    /// The HMAC secret shared with the provider (its webhooks are signed with it).
+    pub identity_provider_secret: Secret,
+    /// Who the users are told identifies them (default: the provider's name).
+    pub identity_provider_legal_name: Option<String>,
 }
 
 impl Default for Config {
@@ -157,6 +178,14 @@ impl Default for Config {
             certificate_kinds: vec!["authentication".to_string()],
             portal_lock_seconds: 15 * 60,
             signing_tsa_url: None,
+            identity_terms_version: "1".to_string(),
+            identity_minimum_age: 18,
+            identity_image_retention_days: 30,
+            identity_review: "all".to_string(),
+            identity_provider: None,
+            identity_provider_start_url: None,
+            identity_provider_secret: Secret::default(),
+            identity_provider_legal_name: None,
         }
     }
 }
@@ -293,6 +322,7 @@ impl Config {
                  alone, without a certificate. Unset MOBILEID_SANDBOX_HTTP_LISTEN or run in demo mode"
             );
         }
+        config.check_identity()?;
         if config.smtp_host.is_none()
             && (config.smtp_port.is_some() || config.smtp_username.is_some() || !config.smtp_password.is_empty())
         {
@@ -357,6 +387,32 @@ impl Config {
             ca_file: self.smtp_ca_file.clone(),
         });
         mail::MailSettings { from: self.mail_from.clone(), smtp }
+    }
+
+    /// The identification settings must fit together: a known review policy, the fake
+    /// provider only in demo mode, an external provider with its start URL and secret.
+    fn check_identity(&self) -> anyhow::Result<()> {
+        if mobileid_engine::identity::ReviewPolicy::from_name(&self.identity_review).is_none() {
+            anyhow::bail!("identity_review must be \"all\", \"failed\" or \"none\", not {:?}", self.identity_review);
+        }
+        match self.identity_provider.as_deref() {
+            None => {}
+            Some("fake") if self.mode == Mode::Production => anyhow::bail!(
+                "mode = \"production\" refuses identity_provider = \"fake\": it approves whatever a tester chooses"
+            ),
+            Some("fake") => {}
+            Some(name) => {
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    anyhow::bail!("identity_provider must be letters, digits, '-' and '_', not {name:?}");
+                }
+                if self.identity_provider_start_url.is_none() || self.identity_provider_secret.is_empty() {
+                    anyhow::bail!(
+                        "identity_provider = {name:?} needs identity_provider_start_url and identity_provider_secret"
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     fn fill_derived(&mut self) {

@@ -13,8 +13,11 @@ use clap::{Parser, Subcommand};
 use mobileid_core::{AccountState, SignatureProfile};
 use mobileid_crypto::{pem_encode, sha256_fingerprint_hex, RevocationReason};
 use mobileid_engine::admin::default_profiles;
+use mobileid_engine::identity::providers::{FakeProvider, ProviderConfig, FAKE};
+use mobileid_engine::identity::{IdentityConfig, ReviewPolicy};
 use mobileid_engine::portal::{AccountSpec, Delivery, Notify, PortalConfig};
 use mobileid_engine::{Ap, Engine, EngineConfig, Permission};
+use mobileid_http::identify::provider::HttpIdentityProvider;
 use mobileid_http::limits::Limits;
 use mobileid_http::listener::Listener;
 use mobileid_http::shutdown::Shutdown;
@@ -76,6 +79,23 @@ enum Command {
     /// Verified identities: the names signing certificates carry.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Who may use the review desk of identifications (portal accounts).
+    #[command(subcommand)]
+    Reviewer(ReviewerCommand),
+}
+
+#[derive(Subcommand)]
+enum ReviewerCommand {
+    /// Let a portal account use the review desk (`/review` on the browser port).
+    Add {
+        #[arg(long)]
+        email: String,
+    },
+    /// Take the review desk from a portal account.
+    Remove {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +117,15 @@ enum IdentityCommand {
         msisdn: String,
         #[arg(long)]
         reason: String,
+    },
+    /// Check the hash chain of the identifications' evidence records.
+    CheckEvidence,
+    /// Export every evidence record as one signed JSON document (a JWS, verifiable with
+    /// the OpenID provider's published keys), for an auditor.
+    ExportEvidence {
+        /// Where to write it (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -347,7 +376,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let master_key = data_dir.master_key(&config)?;
     let store = Store::connect(config.database_url.expose()).await.context("opening the database")?;
     data_dir.check_database_ca(&config, &store).await?;
-    let engine = Engine::start(store, master_key.clone(), engine_config(&config)).await?;
+    let engine = Engine::start(store, master_key.clone(), engine_config(&config, &master_key)).await?;
     match config.mode {
         Mode::Demo if engine.first_start() => {
             data_dir.seed_demo_ap(&engine).await?;
@@ -406,6 +435,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("The identity asked for {msisdn} is rejected.");
             Ok(())
         }
+        Command::Identity(IdentityCommand::CheckEvidence) => match engine.check_evidence_chain().await? {
+            Ok(count) => {
+                println!("The evidence chain holds: {count} records.");
+                Ok(())
+            }
+            Err(broken) => bail!("{broken}"),
+        },
+        Command::Identity(IdentityCommand::ExportEvidence { out }) => {
+            let signed = engine.export_evidence().await?;
+            match out {
+                Some(path) => std::fs::write(&path, signed).with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{signed}"),
+            }
+            Ok(())
+        }
+        Command::Reviewer(ReviewerCommand::Add { email }) => {
+            engine.grant_reviewer(&email).await?;
+            println!("{email} may use the review desk.");
+            Ok(())
+        }
+        Command::Reviewer(ReviewerCommand::Remove { email }) => {
+            if !engine.revoke_reviewer(&email).await? {
+                bail!("{email} was not a reviewer");
+            }
+            println!("{email} may no longer use the review desk.");
+            Ok(())
+        }
         Command::Envelope(EnvelopeCommand::Links { id }) => {
             let signers = engine.store().envelope_signers(&id).await?;
             if signers.is_empty() {
@@ -453,7 +509,32 @@ async fn leave_demo(engine: &Engine) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn engine_config(config: &Config) -> EngineConfig {
+/// Identity verification as configured (checked when the configuration was loaded). The
+/// fake provider's secret, unless set, is derived from the master key.
+fn identity_config(config: &Config, master_key: &mobileid_crypto::MasterKey) -> IdentityConfig {
+    let provider = config.identity_provider.as_ref().map(|name| {
+        let secret = match config.identity_provider_secret.expose() {
+            "" => hex::encode(master_key.keyed_hash(b"fake identity provider", b"webhook")),
+            set => set.to_string(),
+        };
+        ProviderConfig {
+            name: name.clone(),
+            legal_name: config.identity_provider_legal_name.clone().unwrap_or_else(|| name.clone()),
+            start_url: config.identity_provider_start_url.clone(),
+            secret,
+        }
+    });
+    IdentityConfig {
+        terms_version: config.identity_terms_version.clone(),
+        minimum_age: config.identity_minimum_age,
+        image_retention: Duration::from_secs(config.identity_image_retention_days * 86_400),
+        review: ReviewPolicy::from_name(&config.identity_review).unwrap_or(ReviewPolicy::All),
+        provider,
+        ..IdentityConfig::default()
+    }
+}
+
+fn engine_config(config: &Config, master_key: &mobileid_crypto::MasterKey) -> EngineConfig {
     EngineConfig {
         instant_tolerance: chrono::Duration::seconds(config.instant_tolerance_seconds),
         pin_attempts: config.pin_attempts,
@@ -473,6 +554,7 @@ fn engine_config(config: &Config) -> EngineConfig {
         subject_properties: config.subject_properties().unwrap_or_default(),
         signing_certificates: config.signing_certificates().unwrap_or_default(),
         encryption_certificates: config.encryption_certificates().unwrap_or_default(),
+        identity: identity_config(config, master_key),
         portal: PortalConfig {
             signup: config.portal_signup,
             signup_approval: config.portal_signup_approval,
@@ -539,6 +621,17 @@ async fn serve(
         let timestamper = mobileid_http::signing::timestamp::HttpTimestamper::new(url)
             .map_err(|e| anyhow::anyhow!("signing_tsa_url: {e}"))?;
         engine.set_timestamper(std::sync::Arc::new(timestamper));
+    }
+    match config.identity_provider.as_deref() {
+        None => {}
+        Some(FAKE) => engine.set_identity_provider(Arc::new(FakeProvider)),
+        Some(name) => {
+            let start_url = config.identity_provider_start_url.as_deref().unwrap_or_default();
+            let secret = config.identity_provider_secret.expose();
+            let provider = HttpIdentityProvider::new(name, start_url, secret, &config.browser_public_url)
+                .map_err(|e| anyhow::anyhow!("identity_provider: {e}"))?;
+            engine.set_identity_provider(Arc::new(provider));
+        }
     }
     mobileid_http::portal::notify::spawn_upkeep(state.clone());
     mobileid_http::signing::deliveries::spawn(state.clone());

@@ -67,23 +67,7 @@ impl Store {
     /// Records a decision: verified with the names, or rejected with a reason. An
     /// operator may also verify a number nobody asked about.
     pub async fn decide_identity(&self, record: &IdentityRecord) -> Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO identities ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (msisdn) DO UPDATE SET state = $2, given_names = $4, surname = $5, decided_by = $6,
-               reason = $7, decided_at = $9"
-        ))
-        .bind(&record.msisdn)
-        .bind(&record.state)
-        .bind(&record.stated_name)
-        .bind(record.given_names.as_deref())
-        .bind(record.surname.as_deref())
-        .bind(record.decided_by.as_deref())
-        .bind(record.reason.as_deref())
-        .bind(record.requested_at.as_millis())
-        .bind(record.decided_at.map(|t| t.as_millis()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        write_identity(&self.pool, record).await
     }
 
     /// The requests waiting for a decision, oldest first.
@@ -110,4 +94,29 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Writes a decision about an identity (see [`Store::decide_identity`]), also inside a
+/// larger transaction.
+pub(crate) async fn write_identity<'e, E>(db: E, record: &IdentityRecord) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(&format!(
+        "INSERT INTO identities ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (msisdn) DO UPDATE SET state = $2, given_names = $4, surname = $5, decided_by = $6,
+           reason = $7, decided_at = $9"
+    ))
+    .bind(&record.msisdn)
+    .bind(&record.state)
+    .bind(&record.stated_name)
+    .bind(record.given_names.as_deref())
+    .bind(record.surname.as_deref())
+    .bind(record.decided_by.as_deref())
+    .bind(record.reason.as_deref())
+    .bind(record.requested_at.as_millis())
+    .bind(record.decided_at.map(|t| t.as_millis()))
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -23,6 +23,7 @@ mod receipts;
 mod stats;
 mod transactions;
 mod users;
+mod verifications;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -48,6 +49,9 @@ pub use receipts::ReceiptRecord;
 pub use stats::PoolStats;
 pub use transactions::{Completion, Failure, InsertOutcome, MssRecord, RequestWrite, TransactionRecord};
 pub use users::{CodeOutcome, UserRecord};
+pub use verifications::{
+    Decided, Decision, EvidenceRecord, HandoffOutcome, ImageDigest, ImageView, VerificationRecord, GENESIS,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

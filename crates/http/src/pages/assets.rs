@@ -19,7 +19,7 @@ struct Asset {
     body: &'static [u8],
 }
 
-const ASSETS: [Asset; 6] = [
+const ASSETS: [Asset; 8] = [
     Asset {
         name: "mobileid.css",
         content_type: "text/css; charset=utf-8",
@@ -35,6 +35,17 @@ const ASSETS: [Asset; 6] = [
         name: "authenticator.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../assets/authenticator.js"),
+    },
+    // The identification pages' capture (camera or file) and their illustration.
+    Asset {
+        name: "identify.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/identify.js"),
+    },
+    Asset {
+        name: "identify-howto.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../assets/identify-howto.svg"),
     },
     // The web authenticator's home-screen icons (the logo, drawn once at these sizes).
     Asset { name: "icon-192.png", content_type: "image/png", body: include_bytes!("../../assets/icon-192.png") },

@@ -114,7 +114,7 @@ pub struct Session {
 
 impl Session {
     /// The refusal of a form that did not carry this session's CSRF token.
-    fn refuse_csrf(&self, sent: &str) -> Option<Response> {
+    pub(crate) fn refuse_csrf(&self, sent: &str) -> Option<Response> {
         if mobileid_engine::portal::csrf_matches(&self.session, sent) {
             return None;
         }
@@ -142,7 +142,7 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -83,8 +83,8 @@ pub async fn report_expired(state: &AppState) {
     }
 }
 
-/// The portal's upkeep, every minute: failure notices, and expired sessions and links
-/// removed.
+/// The browser port's upkeep, every minute: failure notices, expired sessions and links
+/// removed, and identification pictures past their retention deleted.
 pub fn spawn_upkeep(state: AppState) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -93,6 +93,12 @@ pub fn spawn_upkeep(state: AppState) {
             report_expired(&state).await;
             if let Err(e) = state.engine.purge_portal().await {
                 tracing::warn!("purging portal sessions: {e}");
+            }
+            // Identification pictures past the retention period.
+            match state.engine.purge_verification_images().await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!("deleted {count} identification pictures past their retention"),
+                Err(e) => tracing::warn!("deleting identification pictures: {e}"),
             }
         }
     });

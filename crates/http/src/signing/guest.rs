@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/sign/{token}/state", get(step_json))
         .route("/sign/{token}/done", get(done))
         .route("/sign/{token}/decline", post(decline))
+        .route("/sign/{token}/identify", post(identify))
         .route("/sign/{token}/documents/{index}", get(download))
         .route("/sign/{token}/documents/{index}/pages/{page}", get(page_image))
 }
@@ -87,6 +88,8 @@ struct ProgressPage<'a> {
     app_link: String,
     code: String,
     waiting: String,
+    /// Whether the signer may verify their identity now (in this browser).
+    identify: bool,
     base: String,
     reference: String,
 }
@@ -283,6 +286,7 @@ fn needs_app(state: &AppState, token: &str, chrome: &Chrome, reference: &str, co
         app_link,
         code: code.to_string(),
         waiting: chrome.t("signing.app_waiting").to_string(),
+        identify: false,
         base: base(token),
         reference: reference.to_string(),
     };
@@ -299,8 +303,10 @@ async fn progress(
         Ok(opened) => opened,
         Err(response) => return response,
     };
-    let waiting = match state.engine.envelope_signing_step(&token).await {
-        Ok(step) => step_text(&chrome, &step),
+    let (waiting, identify) = match state.engine.envelope_signing_step(&token).await {
+        Ok(step) => {
+            (step_text(&chrome, &step), matches!(step, SigningStep::NeedsIdentity | SigningStep::IdentityRejected(_)))
+        }
         Err(e) => return error_page(&chrome, &e, &guest.envelope.envelope_id, Some(base(&token))),
     };
     let template = ProgressPage {
@@ -309,6 +315,7 @@ async fn progress(
         app_link: String::new(),
         code: String::new(),
         waiting,
+        identify,
         base: base(&token),
         reference: guest.envelope.envelope_id.clone(),
     };
@@ -372,6 +379,38 @@ async fn done(State(state): State<AppState>, Path(token): Path<String>, Query(qu
         Some(base(&token)),
         &guest.envelope.envelope_id,
     )
+}
+
+/// The signer verifies their identity now, in this browser: a verification for the
+/// number they entered and the name the sender gave, which comes back to the waiting page.
+async fn identify(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(query): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let path = base(&token);
+    let (guest, chrome) = match open(&state, &token, &query, &path).await {
+        Ok(opened) => opened,
+        Err(response) => return response,
+    };
+    if let Some(refused) = refuse_foreign(&state, &headers) {
+        return refused;
+    }
+    let step = state.engine.envelope_signing_step(&token).await;
+    let (Ok(SigningStep::NeedsIdentity | SigningStep::IdentityRejected(_)), Some(msisdn)) =
+        (step, guest.signer.signing_msisdn.clone())
+    else {
+        return see_other(&format!("{path}/progress"));
+    };
+    let start = mobileid_engine::identity::verification::StartVerification {
+        msisdn,
+        email: guest.signer.email.clone(),
+        stated_name: guest.signer.name.clone(),
+        language: chrome.lang.code().to_string(),
+        return_to: format!("{path}/progress"),
+    };
+    crate::identify::start(&state, start).await
 }
 
 #[derive(Deserialize)]

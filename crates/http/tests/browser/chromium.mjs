@@ -7,8 +7,9 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 
-/// Chromium, trusting the certificate the server at `base` (a URL) presents.
-export async function launchFor(base) {
+/// Chromium, trusting the certificate the server at `base` (a URL) presents, with
+/// `extraArgs` (such as a fake camera).
+export async function launchFor(base, extraArgs = []) {
   const spkiHash = await new Promise((resolve, reject) => {
     const socket = connect({ host: base.hostname, port: Number(base.port), servername: base.hostname, rejectUnauthorized: false }, () => {
       const cert = new X509Certificate(socket.getPeerCertificate(true).raw);
@@ -20,7 +21,7 @@ export async function launchFor(base) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      `--ignore-certificate-errors-spki-list=${spkiHash}`],
+      `--ignore-certificate-errors-spki-list=${spkiHash}`, ...extraArgs],
   });
 }
 
