@@ -18,7 +18,7 @@ use mobileid_engine::oidc::tokens::TokenResponse;
 use mobileid_engine::oidc::vocabulary::{Acr, Scope};
 use mobileid_engine::{Engine, EngineConfig, ManualClock};
 use mobileid_store::Store;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -48,7 +48,7 @@ async fn provider() -> Provider {
         jwks: vec![],
         allowed_acrs: vec![Acr::Al3Any],
         default_acr: Acr::Al3Any,
-        scopes: vec![Scope::Openid, Scope::Phone, Scope::OfflineAccess],
+        scopes: vec![Scope::Openid, Scope::Profile, Scope::Phone, Scope::OfflineAccess],
         entitlements: vec![Entitlement::LoginHint],
         userinfo_signed: false,
         id_token_alg: "RS256".into(),
@@ -110,6 +110,34 @@ fn kid(jwt: &str) -> String {
 async fn published(engine: &Engine) -> Vec<String> {
     let jwks: Value = serde_json::from_slice(&engine.oidc_jwks().await.expect("jwks")).expect("JSON");
     jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn the_name_claims_come_only_from_a_verified_identity() {
+    let p = provider().await;
+    let userinfo = |scope: &'static str| {
+        let p = &p;
+        async move {
+            let mut asked = params(ROBOT);
+            asked.insert("scope".into(), scope.into());
+            let trace = session_code();
+            let request = request::check(&p.client, &asked, true, &trace).expect("a good request");
+            let (mut login, _) = p.engine.oidc_begin_login(&p.client, request, trace).await.expect("login");
+            assert_eq!(p.engine.oidc_progress(&mut login).await, Progress::Approved);
+            let code = p.engine.oidc_consent(&mut login, true).await.expect("code");
+            let tokens =
+                p.engine.oidc_redeem_code(&p.client, &code, Some(REDIRECT), Some(VERIFIER)).await.expect("tokens");
+            p.engine.oidc_userinfo(&tokens.access_token).await.expect("userinfo").1
+        }
+    };
+    let unverified = userinfo("openid profile").await;
+    assert!(unverified.get("name").is_some() && unverified.get("given_name").is_none(), "{unverified}");
+    p.engine.verify_identity(ROBOT, "Anna Maria", "Eriksson").await.expect("verified");
+    p.next_minute();
+    let verified = userinfo("openid profile").await;
+    assert_eq!((&verified["given_name"], &verified["family_name"]), (&json!("Anna Maria"), &json!("Eriksson")));
+    p.next_minute();
+    assert!(userinfo("openid phone").await.get("given_name").is_none(), "only with the profile scope");
 }
 
 #[tokio::test]

@@ -674,6 +674,18 @@ mod tests {
     }
 
     #[test]
+    fn identity_settings_must_fit_together() {
+        let load = |pairs: &[(&str, &str)]| Config::load(None, &env(pairs)).map_err(|e| format!("{e:#}"));
+        assert!(load(&[("MOBILEID_IDENTITY_PROVIDER", "fake")]).is_ok());
+        let refused = load(&[("MOBILEID_MODE", "production"), ("MOBILEID_IDENTITY_PROVIDER", "fake")]).unwrap_err();
+        assert!(refused.contains("refuses identity_provider = \"fake\""), "{refused}");
+        let refused = load(&[("MOBILEID_IDENTITY_PROVIDER", "acme")]).unwrap_err();
+        assert!(refused.contains("identity_provider_start_url"), "{refused}");
+        let refused = load(&[("MOBILEID_IDENTITY_REVIEW", "sometimes")]).unwrap_err();
+        assert!(refused.contains("identity_review"), "{refused}");
+    }
+
+    #[test]
     fn defaults_need_no_file() {
         let config = Config::load(None, &[]).unwrap();
         assert_eq!(config.listen.port(), 8443);

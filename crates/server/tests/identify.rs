@@ -1,7 +1,8 @@
 //! Identity verification over HTTP, against the real server on SQLite: the signing page
 //! starts it, the verification is bound to its browser's cookie, pictures that are not
-//! pictures or are 100 MB are refused, and the fake provider's signed webhooks are
-//! accepted once while forged and replayed ones are refused and change nothing.
+//! pictures or are 100 MB are refused, the fake provider's signed webhooks are accepted
+//! once while forged and replayed ones are refused and change nothing, and an external
+//! provider (a server of the documented protocol on the loopback) gets a signed start.
 
 mod support;
 
@@ -204,4 +205,72 @@ async fn the_fake_providers_webhooks() {
     let refused = browser.post_form(&provider_page, &[("decision", "reject"), ("reason", "late")]).await;
     assert_eq!(refused.status(), 400);
     assert_eq!(server.sql("SELECT state FROM verifications"), "verified");
+}
+
+/// A provider of our own protocol on the loopback: checks the start's signature, keeps
+/// its body and answers a session.
+async fn external_provider() -> (std::sync::Arc<std::sync::Mutex<Vec<Value>>>, String) {
+    let kept: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let store = kept.clone();
+    let app = axum::Router::new().route(
+        "/start",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let store = store.clone();
+            async move {
+                let header = headers.get("mobileid-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                let time: i64 =
+                    header.split(',').find_map(|p| p.strip_prefix("t=")).and_then(|t| t.parse().ok()).unwrap_or(0);
+                let expected = mobileid_engine::identity::providers::sign_webhook(SECRET, time, body.as_bytes());
+                if header != expected {
+                    return (axum::http::StatusCode::UNAUTHORIZED, "bad signature".to_string());
+                }
+                store.lock().unwrap().push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                (
+                    axum::http::StatusCode::CREATED,
+                    json!({"session_id": "ext-1", "url": "https://idp.example/s/ext-1"}).to_string(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/start", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (kept, url)
+}
+
+#[tokio::test]
+async fn an_external_provider() {
+    let (starts, start_url) = external_provider().await;
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        &[
+            ("MOBILEID_IDENTITY_PROVIDER", "acme-idv"),
+            ("MOBILEID_IDENTITY_PROVIDER_START_URL", &start_url),
+            ("MOBILEID_IDENTITY_PROVIDER_SECRET", SECRET),
+            ("MOBILEID_IDENTITY_PROVIDER_LEGAL_NAME", "Acme Identity AG"),
+        ],
+    )
+    .await;
+    let (mut browser, path) = verification_started(&server).await;
+    let (_, overview) = browser.get(&path).await;
+    assert!(overview.contains("Acme Identity AG"), "the legal information names the provider");
+    let terms = browser
+        .post_form(&format!("{path}/terms"), &[("version", "1"), ("accept_terms", "yes"), ("accept_data", "yes")])
+        .await;
+    assert_eq!(terms.headers()[LOCATION], "https://idp.example/s/ext-1", "the browser goes to the provider");
+    let start = starts.lock().unwrap()[0].clone();
+    assert_eq!(start["stated_name"], "Anna Maria Eriksson");
+    assert_eq!(start["verification_id"].as_str(), path.strip_prefix("/identify/"));
+    assert!(start["callback_url"].as_str().unwrap_or_default().ends_with("/identify/providers/acme-idv/webhook"));
+    // Its approval waits for an operator (every decision is a human's by default).
+    let body = json!({"event_id": "e-1", "session_id": "ext-1", "outcome": "approved",
+        "person": {"given_names": "Anna Maria", "surname": "Eriksson"}})
+    .to_string();
+    let signature =
+        mobileid_engine::identity::providers::sign_webhook(SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
+    let webhook = format!("{}/identify/providers/acme-idv/webhook", server.browser_base);
+    let response =
+        browser.http.post(webhook).header("Mobileid-Signature", signature).body(body).send().await.expect("webhook");
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.sql("SELECT state FROM verifications"), "review");
 }

@@ -306,7 +306,7 @@ impl Engine {
             "introspection_endpoint_auth_methods_supported": auth_methods,
             "scopes_supported": Scope::ALL.iter().map(|s| s.token()).collect::<Vec<_>>(),
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash",
-                "name", "phone_number", "phone_number_verified", "mid_profile_serial", "mid_profile_recovery_code_status",
+                "name", "given_name", "family_name", "phone_number", "phone_number_verified", "mid_profile_serial", "mid_profile_recovery_code_status",
                 "mid_cms_content", "mid_geo_country", "mid_geo_accuracy", "mid_geo_device_confidence",
                 "mid_geo_location_confidence", "mid_geo_timestamp"],
             "acr_values_supported": Acr::ALL.iter().map(|a| a.token()).collect::<Vec<_>>(),

@@ -305,6 +305,13 @@ impl Engine {
                         format!("User{}", &sub[sub.len() - 6..])
                     };
                     claims.insert("name".into(), json!(name));
+                    // The name as a verified identity records it, only where one does.
+                    let verified =
+                        self.verified_name(&issued.msisdn).await.map_err(|e| self.oidc_internal(&trace, e))?;
+                    if let Some(verified) = verified {
+                        claims.insert("given_name".into(), json!(verified.given_names));
+                        claims.insert("family_name".into(), json!(verified.surname));
+                    }
                 }
                 Scope::Phone => {
                     claims.insert("phone_number".into(), json!(phone));
