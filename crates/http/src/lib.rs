@@ -58,6 +58,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// E-mail: SMTP, or the log when none is configured.
     pub mailer: mail::Mailer,
+    /// The operator's own terms of use for identity verification, by language code
+    /// (paragraphs); empty for the built-in ones.
+    pub identity_terms: std::collections::HashMap<String, Vec<String>>,
 }
 
 /// Shared by every handler of every front end; cheap to clone.

@@ -131,6 +131,10 @@ pub struct Config {
     pub identity_provider_secret: Secret,
     /// Who the users are told identifies them (default: the provider's name).
     pub identity_provider_legal_name: Option<String>,
+    /// A folder with the operator's own terms of use for identification:
+    /// `terms.en.txt` (needed), `terms.de.txt`, `terms.fr.txt`, `terms.it.txt`, paragraphs
+    /// separated by blank lines. Change `identity_terms_version` with them.
+    pub identity_terms_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -186,6 +190,7 @@ impl Default for Config {
             identity_provider_start_url: None,
             identity_provider_secret: Secret::default(),
             identity_provider_legal_name: None,
+            identity_terms_dir: None,
         }
     }
 }
@@ -413,6 +418,30 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The operator's terms of use by language (empty: the built-in ones).
+    pub fn identity_terms(&self) -> anyhow::Result<std::collections::HashMap<String, Vec<String>>> {
+        let mut terms = std::collections::HashMap::new();
+        let Some(dir) = &self.identity_terms_dir else { return Ok(terms) };
+        for lang in ["en", "de", "fr", "it"] {
+            let path = dir.join(format!("terms.{lang}.txt"));
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && lang != "en" => continue,
+                Err(e) => anyhow::bail!("identity_terms_dir: reading {}: {e}", path.display()),
+            };
+            let paragraphs: Vec<String> = text
+                .split("\n\n")
+                .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|p| !p.is_empty())
+                .collect();
+            if paragraphs.is_empty() {
+                anyhow::bail!("identity_terms_dir: {} is empty", path.display());
+            }
+            terms.insert(lang.to_string(), paragraphs);
+        }
+        Ok(terms)
     }
 
     fn fill_derived(&mut self) {
@@ -683,6 +712,24 @@ mod tests {
         assert!(refused.contains("identity_provider_start_url"), "{refused}");
         let refused = load(&[("MOBILEID_IDENTITY_REVIEW", "sometimes")]).unwrap_err();
         assert!(refused.contains("identity_review"), "{refused}");
+    }
+
+    #[test]
+    fn the_operators_terms_of_use() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("terms.en.txt"), "First\nparagraph.\n\nSecond one.\n").unwrap();
+        std::fs::write(dir.path().join("terms.de.txt"), "Erster Absatz.\n").unwrap();
+        let folder = dir.path().to_str().unwrap();
+        let config = Config::load(None, &env(&[("MOBILEID_IDENTITY_TERMS_DIR", folder)])).unwrap();
+        let terms = config.identity_terms().unwrap();
+        assert_eq!(terms["en"], ["First paragraph.", "Second one."]);
+        assert_eq!(terms["de"], ["Erster Absatz."]);
+        assert!(!terms.contains_key("fr"), "French falls back to English");
+        let empty = tempfile::tempdir().unwrap();
+        let config =
+            Config::load(None, &env(&[("MOBILEID_IDENTITY_TERMS_DIR", empty.path().to_str().unwrap())])).unwrap();
+        assert!(config.identity_terms().is_err(), "the English terms are needed");
+        assert!(Config::load(None, &[]).unwrap().identity_terms().unwrap().is_empty());
     }
 
     #[test]

@@ -589,6 +589,7 @@ async fn serve(
         public_url: config.public_url.clone(),
         max_body_bytes: config.max_body_bytes,
         mailer: mobileid_http::mail::Mailer::new(&config.mail_settings()).map_err(|e| anyhow::anyhow!("mail: {e}"))?,
+        identity_terms: config.identity_terms()?,
     };
     let state = AppState::new(engine.clone(), settings, shutdown.clone());
     // Registered before anything is bound: a signal that arrives once the server looks

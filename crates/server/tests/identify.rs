@@ -241,9 +241,14 @@ async fn external_provider() -> (std::sync::Arc<std::sync::Mutex<Vec<Value>>>, S
 #[tokio::test]
 async fn an_external_provider() {
     let (starts, start_url) = external_provider().await;
+    // The operator's own terms of use, in English only.
+    let terms = tempfile::tempdir().expect("tempdir");
+    std::fs::write(terms.path().join("terms.en.txt"), "Acme's terms, version 7.\n\nSecond paragraph.").expect("terms");
     let server = TestServer::start_with(
         Backend::Sqlite,
         &[
+            ("MOBILEID_IDENTITY_TERMS_DIR", terms.path().to_str().expect("path")),
+            ("MOBILEID_IDENTITY_TERMS_VERSION", "7"),
             ("MOBILEID_IDENTITY_PROVIDER", "acme-idv"),
             ("MOBILEID_IDENTITY_PROVIDER_START_URL", &start_url),
             ("MOBILEID_IDENTITY_PROVIDER_SECRET", SECRET),
@@ -254,8 +259,19 @@ async fn an_external_provider() {
     let (mut browser, path) = verification_started(&server).await;
     let (_, overview) = browser.get(&path).await;
     assert!(overview.contains("Acme Identity AG"), "the legal information names the provider");
-    let terms = browser
+    assert!(
+        overview.contains("Acme&#x27;s terms, version 7.") || overview.contains("Acme&#39;s terms, version 7."),
+        "{overview}"
+    );
+    let (_, german) = browser.get(&format!("{path}?ui_locales=de")).await;
+    assert!(german.contains("Second paragraph."), "a language without its own terms shows the English ones");
+    // Accepting an older version than the one shown is refused.
+    let old = browser
         .post_form(&format!("{path}/terms"), &[("version", "1"), ("accept_terms", "yes"), ("accept_data", "yes")])
+        .await;
+    assert_eq!(old.status(), 409);
+    let terms = browser
+        .post_form(&format!("{path}/terms"), &[("version", "7"), ("accept_terms", "yes"), ("accept_data", "yes")])
         .await;
     assert_eq!(terms.headers()[LOCATION], "https://idp.example/s/ext-1", "the browser goes to the provider");
     let start = starts.lock().unwrap()[0].clone();

@@ -26,7 +26,7 @@ struct StartPage<'a> {
     provider: String,
     retention_days: String,
     terms_version: String,
-    terms: Vec<&'static str>,
+    terms: Vec<String>,
     problem: Option<String>,
     reference: String,
 }
@@ -178,14 +178,24 @@ fn start_page(
         provider,
         retention_days: (config.identity.image_retention.as_secs() / 86_400).to_string(),
         terms_version: config.identity.terms_version.clone(),
-        terms: ["identify.terms.p1", "identify.terms.p2", "identify.terms.p3", "identify.terms.p4"]
-            .iter()
-            .map(|key| chrome.t(key))
-            .collect(),
+        terms: terms(state, chrome),
         problem,
         reference: record.verification_id.clone(),
     };
     render_form_page(&template, status, chrome.lang)
+}
+
+/// The terms of use in the page's language: the operator's (`identity_terms_dir`, in
+/// English where a language has none), else the built-in ones.
+fn terms(state: &AppState, chrome: &Chrome) -> Vec<String> {
+    let own = &state.settings.identity_terms;
+    if let Some(paragraphs) = own.get(chrome.lang.code()).or_else(|| own.get("en")) {
+        return paragraphs.clone();
+    }
+    ["identify.terms.p1", "identify.terms.p2", "identify.terms.p3", "identify.terms.p4"]
+        .iter()
+        .map(|key| chrome.t(key).to_string())
+        .collect()
 }
 
 #[derive(Deserialize)]
