@@ -539,3 +539,36 @@ async fn wait_signed(server: &TestServer, id: &str) {
     }
     panic!("{id} was not signed");
 }
+
+/// The portal's door to identity verification: an account without a verified identity
+/// states its name and starts one; a verified one shows its name; a reviewer gets the
+/// desk's link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_starts_an_identity_verification() {
+    let sink = SmtpSink::start().await;
+    let server = portal_server(Backend::Sqlite, &sink, &[]).await;
+    let mut browser = operator_account(&server, &sink, 1, "lea@example.ch", "+41791110007").await;
+    let dashboard = browser.get("/portal/").await;
+    assert!(dashboard.body.contains("Not verified") && dashboard.body.contains("href=\"/portal/identity\""));
+    assert!(!dashboard.body.contains("href=\"/review\""), "not a reviewer");
+    let csrf = browser.csrf().await;
+    let refused = browser.post("/portal/identity", &[("csrf", &csrf), ("name", "  ")]).await;
+    assert_eq!(refused.status, 400);
+    let forged = browser.post("/portal/identity", &[("csrf", "wrong"), ("name", "Lea Keller")]).await;
+    assert_ne!(forged.status, 303, "a form without the session's token is refused");
+    let started = browser.post("/portal/identity", &[("csrf", &csrf), ("name", "Lea  Keller")]).await;
+    assert_eq!(started.status, 303);
+    let verification = started.location.expect("location");
+    assert!(verification.starts_with("/identify/idv-"), "{verification}");
+    let page = browser.get(&verification).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("accept_terms"), "the terms come first");
+    assert_eq!(server.sql("SELECT stated_name || ' ' || return_to FROM verifications"), "Lea Keller /portal/");
+
+    server.cli(&["reviewer", "add", "--email", "lea@example.ch"]);
+    server.cli(&["identity", "verify", "--msisdn", "+41791110007", "--given-names", "Lea", "--surname", "Keller"]);
+    let dashboard = browser.get("/portal/").await;
+    assert!(dashboard.body.contains("Lea Keller") && !dashboard.body.contains("href=\"/portal/identity\""));
+    assert!(dashboard.body.contains("href=\"/review\""), "a reviewer finds the desk");
+    assert_eq!(browser.get("/portal/identity").await.location.as_deref(), Some("/portal/"));
+}

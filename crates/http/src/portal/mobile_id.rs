@@ -33,6 +33,10 @@ struct DashboardPage<'a> {
     notice: Option<String>,
     can_get: bool,
     has_mobile_id: bool,
+    /// The verified name, or that there is none.
+    identity: String,
+    can_verify: bool,
+    reviewer: bool,
     csrf: String,
 }
 
@@ -149,7 +153,18 @@ pub async fn dashboard(
         (AccountState::Active, None) => Some(chrome.t("portal.problem.no_phone").to_string()),
         _ => Some(chrome.t("portal.problem.not_active").to_string()),
     };
+    let verified = match &account.msisdn {
+        Some(msisdn) => state.engine.verified_name(msisdn).await.unwrap_or(None),
+        None => None,
+    };
+    let reviewer = state.engine.is_reviewer(&account.account_id).await.unwrap_or(false);
     let page = DashboardPage {
+        identity: verified
+            .as_ref()
+            .map(|n| n.full())
+            .unwrap_or_else(|| chrome.t("portal.dashboard.identity_none").into()),
+        can_verify: verified.is_none() && account.state == AccountState::Active && account.msisdn.is_some(),
+        reviewer,
         chrome: &chrome,
         email: account.email.clone(),
         phone: account.msisdn.as_ref().map(|m| format!("+{m}")).unwrap_or_else(|| "–".into()),

@@ -11,6 +11,7 @@
 //! our own origin when the browser says where it comes from.
 
 mod account;
+mod identity;
 mod mobile_id;
 
 pub(crate) use mobile_id::qr_data_url;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/get/done", get(mobile_id::done))
         .route("/portal/recover", get(mobile_id::recover_page).post(mobile_id::recover))
         .route("/portal/mobile-id", get(mobile_id::my_mobile_id))
+        .route("/portal/identity", get(identity::page).post(identity::start))
         .route("/portal/mobile-id/block", post(mobile_id::block))
         .route("/portal/mobile-id/codes", post(mobile_id::new_codes))
         .route_layer(axum::middleware::map_response(crate::metrics::tag_pages))
