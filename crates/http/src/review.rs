@@ -139,12 +139,13 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>, lang: PageLa
                 ("expiry_date", m.expiry_date.clone()),
             ]
             .into_iter()
-            .map(|(name, value)| (name.to_string(), value))
+            .map(|(name, value)| (chrome.t(&format!("review.field.{name}")).to_string(), value))
             .collect();
             for check in &m.checks {
                 let verdict = if check.ok { "✓" } else { "✗" };
-                let found = format!("{} → {} ({verdict}, printed {})", check.data, check.expected, check.found);
-                fields.push((format!("{} check digit", check.field), found));
+                let found = format!("{} → {} ({verdict}, {})", check.data, check.expected, check.found);
+                let field = chrome.t(&format!("review.field.{}", check.field));
+                fields.push((chrome.tf("review.field.check_digit", &[("field", field)]), found));
             }
             (m.lines.join("\n"), fields)
         }
@@ -161,7 +162,7 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>, lang: PageLa
         terms,
         state: record.state.clone(),
         images,
-        checks: view.checks.clone(),
+        checks: view.checks.iter().map(|c| Check { check: check_name(&chrome, &c.check), ..c.clone() }).collect(),
         mrz_lines,
         mrz_fields,
         open: record.state == vstate::REVIEW,
@@ -172,6 +173,16 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>, lang: PageLa
         id,
     };
     lang.render(&template, StatusCode::OK)
+}
+
+/// A check's name in the page's language (a provider's result keeps its own).
+fn check_name(chrome: &Chrome, check: &str) -> String {
+    match check {
+        "check_digits" | "not_expired" | "minimum_age" | "name" => {
+            chrome.t(&format!("review.check_name.{check}")).into()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// An image, for a reviewer only; the view is logged before it is sent.
