@@ -90,6 +90,12 @@ pub fn read_mrz(image: &[u8]) -> Result<Vec<String>, OcrError> {
     best.map(|b| b.lines).ok_or(OcrError::NoMrz)
 }
 
+/// Whether the bytes are a PNG or JPEG image that decodes within the limits, without
+/// looking for an MRZ (for pictures that have none, such as a selfie).
+pub fn check_image(image: &[u8]) -> Result<(), OcrError> {
+    decode::decode(image).map(|_| ())
+}
+
 /// A plausible reading of one candidate band.
 struct Candidate {
     lines: Vec<String>,

@@ -245,9 +245,7 @@ impl Engine {
         let (Some(time), Some(mac)) = (time, mac) else { return Err(WebhookError::Forged) };
         let expected = sign_webhook(secret, time, body);
         let expected_mac = expected.rsplit_once("v1=").map(|(_, m)| m).unwrap_or_default();
-        if mac.len() != expected_mac.len()
-            || mac.bytes().zip(expected_mac.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0
-        {
+        if !crate::oidc::client::equal_in_constant_time(mac.as_bytes(), expected_mac.as_bytes()) {
             return Err(WebhookError::Forged);
         }
         let now = self.now().as_millis() / 1000;

@@ -236,9 +236,9 @@ pub fn names_from_mrz(stated: &str, found: &Mrz) -> (String, String) {
     (spell(&found.given_names), spell(&found.surname))
 }
 
-/// A stated name split as given names and surname (the last word), for a reviewer to
-/// correct where there is no MRZ.
-fn split_stated(stated: &str) -> (String, String) {
+/// A stated name split as given names and surname (the last word), for a reviewer (or
+/// the fake provider's tester) to correct where there is no MRZ.
+pub fn split_stated(stated: &str) -> (String, String) {
     let words: Vec<&str> = stated.split_whitespace().collect();
     match words.split_last() {
         Some((last, rest)) if !rest.is_empty() => (rest.join(" "), last.to_string()),

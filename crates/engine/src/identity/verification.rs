@@ -17,6 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::providers::ProviderStart;
+use crate::oidc::client::equal_in_constant_time;
 use crate::{Engine, EngineError};
 
 /// The kinds of image a verification keeps: an ID card's two sides, a passport's data
@@ -169,14 +170,14 @@ impl Engine {
         id: &str,
         secret: &str,
     ) -> Result<(VerificationRecord, Holder), VerificationError> {
-        let record = self.store().find_verification(id).await?.ok_or(VerificationError::NotFound)?;
-        let hash = self.holder_hash(secret);
         if secret.is_empty() {
             return Err(VerificationError::NotFound);
         }
-        if constant_eq(&record.browser_hash, &hash) {
+        let record = self.store().find_verification(id).await?.ok_or(VerificationError::NotFound)?;
+        let hash = self.holder_hash(secret);
+        if equal_in_constant_time(record.browser_hash.as_bytes(), hash.as_bytes()) {
             Ok((record, Holder::Browser))
-        } else if record.phone_hash.as_deref().is_some_and(|h| constant_eq(h, &hash)) {
+        } else if record.phone_hash.as_deref().is_some_and(|h| equal_in_constant_time(h.as_bytes(), hash.as_bytes())) {
             Ok((record, Holder::Phone))
         } else {
             Err(VerificationError::NotFound)
@@ -261,9 +262,15 @@ impl Engine {
             return Err(VerificationError::TooLarge(limit));
         }
         let content_type = image_type(&bytes).ok_or(VerificationError::NotAnImage)?;
+        // Only a document's picture is read for its zone; a selfie is only decoded.
+        let document = kind != "selfie";
         let (bytes, read) = self
             .compute(move || {
-                let read = mobileid_ocr::read_mrz(&bytes);
+                let read = if document {
+                    mobileid_ocr::read_mrz(&bytes)
+                } else {
+                    mobileid_ocr::check_image(&bytes).map(|()| Vec::new())
+                };
                 (bytes, read)
             })
             .await
@@ -273,7 +280,7 @@ impl Engine {
                 return Err(VerificationError::NotAnImage)
             }
             Err(mobileid_ocr::OcrError::NoMrz) => None,
-            Ok(lines) => Some(lines),
+            Ok(lines) => Some(lines).filter(|_| document),
         };
         let now = self.now();
         let digest = ImageDigest {
@@ -284,7 +291,7 @@ impl Engine {
         };
         let sealed = self.master_key().seal(&bytes, &image_context(id, kind));
         self.store().put_verification_image(id, &digest, &sealed, now).await?;
-        let parsed = lines.filter(|_| kind != "selfie").and_then(|l| mrz::parse(&l.join("\n")).ok());
+        let parsed = lines.and_then(|l| mrz::parse(&l.join("\n")).ok());
         let mrz_read = match parsed {
             Some(found) if found.check_digits_valid() => {
                 record.mrz = Some(serde_json::to_string(&found).map_err(|e| EngineError::Invalid(e.to_string()))?);
@@ -463,8 +470,4 @@ fn new_secret() -> String {
     let mut bytes = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
-}
-
-fn constant_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

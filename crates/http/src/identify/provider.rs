@@ -72,9 +72,8 @@ pub async fn fake_page(State(state): State<AppState>, Path(session): Path<String
         Ok(None) => return fake_refused(&chrome, &WebhookError::UnknownSession),
         Err(e) => return crate::pages::forms::internal(&e),
     };
-    let mut words: Vec<&str> = record.stated_name.split_whitespace().collect();
-    let surname = words.pop().unwrap_or_default().to_string();
-    let template = FakePage { chrome: &chrome, action: path, given_names: words.join(" "), surname };
+    let (given_names, surname) = mobileid_engine::identity::review::split_stated(&record.stated_name);
+    let template = FakePage { chrome: &chrome, action: path, given_names, surname };
     render_form_page(&template, StatusCode::OK, chrome.lang)
 }
 
