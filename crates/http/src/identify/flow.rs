@@ -3,7 +3,6 @@
 //! decision, and the JSON state the waiting pages poll.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
@@ -311,23 +310,34 @@ async fn capture_page(
 
 /// An image, as the request's body (JPEG or PNG). Answers `{"mrz_read": bool}`, or
 /// `{"error": text}` with the status that says why not.
+/// A picture: a body announced larger than the limit is refused (413) before any of it is
+/// read, and one that turns out larger while it is read is refused there.
 pub async fn upload(
     State(state): State<AppState>,
     Path((id, kind)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     if let Some(refused) = refuse_foreign(&state, &headers) {
         return refused;
     }
     let lang = Lang::negotiate(None, accept_language(&headers));
+    let refusal = |e: VerificationError| {
+        let (status, key) = super::problem(&e);
+        let text = crate::pages::catalog::text(lang, key);
+        (status, Json(json!({ "error": text }))).into_response()
+    };
+    let limit = state.engine.config().identity.max_image_bytes;
+    let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return refusal(VerificationError::TooLarge(limit));
+    }
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        return refusal(VerificationError::TooLarge(limit));
+    };
     match state.engine.store_verification_image(&id, &secret(&headers, &id), &kind, body.to_vec()).await {
         Ok(stored) => no_store(Json(json!({ "mrz_read": stored.mrz_read })).into_response()),
-        Err(e) => {
-            let (status, key) = super::problem(&e);
-            let text = crate::pages::catalog::text(lang, key);
-            (status, Json(json!({ "error": text }))).into_response()
-        }
+        Err(e) => refusal(e),
     }
 }
 

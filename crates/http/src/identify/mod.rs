@@ -30,15 +30,12 @@ const COOKIE_PREFIX: &str = "__Host-mid_idv_";
 /// How long a browser keeps its verification's secret.
 const COOKIE_MAX_AGE: i64 = 7 * 24 * 3600;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    // Images may be larger than other requests; bigger ones are refused before they
-    // are read (413).
-    let image_limit = axum::extract::DefaultBodyLimit::max(state.engine.config().identity.max_image_bytes);
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/identify/{id}", get(flow::overview))
         .route("/identify/{id}/terms", post(flow::accept_terms))
         .route("/identify/{id}/capture", get(flow::capture))
-        .route("/identify/{id}/images/{kind}", post(flow::upload).layer(image_limit))
+        .route("/identify/{id}/images/{kind}", post(flow::upload))
         .route("/identify/{id}/mrz", post(flow::typed_mrz))
         .route("/identify/{id}/submit", post(flow::submit))
         .route("/identify/{id}/state", get(flow::state_json))
