@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use mobileid_core::testnumbers::{RobotKey, ROBOT_EC, ROBOT_RSA};
 use mobileid_core::{DeviceState, FaultCode, Method, Msisdn, SerialNumber, SignatureProfile, UserState};
 use mobileid_crypto::{sha256_fingerprint_hex, KeyAlgorithm, PrivateKey, RevocationReason};
-use mobileid_store::{ApRecord, DeviceRecord, UserRecord};
+use mobileid_store::{ApRecord, ChangeEvent, DeviceRecord, UserRecord};
 use rand::Rng;
 
 use crate::devices::{activation_code_hash, random_id};
@@ -76,13 +76,16 @@ impl Engine {
         self.store().upsert_ap(&ap.to_record(created_at)).await?;
         let fingerprint = sha256_fingerprint_hex(certificate_der);
         self.store().add_ap_certificate(&ap.ap_id, &fingerprint, certificate_der).await?;
+        self.announce(ChangeEvent::Ap(ap.ap_id.clone())).await;
         Ok(fingerprint)
     }
 
     /// Removes an AP: its certificates no longer authenticate (fault 104). False when
     /// there was none.
     pub async fn remove_ap(&self, ap_id: &str) -> Result<bool, EngineError> {
-        Ok(self.store().delete_ap(ap_id).await?)
+        let removed = self.store().delete_ap(ap_id).await?;
+        self.announce(ChangeEvent::Ap(ap_id.to_string())).await;
+        Ok(removed)
     }
 
     pub async fn list_aps(&self) -> Result<Vec<(ApRecord, Vec<String>)>, EngineError> {
@@ -114,6 +117,42 @@ impl Engine {
             .to_datetime()
             .ok_or_else(|| EngineError::Invalid("the activation code lifetime is out of range".into()))?;
         Ok(ActivationCode { code, expires_at })
+    }
+
+    /// Enrols many users at once (an operator's import), each with a one-time code, in
+    /// the order given. Every number is checked first: one that is not a valid MSISDN,
+    /// is a test number or appears twice refuses the whole import, and nothing is written.
+    pub async fn add_users(&self, msisdns: &[String]) -> Result<Vec<(String, ActivationCode)>, EngineError> {
+        let now = self.now();
+        let expires_at = now.plus(self.config().activation_code_ttl);
+        let expires = expires_at
+            .to_datetime()
+            .ok_or_else(|| EngineError::Invalid("the activation code lifetime is out of range".into()))?;
+        let mut seen = std::collections::HashSet::new();
+        let mut users = Vec::with_capacity(msisdns.len());
+        let mut codes = Vec::with_capacity(msisdns.len());
+        for (line, raw) in msisdns.iter().enumerate() {
+            let invalid = |why: &str| EngineError::Invalid(format!("number {} ({raw}): {why}", line + 1));
+            let msisdn = Msisdn::parse(raw).map_err(|f| invalid(&f.detail))?;
+            if mobileid_core::testnumbers::classify(&msisdn).is_some() {
+                return Err(invalid("a test number"));
+            }
+            if !seen.insert(msisdn.normalized().to_string()) {
+                return Err(invalid("given twice"));
+            }
+            let code = new_activation_code();
+            let user = UserRecord {
+                msisdn: msisdn.normalized().to_string(),
+                serial_number: SerialNumber::generate().as_str().to_string(),
+                state: UserState::Registered,
+                test_fault: None,
+                created_at: now,
+            };
+            users.push((user, activation_code_hash(&code)));
+            codes.push((raw.clone(), ActivationCode { code, expires_at: expires }));
+        }
+        self.store().insert_users_with_codes(&users, expires_at, now).await?;
+        Ok(codes)
     }
 
     pub async fn show_user(&self, msisdn: &str) -> Result<Option<UserView>, EngineError> {

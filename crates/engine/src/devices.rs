@@ -429,7 +429,7 @@ impl Engine {
     /// The name a requester is registered with, or its id if it has none (or is gone).
     pub(crate) async fn requester_name(&self, requester: &Requester) -> String {
         match requester {
-            Requester::Ap(ap_id) => match self.inner.store.find_ap(ap_id).await {
+            Requester::Ap(ap_id) => match self.registered_ap(ap_id, None).await {
                 Ok(Some(ap)) if !ap.name.is_empty() => ap.name,
                 _ => ap_id.clone(),
             },

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod mss;
 pub mod oidc;
 pub mod portal;
+mod recent;
 pub mod signing;
 pub mod transactions;
 mod waiters;
@@ -128,6 +129,9 @@ struct Inner {
     known_certificates: mss::gate::KnownCertificates,
     oidc_keys: oidc::keys::KeyRing,
     oidc_clients: oidc::client::ClientCache,
+    /// APs as last read, by AP_ID and the fingerprint they authenticated with (None: by
+    /// AP_ID alone, for their name).
+    aps: recent::Recent<(String, Option<String>), mobileid_store::ApRecord>,
     /// Signatures are CPU work, done on the blocking pool as many at once as there are
     /// cores: more would only take turns on the same cores, switching back and forth.
     /// With one core there is nothing to run beside it, so it signs where it is.
@@ -176,6 +180,7 @@ impl Engine {
                 known_certificates: Default::default(),
                 oidc_keys: Default::default(),
                 oidc_clients: Default::default(),
+                aps: Default::default(),
                 signing: match std::thread::available_parallelism().map_or(1, |n| n.get()) {
                     1 => None,
                     cores => Some(tokio::sync::Semaphore::new(cores)),
@@ -266,6 +271,7 @@ impl Engine {
             ChangeEvent::TransactionDone(id) => self.inner.transactions.wake(id),
             ChangeEvent::DeviceInbox(id) => self.inner.inboxes.wake(id),
             ChangeEvent::OidcClient(id) => self.inner.oidc_clients.forget(id),
+            ChangeEvent::Ap(_) => self.inner.aps.forget_all(),
             ChangeEvent::DocumentFree(id) => self.inner.documents.wake(id),
         }
     }

@@ -114,7 +114,7 @@ pub fn router(state: AppState, port: Port) -> Router {
             .merge(authenticator::router())
             .merge(portal::router())
             .merge(signing::router())
-            .merge(identify::router(&state))
+            .merge(identify::router())
             .merge(review::router());
     } else {
         app = app.merge(mss::rest::router()).merge(mss::soap::router());

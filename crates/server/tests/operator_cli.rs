@@ -134,3 +134,36 @@ on_both_databases! {
         assert!(stderr.contains("no user with MSISDN +41791499999"), "{stderr}");
     }
 }
+
+on_both_databases! {
+    /// `user import` enrols every number of a file at once and prints each one's code; a
+    /// bad line (malformed, a test number, a number twice) refuses the whole import, with
+    /// the line named, and nobody is enrolled.
+    async fn user_import_enrols_a_list_or_nobody(server) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("numbers.txt");
+        for (list, line, why) in [
+            ("+41791500001\n12ab\n", "number 2 (12ab)", "Illegal msisdn"),
+            ("+41791500001\n+41000092401\n", "number 2 (+41000092401)", "a test number"),
+            ("+41791500001\n41791500001\n", "number 2 (41791500001)", "given twice"),
+        ] {
+            std::fs::write(&file, list).unwrap();
+            let output = server.cli_output(&["user", "import", "--file", file.to_str().unwrap()]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "accepted {list:?}");
+            assert!(stderr.contains(line) && stderr.contains(why), "unclear message for {list:?}: {stderr}");
+        }
+        assert_eq!(server.sql("SELECT COUNT(*) FROM users WHERE msisdn LIKE '417915%'").trim(), "0", "nobody enrolled");
+
+        std::fs::write(&file, "+41791500001\n\n 41791500002 \n").unwrap();
+        let out = server.cli(&["user", "import", "--file", file.to_str().unwrap()]);
+        let codes: Vec<(&str, &str)> = out.lines().map(|line| line.split_once(' ').unwrap()).collect();
+        assert_eq!(codes.iter().map(|(msisdn, _)| *msisdn).collect::<Vec<_>>(), ["+41791500001", "41791500002"]);
+        for (_, code) in &codes {
+            let phone = mobileid_phone::Phone::activate(&server.base, Some(&server.ca_pem), code, PIN).await;
+            assert!(phone.expect("activate").state().msisdn.starts_with("417915000"));
+        }
+        // Each code is spent; the users are active.
+        assert_eq!(server.sql("SELECT COUNT(*) FROM users WHERE msisdn LIKE '417915%' AND state = 'ACTIVE'").trim(), "2");
+    }
+}

@@ -77,11 +77,8 @@ impl Store {
 
     /// True when the certificate with this fingerprint is registered for some AP.
     pub async fn certificate_registered(&self, fingerprint: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM ap_certificates WHERE fingerprint = $1 LIMIT 1")
-            .bind(fingerprint)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        let query = sqlx::query("SELECT 1 FROM ap_certificates WHERE fingerprint = $1 LIMIT 1").bind(fingerprint);
+        Ok(self.fetch_optional_on_slot(query).await?.is_some())
     }
 
     /// The AP with this AP_ID, if the certificate with this fingerprint is registered for it.

@@ -139,10 +139,9 @@ impl Store {
     }
 
     pub async fn find_device(&self, device_id: &str) -> Result<Option<DeviceRecord>> {
-        let row = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = $1"))
-            .bind(device_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = $1");
+        let query = sqlx::query(&sql).bind(device_id);
+        let row = self.fetch_optional_on_slot(query).await?;
         row.map(|r| DeviceRecord::from_row(&r)).transpose()
     }
 
@@ -162,15 +161,13 @@ impl Store {
     /// a signature request needs to choose the device.
     pub async fn find_user_and_devices(&self, msisdn: &str) -> Result<Option<(UserRecord, Vec<DeviceRecord>)>> {
         let columns: String = DEVICE_COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ");
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT u.msisdn, u.serial_number, u.state, u.test_fault, u.created_at, {columns} FROM users u
              LEFT JOIN devices d ON d.msisdn = u.msisdn AND d.state <> $2
              WHERE u.msisdn = $1 ORDER BY d.created_at DESC"
-        ))
-        .bind(msisdn)
-        .bind(DeviceState::Retired.as_db())
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let query = sqlx::query(&sql).bind(msisdn).bind(DeviceState::Retired.as_db());
+        let rows = self.fetch_all_on_slot(query).await?;
         let Some(first) = rows.first() else { return Ok(None) };
         let user = UserRecord::from_row(first)?;
         let devices = rows
@@ -229,18 +226,10 @@ impl Store {
 
     // ---- device request nonces ----
 
-    /// Remembers a request nonce; false if this device used it before (a replay).
+    /// Remembers a request nonce; false if this device used it before (a replay). It is
+    /// written with others in one transaction (see `group_commit`), before the answer.
     pub async fn remember_nonce(&self, device_id: &str, nonce: &str, seen_at: Timestamp) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO device_nonces (device_id, nonce, seen_at) VALUES ($1, $2, $3)
-             ON CONFLICT (device_id, nonce) DO NOTHING",
-        )
-        .bind(device_id)
-        .bind(nonce)
-        .bind(seen_at.as_millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.queue_nonce(device_id, nonce, seen_at).await
     }
 
     /// Forgets nonces older than the clock window; older requests are refused by time anyway.

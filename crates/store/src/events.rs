@@ -20,6 +20,8 @@ pub enum ChangeEvent {
     OidcClient(String),
     /// A document's signing lease was given up: the next signer may go on.
     DocumentFree(String),
+    /// An AP was registered, changed or removed.
+    Ap(String),
 }
 
 impl ChangeEvent {
@@ -29,6 +31,7 @@ impl ChangeEvent {
             ChangeEvent::DeviceInbox(id) => format!("dev:{id}"),
             ChangeEvent::OidcClient(id) => format!("oc:{id}"),
             ChangeEvent::DocumentFree(id) => format!("doc:{id}"),
+            ChangeEvent::Ap(id) => format!("ap:{id}"),
         }
     }
 
@@ -39,6 +42,8 @@ impl ChangeEvent {
             Some(ChangeEvent::OidcClient(id.to_string()))
         } else if let Some(id) = payload.strip_prefix("doc:") {
             Some(ChangeEvent::DocumentFree(id.to_string()))
+        } else if let Some(id) = payload.strip_prefix("ap:") {
+            Some(ChangeEvent::Ap(id.to_string()))
         } else {
             payload.strip_prefix("dev:").map(|id| ChangeEvent::DeviceInbox(id.to_string()))
         }
@@ -78,6 +83,8 @@ mod tests {
             ChangeEvent::TransactionDone("Habc".into()),
             ChangeEvent::DeviceInbox("d1".into()),
             ChangeEvent::OidcClient("rp".into()),
+            ChangeEvent::DocumentFree("doc1".into()),
+            ChangeEvent::Ap("mid://ap".into()),
         ] {
             assert_eq!(ChangeEvent::decode(&e.encode()), Some(e));
         }

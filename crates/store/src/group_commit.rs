@@ -1,15 +1,16 @@
-//! Group commit for the OpenID provider's objects. Every PAR, code, refresh and login step
-//! writes one object, consumes one or moves a grant on, and each alone would be a
-//! statement and a commit of its own and, on SQLite, a turn of the one writer. Instead,
-//! the writes wait in a queue, and one task writes whatever has gathered with one
-//! statement for all consumptions, one for all rotations and one for all inserts, each
-//! atomic on its own. Under load a batch holds as many writes as arrived during the
-//! previous one; alone, a write is a batch of one.
+//! Group commit for the small writes that every request makes: the OpenID provider's
+//! objects (every PAR, code, refresh and login step writes one object, consumes one or
+//! moves a grant on) and the device API's request nonces (every phone call records one).
+//! Each alone would be a statement and a commit of its own and, on SQLite, a turn of the
+//! one writer. Instead, the writes wait in a queue, and one task writes whatever has
+//! gathered with one statement for all consumptions, one for all rotations, one for all
+//! inserts and one for all nonces, each atomic on its own. Under load a batch holds as
+//! many writes as arrived during the previous one; alone, a write is a batch of one.
 //!
 //! Each write still gets its own answer, with the same guarantees as alone: an object is
 //! consumed at most once (of two consumptions of one object, in one batch or not, one is
-//! `Fresh`), a grant moves on from a generation at most once, and an insert of a taken
-//! (kind, id) changes nothing and says so.
+//! `Fresh`), a grant moves on from a generation at most once, an insert of a taken
+//! (kind, id) changes nothing and says so, and a nonce is fresh once per device.
 
 use mobileid_core::Timestamp;
 use sqlx::any::AnyRow;
@@ -33,6 +34,8 @@ enum Job {
     Consume { kind: String, id: String, now: Timestamp, answer: oneshot::Sender<Result<Consumed, String>> },
     /// Moves an unexpired grant from `generation` to the next.
     Rotate { grant_id: String, generation: i64, now: Timestamp, answer: oneshot::Sender<Result<Rotation, String>> },
+    /// Records a device request's nonce; false if the device used it before.
+    Nonce { device_id: String, nonce: String, seen_at: Timestamp, answer: oneshot::Sender<Result<bool, String>> },
 }
 
 /// A batch's answers, in the order of its inserts, consumptions and rotations.
@@ -40,45 +43,53 @@ struct Answers {
     inserted: std::vec::IntoIter<bool>,
     consumed: std::vec::IntoIter<Consumed>,
     rotated: std::vec::IntoIter<Rotation>,
+    nonces: std::vec::IntoIter<bool>,
 }
 
 /// The queue's sending end; the task ends when the last store handle is dropped.
 #[derive(Clone)]
-pub(crate) struct OidcWriter {
+pub(crate) struct GroupCommit {
     queue: mpsc::Sender<Job>,
 }
 
-impl OidcWriter {
+impl GroupCommit {
     /// Starts the writing task for `store`, which must not hold this writer (the task
     /// would keep its own queue open).
-    pub(crate) fn start(store: Store) -> OidcWriter {
+    pub(crate) fn start(store: Store) -> GroupCommit {
         let (queue, jobs) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(store, jobs));
-        OidcWriter { queue }
+        GroupCommit { queue }
     }
 }
 
 impl Store {
     pub(crate) async fn queue_oidc_insert(&self, object: &OidcObject) -> Result<bool> {
         let (answer, answered) = oneshot::channel();
-        self.queue_oidc_job(Job::Insert { object: object.clone(), answer }).await?;
+        self.queue_job(Job::Insert { object: object.clone(), answer }).await?;
         answered.await.map_err(|_| closed())?.map_err(StoreError::GroupCommit)
     }
 
     pub(crate) async fn queue_oidc_rotate(&self, grant_id: &str, generation: i64, now: Timestamp) -> Result<Rotation> {
         let (answer, answered) = oneshot::channel();
-        self.queue_oidc_job(Job::Rotate { grant_id: grant_id.to_string(), generation, now, answer }).await?;
+        self.queue_job(Job::Rotate { grant_id: grant_id.to_string(), generation, now, answer }).await?;
         answered.await.map_err(|_| closed())?.map_err(StoreError::GroupCommit)
     }
 
     pub(crate) async fn queue_oidc_consume(&self, kind: &str, id: &str, now: Timestamp) -> Result<Consumed> {
         let (answer, answered) = oneshot::channel();
-        self.queue_oidc_job(Job::Consume { kind: kind.to_string(), id: id.to_string(), now, answer }).await?;
+        self.queue_job(Job::Consume { kind: kind.to_string(), id: id.to_string(), now, answer }).await?;
         answered.await.map_err(|_| closed())?.map_err(StoreError::GroupCommit)
     }
 
-    async fn queue_oidc_job(&self, job: Job) -> Result<()> {
-        let writer = self.oidc_writer.as_ref().ok_or_else(closed)?;
+    pub(crate) async fn queue_nonce(&self, device_id: &str, nonce: &str, seen_at: Timestamp) -> Result<bool> {
+        let (answer, answered) = oneshot::channel();
+        let job = Job::Nonce { device_id: device_id.to_string(), nonce: nonce.to_string(), seen_at, answer };
+        self.queue_job(job).await?;
+        answered.await.map_err(|_| closed())?.map_err(StoreError::GroupCommit)
+    }
+
+    async fn queue_job(&self, job: Job) -> Result<()> {
+        let writer = self.group_commit.as_ref().ok_or_else(closed)?;
         writer.queue.send(job).await.map_err(|_| closed())
     }
 }
@@ -113,6 +124,9 @@ async fn write_batches(store: Store, mut jobs: mpsc::Receiver<Job>) {
                         Job::Rotate { answer, .. } => {
                             let _ = answer.send(answers.rotated.next().ok_or_else(|| "no answer".to_string()));
                         }
+                        Job::Nonce { answer, .. } => {
+                            let _ = answer.send(answers.nonces.next().ok_or_else(|| "no answer".to_string()));
+                        }
                     }
                 }
             }
@@ -123,6 +137,7 @@ async fn write_batches(store: Store, mut jobs: mpsc::Receiver<Job>) {
                         Job::Insert { answer, .. } => drop(answer.send(Err(message.clone()))),
                         Job::Consume { answer, .. } => drop(answer.send(Err(message.clone()))),
                         Job::Rotate { answer, .. } => drop(answer.send(Err(message.clone()))),
+                        Job::Nonce { answer, .. } => drop(answer.send(Err(message.clone()))),
                     }
                 }
             }
@@ -138,21 +153,23 @@ async fn write_batch(store: &Store, jobs: &[Job]) -> Result<Answers> {
             write_statements(conn, jobs).await
         }
         None => {
-            let mut conn = store.pool.acquire().await?;
-            write_statements(&mut conn, jobs).await
+            let mut slot = store.slot().await?;
+            let answers = write_statements(slot.connection(), jobs).await;
+            slot.check(answers)
         }
     }
 }
 
-/// At most three statements, each its own transaction: nothing in a batch depends on
+/// At most four statements, each its own transaction: nothing in a batch depends on
 /// another write of it, and one round trip per statement is the point.
 async fn write_statements(conn: &mut AnyConnection, jobs: &[Job]) -> Result<Answers> {
-    let (mut consumes, mut rotations, mut inserts) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut consumes, mut rotations, mut inserts, mut nonces) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for job in jobs {
         match job {
             Job::Consume { kind, id, now, .. } => consumes.push((kind.as_str(), id.as_str(), *now)),
             Job::Rotate { grant_id, generation, now, .. } => rotations.push((grant_id.as_str(), *generation, *now)),
             Job::Insert { object, .. } => inserts.push(object),
+            Job::Nonce { device_id, nonce, seen_at, .. } => nonces.push((device_id.as_str(), nonce.as_str(), *seen_at)),
         }
     }
     let mut consumed = Vec::with_capacity(consumes.len());
@@ -190,7 +207,36 @@ async fn write_statements(conn: &mut AnyConnection, jobs: &[Job]) -> Result<Answ
             inserted.push(at.map(|at| new_keys.swap_remove(at)).is_some());
         }
     }
-    Ok(Answers { inserted: inserted.into_iter(), consumed: consumed.into_iter(), rotated: rotated.into_iter() })
+    let mut fresh_nonces = Vec::with_capacity(nonces.len());
+    if !nonces.is_empty() {
+        let mut new_keys = insert_nonces(conn, &nonces).await?;
+        for &(device_id, nonce, _) in &nonces {
+            // Of two with one nonce in a batch, the first is fresh and the other a replay.
+            let at = new_keys.iter().position(|(d, n)| d == device_id && n == nonce);
+            fresh_nonces.push(at.map(|at| new_keys.swap_remove(at)).is_some());
+        }
+    }
+    Ok(Answers {
+        inserted: inserted.into_iter(),
+        consumed: consumed.into_iter(),
+        rotated: rotated.into_iter(),
+        nonces: fresh_nonces.into_iter(),
+    })
+}
+
+async fn insert_nonces(conn: &mut AnyConnection, nonces: &[(&str, &str, Timestamp)]) -> Result<Vec<(String, String)>> {
+    let sql = format!(
+        "INSERT INTO device_nonces (device_id, nonce, seen_at)
+         SELECT v.column1, v.column2, v.column3 FROM (VALUES {}) AS v
+         WHERE true ON CONFLICT (device_id, nonce) DO NOTHING RETURNING device_id, nonce",
+        values(nonces.len(), &["TEXT", "TEXT", "BIGINT"])
+    );
+    let mut query = sqlx::query(&sql);
+    for &(device_id, nonce, seen_at) in nonces {
+        query = query.bind(device_id).bind(nonce).bind(seen_at.as_millis());
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }
 
 /// `(CAST($1 AS TEXT), …), (…)`: `rows` rows of the given column types, numbered on.

@@ -16,10 +16,11 @@ mod devices;
 mod documents;
 mod envelopes;
 mod events;
+mod group_commit;
 mod identities;
 mod oidc;
-mod oidc_writes;
 mod receipts;
+mod slots;
 mod stats;
 mod transactions;
 mod users;
@@ -86,6 +87,10 @@ pub enum Backend {
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
      PRAGMA busy_timeout=10000; PRAGMA wal_autocheckpoint=0;";
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// Connections in `slots` (besides the pool): SQLite's readers wait on its one file,
+/// PostgreSQL's on the server.
+const SQLITE_SLOTS: usize = 2;
+const POSTGRES_SLOTS: usize = 8;
 
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -101,9 +106,12 @@ pub struct Store {
     /// It also holds the writer's own connection, outside the pool, for the writes that
     /// are one round trip (no pool hand-over, and no ping when it is given back).
     sqlite_writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
-    /// The queue of the OpenID provider's object writes (see `oidc_writes`); None only in
+    /// The queue of the OpenID provider's object writes and the device nonces (see
+    /// `group_commit`); None only in
     /// the writing task's own handle.
-    oidc_writer: Option<oidc_writes::OidcWriter>,
+    group_commit: Option<group_commit::GroupCommit>,
+    /// Connections for the statements on every transaction's path (see `slots`).
+    slots: std::sync::Arc<slots::Slots>,
 }
 
 impl Store {
@@ -144,10 +152,14 @@ impl Store {
                     .await?
             }
         };
+        let slots = std::sync::Arc::new(slots::Slots::new(match backend {
+            Backend::Sqlite => SQLITE_SLOTS,
+            Backend::Postgres => POSTGRES_SLOTS,
+        }));
         let mut store =
-            Store { pool, backend, url: url.to_string(), sqlite_writer: Default::default(), oidc_writer: None };
+            Store { pool, backend, url: url.to_string(), sqlite_writer: Default::default(), group_commit: None, slots };
         store.migrator().run(&store.pool).await?;
-        store.oidc_writer = Some(oidc_writes::OidcWriter::start(store.clone()));
+        store.group_commit = Some(group_commit::GroupCommit::start(store.clone()));
         if backend == Backend::Sqlite {
             store.checkpoint_in_the_background();
         }
@@ -170,6 +182,16 @@ impl Store {
                 }
             }
         });
+    }
+
+    /// Runs one statement that writes and returns rows (`RETURNING`): on SQLite on the
+    /// writer's own connection, in its turn (no pool hand-over, and no sleeping in SQLite's
+    /// busy handler while another writer commits); on PostgreSQL on a slot.
+    pub(crate) async fn fetch_write(&self, query: AnyQuery<'_>) -> Result<Vec<sqlx::any::AnyRow>> {
+        match self.sqlite_writer().await {
+            Some(mut turn) => Ok(query.fetch_all(self.writer_connection(&mut turn).await?).await?),
+            None => self.fetch_all_on_slot(query).await,
+        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -190,7 +190,7 @@ impl Store {
     }
 
     /// Stores a new object; false if one of that kind and id exists. Written with others
-    /// in one transaction (see `oidc_writes`).
+    /// in one transaction (see `group_commit`).
     pub async fn insert_oidc_object(&self, object: &OidcObject) -> Result<bool> {
         self.queue_oidc_insert(object).await
     }
@@ -241,7 +241,7 @@ impl Store {
     }
 
     /// Marks a single-use object used, atomically: of two that race, one gets `Fresh`.
-    /// Written with others in one transaction (see `oidc_writes`).
+    /// Written with others in one transaction (see `group_commit`).
     pub async fn consume_oidc_object(&self, kind: &str, id: &str, now: Timestamp) -> Result<Consumed> {
         self.queue_oidc_consume(kind, id, now).await
     }

@@ -36,14 +36,22 @@ impl Store {
 
     /// Hands out the receipts not yet delivered to this device, marking them delivered.
     pub async fn take_receipts(&self, device_id: &str, now: Timestamp) -> Result<Vec<ReceiptRecord>> {
-        let rows = sqlx::query(
+        // Mostly there is none: a read first, so that an inbox without receipts writes
+        // nothing (an UPDATE that changes no row still takes SQLite's write lock).
+        let query =
+            sqlx::query("SELECT 1 FROM receipts WHERE device_id = $1 AND delivered_at IS NULL LIMIT 1").bind(device_id);
+        let waiting = self.fetch_optional_on_slot(query).await?;
+        if waiting.is_none() {
+            return Ok(Vec::new());
+        }
+        // The UPDATE decides who takes them when two inbox calls race.
+        let query = sqlx::query(
             "UPDATE receipts SET delivered_at = $1 WHERE device_id = $2 AND delivered_at IS NULL
              RETURNING mssp_trans_id, message",
         )
         .bind(now.as_millis())
-        .bind(device_id)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(device_id);
+        let rows = self.fetch_write(query).await?;
         rows.iter().map(|r| Ok(ReceiptRecord { mssp_trans_id: r.try_get(0)?, message: r.try_get(1)? })).collect()
     }
 }

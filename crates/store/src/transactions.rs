@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use sqlx::{Any, AnyConnection};
 
-use crate::{ts, ts_opt, AnyQuery, Backend, Result, Store, StoreError, SQLITE_PRAGMAS};
+use crate::{ts, ts_opt, AnyQuery, Backend, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransactionRecord {
@@ -306,9 +306,7 @@ impl Store {
     /// The writer's own connection, opened on its first turn.
     pub(crate) async fn writer_connection<'t>(&self, turn: &'t mut WriterTurn) -> Result<&'t mut AnyConnection> {
         if turn.is_none() {
-            let mut conn = <AnyConnection as sqlx::Connection>::connect(&self.url).await?;
-            sqlx::Executor::execute(&mut conn, SQLITE_PRAGMAS).await?;
-            **turn = Some(conn);
+            **turn = Some(self.open_connection().await?);
         }
         Ok(turn.as_mut().expect("opened above"))
     }
@@ -377,22 +375,20 @@ impl Store {
     }
 
     pub async fn find_transaction(&self, id: &str) -> Result<Option<TransactionRecord>> {
-        let row = sqlx::query(&format!("SELECT {TX_COLUMNS} FROM transactions t WHERE t.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let sql = format!("SELECT {TX_COLUMNS} FROM transactions t WHERE t.id = $1");
+        let query = sqlx::query(&sql).bind(id);
+        let row = self.fetch_optional_on_slot(query).await?;
         row.map(|r| TransactionRecord::from_row(&r)).transpose()
     }
 
     /// A transaction with its MSS request, in one read; None unless both exist.
     pub async fn find_mss_transaction(&self, id: &str) -> Result<Option<(TransactionRecord, MssRecord)>> {
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {TX_COLUMNS}, {MSS_COLUMNS} FROM transactions t JOIN mss_requests m ON m.transaction_id = t.id
              WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        );
+        let query = sqlx::query(&sql).bind(id);
+        let row = self.fetch_optional_on_slot(query).await?;
         row.map(|r| Ok((TransactionRecord::from_row(&r)?, MssRecord::from_row(&r, TX_COLUMN_COUNT)?))).transpose()
     }
 
@@ -410,23 +406,26 @@ impl Store {
 
     /// Requests waiting for this device's answer that have not expired, oldest first.
     pub async fn pending_for_device(&self, device_id: &str, now: Timestamp) -> Result<Vec<TransactionRecord>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {TX_COLUMNS} FROM transactions t
              WHERE t.device_id = $1 AND t.state = $2 AND t.expires_at > $3 ORDER BY t.created_at"
-        ))
-        .bind(device_id)
-        .bind(TxState::Pending.as_db())
-        .bind(now.as_millis())
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let query = sqlx::query(&sql).bind(device_id).bind(TxState::Pending.as_db()).bind(now.as_millis());
+        let rows = self.fetch_all_on_slot(query).await?;
         rows.iter().map(TransactionRecord::from_row).collect()
     }
 
     /// Moves a pending transaction to its final state. False if it was no longer pending:
     /// the first answer wins, and a final state never changes.
     pub async fn complete_transaction(&self, id: &str, outcome: &Completion, now: Timestamp) -> Result<bool> {
-        let mut conn = self.pool.acquire().await?;
-        complete_pending(&mut conn, id, outcome, now).await
+        match self.sqlite_writer().await {
+            Some(mut turn) => complete_pending(self.writer_connection(&mut turn).await?, id, outcome, now).await,
+            None => {
+                let mut slot = self.slot().await?;
+                let result = complete_pending(slot.connection(), id, outcome, now).await;
+                slot.check(result)
+            }
+        }
     }
 
     /// Records where the device was when it answered (before the answer completes it).

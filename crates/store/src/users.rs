@@ -126,6 +126,42 @@ impl Store {
 
     // ---- activation codes ----
 
+    /// Enrols many users at once, each with an activation code, in one database
+    /// transaction: all of them or, on an error, none. A user who exists keeps their serial
+    /// number and gets the new code. `codes` pairs each user with their code's hash.
+    pub async fn insert_users_with_codes(
+        &self,
+        users: &[(UserRecord, String)],
+        expires_at: Timestamp,
+        created_at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (user, code_hash) in users {
+            sqlx::query(
+                "INSERT INTO users (msisdn, serial_number, state, test_fault, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (msisdn) DO NOTHING",
+            )
+            .bind(&user.msisdn)
+            .bind(&user.serial_number)
+            .bind(user.state.as_db())
+            .bind(user.test_fault)
+            .bind(user.created_at.as_millis())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO activation_codes (code_hash, msisdn, expires_at, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(code_hash)
+            .bind(&user.msisdn)
+            .bind(expires_at.as_millis())
+            .bind(created_at.as_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn insert_activation_code(
         &self,
         code_hash: &str,

@@ -1242,11 +1242,13 @@ both!(publish_listen, |db, store| {
                 ChangeEvent::DeviceInbox(format!("d-{tag}")),
                 ChangeEvent::OidcClient(format!("rp-{tag}")),
                 ChangeEvent::DocumentFree(format!("doc-{tag}")),
+                ChangeEvent::Ap(format!("mid://ap-{tag}")),
             ];
             store.publish(&sent[0]).await.unwrap();
             other_node.publish(&sent[1]).await.unwrap();
             store.publish(&sent[2]).await.unwrap();
             other_node.publish(&sent[3]).await.unwrap();
+            store.publish(&sent[4]).await.unwrap();
             let mut received = Vec::new();
             tokio::time::timeout(Duration::from_secs(10), async {
                 while received.len() < sent.len() {
@@ -1255,7 +1257,8 @@ both!(publish_listen, |db, store| {
                         ChangeEvent::TransactionDone(id)
                         | ChangeEvent::DeviceInbox(id)
                         | ChangeEvent::OidcClient(id)
-                        | ChangeEvent::DocumentFree(id) => id.ends_with(&tag),
+                        | ChangeEvent::DocumentFree(id)
+                        | ChangeEvent::Ap(id) => id.ends_with(&tag),
                     };
                     if ours {
                         received.push(event);

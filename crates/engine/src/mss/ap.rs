@@ -104,3 +104,26 @@ impl Ap {
         }
     }
 }
+
+impl crate::Engine {
+    /// The AP registered as `ap_id` (with `fingerprint` among its certificates, where one
+    /// is given), as read at most [`crate::recent::RELOAD_EVERY`] ago: every MSS request
+    /// and every delivery to a phone looks its AP up.
+    pub(crate) async fn registered_ap(
+        &self,
+        ap_id: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<Option<ApRecord>, mobileid_store::StoreError> {
+        let key = (ap_id.to_string(), fingerprint.map(str::to_string));
+        let now = self.now();
+        if let Some(ap) = self.inner.aps.get(&key, now) {
+            return Ok(Some(ap));
+        }
+        let ap = match fingerprint {
+            Some(fingerprint) => self.store().find_ap_for_certificate(ap_id, fingerprint).await?,
+            None => self.store().find_ap(ap_id).await?,
+        };
+        self.inner.aps.put(key, ap.as_ref(), now);
+        Ok(ap)
+    }
+}

@@ -39,10 +39,8 @@ impl Mss<'_> {
     async fn authenticate_ap(&self, identity: &ClientIdentity, ap_id: Option<&str>) -> Result<Ap, Fault> {
         let ap_id = ap_id.filter(|id| !id.is_empty()).ok_or_else(Fault::wrong_ssl_credentials)?;
         let record = match identity {
-            ClientIdentity::Certificate(fingerprint) => {
-                self.engine.store().find_ap_for_certificate(ap_id, fingerprint).await
-            }
-            ClientIdentity::Sandbox => self.engine.store().find_ap(ap_id).await,
+            ClientIdentity::Certificate(fingerprint) => self.engine.registered_ap(ap_id, Some(fingerprint)).await,
+            ClientIdentity::Sandbox => self.engine.registered_ap(ap_id, None).await,
         }
         .map_err(internal)?;
         match record {

@@ -125,35 +125,8 @@ impl std::fmt::Debug for ClientSecret {
 
 const SECRET_PURPOSE: &[u8] = b"oidc client secret";
 
-/// How long a node uses a client's registration as it read it. Every back-channel
-/// request authenticates its client, and registrations change rarely: a change made on
-/// this node (or announced by another, on PostgreSQL) applies at once; one made by the
-/// CLI against a running SQLite node applies within this time.
-const CLIENT_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Registered clients as last read. Unknown ids are not kept, so guessing costs reads,
-/// not memory.
-#[derive(Default)]
-pub(crate) struct ClientCache {
-    read: std::sync::Mutex<std::collections::HashMap<String, (mobileid_core::Timestamp, OidcClient)>>,
-}
-
-impl ClientCache {
-    fn get(&self, client_id: &str, now: mobileid_core::Timestamp) -> Option<OidcClient> {
-        let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, client) = read.get(client_id)?;
-        (now < at.plus(CLIENT_RELOAD_EVERY)).then(|| client.clone())
-    }
-
-    fn put(&self, client: &OidcClient, now: mobileid_core::Timestamp) {
-        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
-        read.insert(client.client_id.clone(), (now, client.clone()));
-    }
-
-    pub(crate) fn forget(&self, client_id: &str) {
-        self.read.lock().unwrap_or_else(|e| e.into_inner()).remove(client_id);
-    }
-}
+/// Registered clients as last read (see [`crate::recent`]).
+pub(crate) type ClientCache = crate::recent::Recent<String, OidcClient>;
 
 impl Engine {
     /// Registers (or replaces) a client. Secret methods get a new random secret, returned
@@ -180,18 +153,15 @@ impl Engine {
         Ok(secret)
     }
 
-    /// The client's registration, as read at most [`CLIENT_RELOAD_EVERY`] ago.
+    /// The client's registration, as read at most [`crate::recent::RELOAD_EVERY`] ago.
     pub async fn oidc_client(&self, client_id: &str) -> Result<Option<OidcClient>, EngineError> {
         let now = self.now();
         let cache = &self.inner.oidc_clients;
-        if let Some(client) = cache.get(client_id, now) {
+        if let Some(client) = cache.get(&client_id.to_string(), now) {
             return Ok(Some(client));
         }
         let client = self.store().find_oidc_client(client_id).await?.map(parse_record).transpose()?;
-        match &client {
-            Some(client) => cache.put(client, now),
-            None => cache.forget(client_id),
-        }
+        cache.put(client_id.to_string(), client.as_ref(), now);
         Ok(client)
     }
 
