@@ -23,6 +23,7 @@ pub enum Outcome {
 pub struct DemoAp {
     http: reqwest::Client,
     sign_url: String,
+    status_url: String,
     /// Makes AP_TransIDs unique across runs that share a database.
     run: String,
     sent: AtomicU64,
@@ -50,6 +51,7 @@ impl DemoAp {
         Ok(DemoAp {
             http,
             sign_url: format!("{base}/rest/service/sign"),
+            status_url: format!("{base}/rest/service/status"),
             run: hex::encode(rand::random::<[u8; 4]>()),
             sent: AtomicU64::new(0),
             mss_timeout,
@@ -58,39 +60,110 @@ impl DemoAp {
 
     /// Asks `msisdn` to sign, synchronously, and waits for the answer.
     pub async fn sign(&self, msisdn: &str) -> Outcome {
+        let answer = match self.post_signature(msisdn, "synch").await {
+            Ok(answer) => answer,
+            Err(failed) => return failed,
+        };
+        classify(answer.0, &answer.1)
+    }
+
+    /// Asks `msisdn` to sign asynchronously, then polls MSS_StatusQuery every `poll` until
+    /// the signature is there (or a fault or another status ends it).
+    pub async fn sign_async(&self, msisdn: &str, poll: Duration) -> Outcome {
+        let id = match self.start_async(msisdn).await {
+            Ok(id) => id,
+            Err(failed) => return failed,
+        };
+        loop {
+            tokio::time::sleep(poll).await;
+            let (status, answer) = match self.status(&id).await {
+                Ok(answer) => answer,
+                Err(failed) => return failed,
+            };
+            match (status, status_code(&answer)) {
+                (200, Some("504")) => continue,
+                (200, Some("500")) => return Outcome::Signed,
+                _ => return classify(status, &answer),
+            }
+        }
+    }
+
+    /// Sends an async signature request: its MSSP_TransID once acknowledged (status 100).
+    pub async fn start_async(&self, msisdn: &str) -> Result<String, Outcome> {
+        let (status, answer) = self.post_signature(msisdn, "asynch").await?;
+        let ack = &answer["MSS_SignatureResp"];
+        match (ack["Status"]["StatusCode"]["Value"].as_str(), ack["MSSP_TransID"].as_str()) {
+            (Some("100"), Some(id)) => Ok(id.to_string()),
+            _ => Err(match classify(status, &answer) {
+                Outcome::Signed => Outcome::Failed("an async request answered with a signature".into()),
+                failed => failed,
+            }),
+        }
+    }
+
+    /// Whether the status query answers 504 OUTSTANDING_TRANSACTION.
+    pub async fn is_outstanding(&self, id: &str) -> bool {
+        matches!(self.status(id).await, Ok((200, answer)) if status_code(&answer) == Some("504"))
+    }
+
+    async fn status(&self, id: &str) -> Result<(u16, Value), Outcome> {
+        let query = json!({ "MSS_StatusReq": {
+            "MajorVersion": "1",
+            "MinorVersion": "1",
+            "AP_Info": self.ap_info(),
+            "MSSP_Info": { "MSSP_ID": { "URI": "http://mid.swisscom.ch/" } },
+            "MSSP_TransID": id,
+        }});
+        self.post(&self.status_url, &query).await
+    }
+
+    fn ap_info(&self) -> Value {
         let number = self.sent.fetch_add(1, Ordering::Relaxed);
         let instant = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        json!({
+            "AP_ID": DEMO_AP_ID,
+            "AP_PWD": "",
+            "AP_TransID": format!("bench-{}-{number}", self.run),
+            "Instant": instant,
+        })
+    }
+
+    async fn post_signature(&self, msisdn: &str, mode: &str) -> Result<(u16, Value), Outcome> {
+        let ap_info = self.ap_info();
         let body = json!({ "MSS_SignatureReq": {
             "MajorVersion": "1",
             "MinorVersion": "1",
-            "MessagingMode": "synch",
+            "MessagingMode": mode,
             "TimeOut": self.mss_timeout.to_string(),
-            "AP_Info": {
-                "AP_ID": DEMO_AP_ID,
-                "AP_PWD": "",
-                "AP_TransID": format!("bench-{}-{number}", self.run),
-                "Instant": instant,
-            },
+            "AP_Info": ap_info,
             "MSSP_Info": { "MSSP_ID": { "URI": "http://mid.swisscom.ch/" } },
             "MobileUser": { "MSISDN": msisdn },
             "DataToBeSigned": {
                 "MimeType": "text/plain",
                 "Encoding": "UTF-8",
-                "Data": format!("{DEMO_PREFIX}benchmark sign-in {number}"),
+                "Data": format!("{DEMO_PREFIX}benchmark sign-in {}", ap_info["AP_TransID"].as_str().unwrap_or_default()),
             },
             "SignatureProfile": "http://mid.swisscom.ch/Any-LoA4",
         }});
-        let response = match self.http.post(&self.sign_url).json(&body).send().await {
+        self.post(&self.sign_url, &body).await
+    }
+
+    /// POSTs an MSS message and reads the JSON answer with its HTTP status.
+    async fn post(&self, url: &str, body: &Value) -> Result<(u16, Value), Outcome> {
+        let response = match self.http.post(url).json(body).send().await {
             Ok(response) => response,
-            Err(e) => return Outcome::Failed(network_error(&e)),
+            Err(e) => return Err(Outcome::Failed(network_error(&e))),
         };
         let status = response.status().as_u16();
-        let answer: Value = match response.json().await {
-            Ok(answer) => answer,
-            Err(e) => return Outcome::Failed(format!("HTTP {status}, unreadable body: {}", network_error(&e))),
-        };
-        classify(status, &answer)
+        match response.json().await {
+            Ok(answer) => Ok((status, answer)),
+            Err(e) => Err(Outcome::Failed(format!("HTTP {status}, unreadable body: {}", network_error(&e)))),
+        }
     }
+}
+
+fn status_code(answer: &Value) -> Option<&str> {
+    answer["MSS_StatusResp"]["Status"]["StatusCode"]["Value"].as_str()
 }
 
 fn classify(status: u16, answer: &Value) -> Outcome {

@@ -50,3 +50,34 @@ pub fn load_average() -> Option<String> {
 pub fn percent_of_cores(seconds: f64, wall: Duration, cores: usize) -> f64 {
     100.0 * seconds / (wall.as_secs_f64() * cores as f64)
 }
+
+/// CPU seconds PostgreSQL's processes (every process named `postgres` on the host) used
+/// while the window was open; None for a run without PostgreSQL or without /proc.
+/// Backends that end inside the window take their time with them: the server's pool keeps
+/// its connections, so that is little.
+pub async fn postgres_during(window: Window, postgres: bool) -> Option<f64> {
+    if !postgres {
+        return None;
+    }
+    tokio::time::sleep_until(window.from.into()).await;
+    let before = postgres_seconds()?;
+    tokio::time::sleep_until(window.until.into()).await;
+    let after = postgres_seconds()?;
+    // A backend's time counted before and gone after would make the difference negative.
+    Some(after.iter().map(|(pid, s)| s - before.get(pid).copied().unwrap_or(0.0)).filter(|d| *d > 0.0).sum())
+}
+
+fn postgres_seconds() -> Option<std::collections::HashMap<u32, f64>> {
+    let mut seconds = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+        let path = format!("/proc/{pid}/stat");
+        let Ok(stat) = std::fs::read_to_string(&path) else { continue };
+        if stat.split_once(" (").is_some_and(|(_, rest)| rest.starts_with("postgres)")) {
+            if let Some(cpu) = cpu_seconds(&path) {
+                seconds.insert(pid, cpu);
+            }
+        }
+    }
+    Some(seconds)
+}

@@ -4,8 +4,12 @@
 //! `mobileid-phone` answering when the scenario needs them, and prints a short report.
 //! It builds nothing: it measures the binary it is given.
 
+mod all;
 mod ap;
+mod capacity;
 mod cpu;
+mod crypto;
+mod mss;
 mod oidc;
 mod pdf;
 mod peer;
@@ -15,16 +19,14 @@ mod tally;
 mod wrk;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Parser, ValueEnum};
 
-use crate::ap::DemoAp;
-use crate::scenario::Unlock;
-use crate::server::{Database, Server};
-use crate::tally::{Tally, Window};
+use crate::mss::{MssReport, MssRun, Signers};
+use crate::scenario::{Mode, Unlock};
+use crate::tally::Tally;
 
 /// Completed end-to-end transactions per second the platform aims for.
 const TARGET_TPS: f64 = 2500.0;
@@ -32,10 +34,31 @@ const TARGET_TPS: f64 = 2500.0;
 #[derive(Parser)]
 #[command(name = "mobileid-bench", about = "Load-test the mobileid server and report throughput and latency")]
 struct Args {
-    /// `robots`: sync signatures by the EC robot; `phones`: sync signatures approved by
-    /// virtual phones; `oidc`: the OpenID provider against the peer (`--peer`), with wrk.
+    /// `robots`: sync signatures by the EC robot; `phones`: signatures approved by
+    /// virtual phones; `oidc`: the OpenID provider against the peer (`--peer`), with wrk;
+    /// `all`: every measurement against its target, in one table (see the README).
     #[arg(long, value_enum, default_value_t = Scenario::Robots)]
     scenario: Scenario,
+    /// Scenario `phones`: sync requests, or async ones with status queries.
+    #[arg(long, value_enum, default_value_t = ModeArg::Sync)]
+    mode: ModeArg,
+    /// Async mode: milliseconds between an AP's status queries.
+    #[arg(long, default_value_t = 10)]
+    poll_ms: u64,
+    /// Start this many transactions per second, evenly spaced, instead of as many as the
+    /// workers can.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Scenario `all`: a few seconds of tiny loads that check every transaction, not speed
+    /// (the test suite runs it).
+    #[arg(long)]
+    smoke: bool,
+    /// Scenario `all`: where to write the figures as JSON.
+    #[arg(long, default_value = "target/bench/all.json")]
+    json: PathBuf,
+    /// Scenario `all`: the PostgreSQL database for its PostgreSQL runs.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_url: String,
     /// AP workers, each with one sync request in flight (scenario `oidc`: wrk's connections).
     #[arg(long, short = 'c', default_value_t = 32)]
     concurrency: usize,
@@ -81,6 +104,13 @@ enum Scenario {
     Oidc,
     /// The signing step of document signing on a 10 MB, 300-page PDF, in process.
     Pdf,
+    All,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    Sync,
+    Async,
 }
 
 /// The scenarios that load the MSS API.
@@ -111,15 +141,6 @@ impl Args {
     }
 }
 
-/// What a run measured, before the server's own numbers are added.
-struct Measured {
-    ap: Tally,
-    /// The phones' approvals and errors (scenario `phones`).
-    phones: Option<Tally>,
-    enrolment: Option<Duration>,
-    cpu: Option<cpu::CpuShare>,
-}
-
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let outcome = args.check().and_then(|()| {
@@ -129,6 +150,7 @@ fn main() -> std::process::ExitCode {
             Scenario::Robots => runtime.block_on(bench(&args, MssLoad::Robots)),
             Scenario::Phones => runtime.block_on(bench(&args, MssLoad::Phones)),
             Scenario::Pdf => pdf::bench(args.runs),
+            Scenario::All => runtime.block_on(all::bench(&args)),
         }
     });
     match outcome {
@@ -142,51 +164,30 @@ fn main() -> std::process::ExitCode {
 
 async fn bench(args: &Args, load: MssLoad) -> anyhow::Result<()> {
     server::check_binary(&args.server_bin)?;
-    let database = Database::choose(args.database_url.as_deref())?;
-    let server = Server::start(&args.server_bin, database, &args.log, None).await?;
-    eprintln!("server {} started on {} ({})", args.server_bin.display(), server.base, server.database_label());
-    // Whatever happens, the server is stopped below.
-    let measured = tokio::select! {
-        measured = run(args, load, &server) => measured,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    let signers = match load {
+        MssLoad::Robots => Signers::Robots,
+        MssLoad::Phones => Signers::Phones { users: args.users, unlock: args.unlock },
     };
-    let peak_rss_kib = server.peak_rss_kib();
-    let log = server.log_lines();
-    let database = server.database_label();
-    server.stop().await;
-    let mut measured = measured?;
-    print_report(args, load, &database, &mut measured, peak_rss_kib, &log);
+    let mode = match args.mode {
+        ModeArg::Sync => Mode::Sync,
+        ModeArg::Async => Mode::Async { poll: Duration::from_millis(args.poll_ms) },
+    };
+    let run = MssRun {
+        server_bin: args.server_bin.clone(),
+        database_url: args.database_url.clone(),
+        log: args.log.clone(),
+        signers,
+        mode,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        warm_up: Duration::from_secs(args.warm_up),
+        duration: Duration::from_secs(args.duration),
+        mss_timeout: args.mss_timeout,
+    };
+    eprintln!("load: {} s warm-up, then {} s measured", args.warm_up, args.duration);
+    let mut report = mss::run(&run).await?;
+    print_report(args, load, &mut report);
     Ok(())
-}
-
-async fn run(args: &Args, load: MssLoad, server: &Server) -> anyhow::Result<Measured> {
-    let ap = Arc::new(DemoAp::new(&server.base, server.data_dir(), args.mss_timeout, args.concurrency)?);
-    let (warm_up, duration) = (Duration::from_secs(args.warm_up), Duration::from_secs(args.duration));
-    let pid = server.pid().context("the server has exited")?;
-    match load {
-        MssLoad::Robots => {
-            eprintln!("load: {} s warm-up, then {} s measured", args.warm_up, args.duration);
-            let window = Window::after(warm_up, duration);
-            let cpu = tokio::spawn(cpu::during(window, pid));
-            let ap = scenario::robots(ap, args.concurrency, window).await?;
-            Ok(Measured { ap, phones: None, enrolment: None, cpu: cpu.await.ok().flatten() })
-        }
-        MssLoad::Phones => {
-            // The phones get threads of their own: an approval's PIN check is CPU work that
-            // would otherwise hold up the AP workers and inflate their latencies.
-            let phones_runtime = PhonesRuntime::start()?;
-            let runtime = &phones_runtime.handle;
-            eprintln!("enrolling {} users and activating their phones…", args.users);
-            let started = Instant::now();
-            let handsets = scenario::enrol(server, args.users, args.unlock, runtime).await?;
-            let enrolment = Some(started.elapsed());
-            eprintln!("load: {} s warm-up, then {} s measured", args.warm_up, args.duration);
-            let window = Window::after(warm_up, duration);
-            let cpu = tokio::spawn(cpu::during(window, pid));
-            let (ap, phones) = scenario::phones(ap, handsets, runtime, args.concurrency, window).await?;
-            Ok(Measured { ap, phones: Some(phones), enrolment, cpu: cpu.await.ok().flatten() })
-        }
-    }
 }
 
 /// The phones' runtime; shut down without waiting, which is also allowed inside the main
@@ -211,15 +212,8 @@ impl Drop for PhonesRuntime {
     }
 }
 
-fn print_report(
-    args: &Args,
-    load: MssLoad,
-    database: &str,
-    measured: &mut Measured,
-    peak_rss_kib: Option<u64>,
-    log: &[String],
-) {
-    let throughput = measured.ap.completed as f64 / args.duration as f64;
+fn print_report(args: &Args, load: MssLoad, measured: &mut MssReport) {
+    let throughput = measured.throughput();
     let scenario = match load {
         MssLoad::Robots => format!("robots (sync signatures by {})", scenario::ROBOT_EC),
         MssLoad::Phones => {
@@ -227,12 +221,16 @@ fn print_report(
                 Unlock::Each => "PIN unlock per approval",
                 Unlock::Once => "PIN unlock once",
             };
-            format!("phones ({} users with virtual phones, sync signatures, {unlock})", args.users)
+            let mode = match args.mode {
+                ModeArg::Sync => "sync signatures".to_string(),
+                ModeArg::Async => format!("async signatures, status polled every {} ms", args.poll_ms),
+            };
+            format!("phones ({} users with virtual phones, {mode}, {unlock})", args.users)
         }
     };
     println!("mobileid-bench report");
     println!("  scenario     : {scenario}");
-    println!("  database     : {database}");
+    println!("  database     : {}", measured.database);
     println!("  concurrency  : {} AP workers", args.concurrency);
     println!("  duration     : {} s measured, after {} s warm-up", args.duration, args.warm_up);
     if let Some(enrolment) = measured.enrolment {
@@ -243,11 +241,14 @@ fn print_report(
     println!("  throughput   : {throughput:.1} tx/s");
     match measured.ap.percentiles() {
         Some([p50, p90, p99, max]) => {
-            println!("  latency (ms) : p50 {p50:.1}  p90 {p90:.1}  p99 {p99:.1}  max {max:.1}")
+            println!("  latency (ms) : p50 {p50:.1}  p90 {p90:.1}  p99 {p99:.1}  max {max:.1}");
         }
         None => println!("  latency (ms) : no completions"),
     }
-    match peak_rss_kib {
+    if let Some(rate) = args.rate {
+        println!("  paced        : {rate:.0} transactions started per second");
+    }
+    match measured.peak_rss_kib {
         Some(kib) => println!("  server RSS   : peak {:.1} MiB (VmHWM)", kib as f64 / 1024.0),
         None => println!("  server RSS   : unknown (the server had exited)"),
     }
@@ -272,7 +273,12 @@ fn print_report(
         println!("  phones       : {} approvals, {} errors (whole run)", phones.completed, phones.error_count());
         print_errors("phone errors", phones);
     }
-    print_log(log);
+    if let (Some(server), Some(postgres)) = (measured.server_cpu_ms_per_tx(), measured.postgres_cpu_ms_per_tx()) {
+        println!("  CPU per tx   : server {server:.2} ms, PostgreSQL {postgres:.2} ms");
+    } else if let Some(server) = measured.server_cpu_ms_per_tx() {
+        println!("  CPU per tx   : server {server:.2} ms");
+    }
+    print_log(&measured.log);
 }
 
 fn print_errors(title: &str, tally: &Tally) {
@@ -286,7 +292,7 @@ fn print_errors(title: &str, tally: &Tally) {
 }
 
 /// The server's warnings and errors: how many, and the first few.
-fn print_log(log: &[String]) {
+pub fn print_log(log: &[String]) {
     const SHOWN: usize = 10;
     println!("  server log   : {} lines at the chosen level", log.len());
     for line in log.iter().take(SHOWN) {

@@ -86,25 +86,25 @@ impl Handset {
     }
 }
 
-/// Enrols `count` users with `mobileid user add` and activates a phone for each, on the
-/// phones' runtime.
+/// Enrols `count` users with `mobileid user import` and activates a phone for each, on
+/// the phones' runtime.
 pub async fn enrol(server: &Server, count: usize, unlock: Unlock, phones: &Handle) -> anyhow::Result<Vec<Handset>> {
     let ca_pem = std::fs::read_to_string(server.data_dir().join("ca.pem")).context("reading ca.pem")?;
+    let msisdns: Vec<String> = (0..count).map(user_msisdn).collect();
+    let codes = server.operator().import_users(&msisdns).await?;
     let permits = Arc::new(Semaphore::new(ENROLMENT_PARALLELISM));
     let mut enrolments = JoinSet::new();
     let mut handsets = Vec::with_capacity(count);
-    for index in 0..count {
+    for (msisdn, code) in codes {
         // Stop at the first failure rather than after enrolling everyone else.
         while let Some(handset) = enrolments.try_join_next() {
             handsets.push(handset??);
         }
         let permit = permits.clone().acquire_owned().await?;
-        let (operator, base, ca_pem) = (server.operator(), server.base.clone(), ca_pem.clone());
+        let (base, ca_pem) = (server.base.clone(), ca_pem.clone());
         enrolments.spawn_on(
             async move {
                 let _permit = permit;
-                let msisdn = user_msisdn(index);
-                let code = operator.add_user(&msisdn).await?;
                 let phone = Phone::activate(&base, Some(&ca_pem), &code, PIN).await;
                 Handset::new(phone.with_context(|| format!("activating the phone of {msisdn}"))?, unlock).await
             },
@@ -140,6 +140,40 @@ impl IdleUsers {
     }
 }
 
+/// How the APs ask: a sync request that waits for the signature, or an async one followed
+/// by status queries every `poll` until the signature is there.
+#[derive(Clone, Copy)]
+pub enum Mode {
+    Sync,
+    Async { poll: Duration },
+}
+
+/// Spaces the starts of transactions evenly at a fixed rate, across all workers, to
+/// measure latency at a given load rather than at saturation.
+pub struct Pacer {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    pub fn new(per_second: f64) -> Pacer {
+        Pacer { interval: Duration::from_secs_f64(1.0 / per_second.max(1.0)), next: Mutex::new(Instant::now()) }
+    }
+
+    /// Waits for this worker's next slot. A worker that falls behind starts at once,
+    /// and the slots it missed are not made up.
+    async fn wait(&self) {
+        let slot = {
+            let Ok(mut next) = self.next.lock() else { return };
+            let now = Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
 /// Returns the AP's tally and the phones' (approvals as completions; all of the run).
 /// The phones run on their own runtime, so their signing does not delay the AP workers'
 /// clocks.
@@ -147,9 +181,10 @@ pub async fn phones(
     ap: Arc<DemoAp>,
     handsets: Vec<Handset>,
     phones: &Handle,
-    concurrency: usize,
+    load: PhoneLoad,
     window: Window,
 ) -> anyhow::Result<(Tally, Tally)> {
+    let PhoneLoad { concurrency, mode, pacer } = load;
     let msisdns = handsets.iter().map(|h| h.phone.state().msisdn.clone()).collect();
     let users = Arc::new(IdleUsers(Mutex::new(msisdns)));
     let (stop, stopped) = watch::channel(false);
@@ -160,16 +195,22 @@ pub async fn phones(
 
     let mut workers = JoinSet::new();
     for _ in 0..concurrency {
-        let (ap, users) = (ap.clone(), users.clone());
+        let (ap, users, pacer) = (ap.clone(), users.clone(), pacer.clone());
         workers.spawn(async move {
             let mut tally = Tally::default();
             while window.is_open() {
+                if let Some(pacer) = &pacer {
+                    pacer.wait().await;
+                }
                 let Some(msisdn) = users.take() else {
                     tally.error("no idle user (more workers than users?)".into());
                     break;
                 };
                 let started = Instant::now();
-                let outcome = ap.sign(&msisdn).await;
+                let outcome = match mode {
+                    Mode::Sync => ap.sign(&msisdn).await,
+                    Mode::Async { poll } => ap.sign_async(&msisdn, poll).await,
+                };
                 users.give_back(msisdn);
                 tally.record(&window, started, outcome);
             }
@@ -181,6 +222,15 @@ pub async fn phones(
     let _ = stop.send(true);
     let phone_tally = merged(listening).await;
     Ok((ap_tally?, phone_tally?))
+}
+
+/// How the AP workers load the phones.
+#[derive(Clone)]
+pub struct PhoneLoad {
+    pub concurrency: usize,
+    pub mode: Mode,
+    /// At a fixed rate, or as fast as the answers come (None).
+    pub pacer: Option<Arc<Pacer>>,
 }
 
 /// One phone: long-poll the inbox, approve whatever arrives, until told to stop.

@@ -99,6 +99,10 @@ pub struct Server {
     pub base: String,
     /// The browser port, the same way: the OpenID provider's issuer.
     pub browser_base: String,
+    /// When the process was started.
+    pub spawned_at: std::time::Instant,
+    /// From the start until it printed that it listens.
+    pub listening_after: Duration,
 }
 
 impl Server {
@@ -116,9 +120,27 @@ impl Server {
             child: None,
             base: String::new(),
             browser_base: String::new(),
+            spawned_at: std::time::Instant::now(),
+            listening_after: Duration::ZERO,
         };
         // From here on, Drop cleans up whatever was started.
-        let log_file = std::fs::File::create(server.log_path())?;
+        server.launch(cpu).await?;
+        Ok(server)
+    }
+
+    /// Stops the server and starts it again on the same data: a start without the first
+    /// start's set-up (database, CA, keys), as after an upgrade or a crash.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await?;
+        }
+        self.launch(None).await
+    }
+
+    /// Runs `serve` and waits until both ports listen.
+    async fn launch(&mut self, cpu: Option<usize>) -> anyhow::Result<()> {
+        let server = self;
+        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(server.log_path())?;
         let mut child = server
             .operator()
             .command_on(cpu)
@@ -130,6 +152,7 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", server.binary.display()))?;
+        server.spawned_at = std::time::Instant::now();
         let stdout = child.stdout.take().context("the server's stdout")?;
         server.child = Some(child);
 
@@ -147,11 +170,12 @@ impl Server {
         })
         .await
         .context("the server did not start within 2 minutes")??;
+        server.listening_after = server.spawned_at.elapsed();
         // Keep reading, so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         server.base = localhost(&mss)?;
         server.browser_base = localhost(&browser)?;
-        Ok(server)
+        Ok(())
     }
 
     /// The operator CLI on this server's data directory and database.
@@ -179,6 +203,11 @@ impl Server {
     /// The server's peak resident set size in KiB (VmHWM), while it still runs.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         peak_rss_kib(self.pid()?)
+    }
+
+    /// The server's resident set size now, in KiB (VmRSS).
+    pub fn rss_kib(&self) -> Option<u64> {
+        status_kib(self.pid()?, "VmRSS:")
     }
 
     fn log_path(&self) -> PathBuf {
@@ -222,8 +251,13 @@ impl Drop for Server {
 
 /// A running process's peak resident set size in KiB (VmHWM).
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A size in KiB from a process's `status` file.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -266,16 +300,25 @@ impl Operator {
         command
     }
 
-    /// `mobileid user add`: enrols a user and returns the one-time activation code.
-    pub async fn add_user(&self, msisdn: &str) -> anyhow::Result<String> {
-        let output = self.command().args(["user", "add", "--msisdn", msisdn]).output().await?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
+    /// `mobileid user import`: enrols the users in one go; their activation codes, in the
+    /// order given.
+    pub async fn import_users(&self, msisdns: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+        let list = self.data_dir.join("import.txt");
+        std::fs::write(&list, msisdns.join("\n"))?;
+        let output = self.command().args(["user", "import", "--file"]).arg(&list).output().await?;
         if !output.status.success() {
-            bail!("mobileid user add {msisdn}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+            bail!("mobileid user import: {}", String::from_utf8_lossy(&output.stderr));
         }
-        let first = stdout.lines().next().unwrap_or_default();
-        let code = first.split_once(": ").map(|(_, code)| code.trim()).filter(|code| !code.is_empty());
-        code.map(str::to_string).with_context(|| format!("no activation code in {stdout:?}"))
+        let stdout = String::from_utf8(output.stdout)?;
+        let codes: Vec<(String, String)> = stdout
+            .lines()
+            .filter_map(|line| line.split_once(' '))
+            .map(|(msisdn, code)| (msisdn.to_string(), code.to_string()))
+            .collect();
+        if codes.len() != msisdns.len() {
+            bail!("mobileid user import printed {} codes for {} users", codes.len(), msisdns.len());
+        }
+        Ok(codes)
     }
 
     /// `mobileid oidc-client add` with `args` after the client id: returns the client's

@@ -29,7 +29,7 @@ impl Window {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Tally {
     pub completed: u64,
     /// Latency of each completion, in microseconds.

@@ -104,6 +104,8 @@ pub struct Prompt {
     pub language: String,
 }
 
+/// A clone is another handle on the same phone (its state as it was, the same keys).
+#[derive(Clone)]
 pub struct Phone {
     state: PhoneState,
     device_key: PrivateKey,
@@ -117,10 +119,35 @@ impl Phone {
     pub async fn activate(server: &str, server_ca_pem: Option<&str>, code: &str, pin: &str) -> Result<Phone> {
         let pin = pin.to_string();
         let http = http_client(server_ca_pem)?;
+        let pin_key = stretch(move || Ok(PinKey::new(&pin))).await?;
+        Phone::activate_over(http, server, server_ca_pem, code, &pin_key).await
+    }
+
+    /// Activates one phone of a fleet that a load test runs: over a shared HTTP client
+    /// (the phones still hold a connection each while they wait), with a PIN key stretched
+    /// once for the whole fleet. The server does exactly the work of [`Phone::activate`];
+    /// the fleet saves the PIN stretching on the load generator's CPU, and the phones
+    /// share one PIN salt, which only a test may do.
+    pub async fn activate_in_fleet(
+        http: reqwest::Client,
+        server: &str,
+        server_ca_pem: Option<&str>,
+        code: &str,
+        pin_key: &PinKey,
+    ) -> Result<Phone> {
+        Phone::activate_over(http, server, server_ca_pem, code, pin_key).await
+    }
+
+    async fn activate_over(
+        http: reqwest::Client,
+        server: &str,
+        server_ca_pem: Option<&str>,
+        code: &str,
+        pin_key: &PinKey,
+    ) -> Result<Phone> {
         let device_key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
         let signing_key = PrivateKey::generate(KeyAlgorithm::EcP256)?;
         let csr = signing_key.csr_der("Mobile ID phone")?;
-        let pin_key = stretch(move || Ok(PinKey::new(&pin))).await?;
         let body = serde_json::to_vec(&ActivationRequest {
             code: code.to_string(),
             csr: STANDARD.encode(csr),
@@ -269,8 +296,26 @@ impl Phone {
         }
         let sealed = STANDARD.decode(&self.state.sealed_signing_key).map_err(|e| PhoneError::State(e.to_string()))?;
         let pin = pin.to_string();
-        let header = sealed.clone();
-        let pin_key = stretch(move || PinKey::for_sealed(&pin, &header)).await?;
+        let pin_key = stretch(move || PinKey::for_sealed(&pin, &sealed)).await?;
+        let share = self.share_for(&pin_key).await?;
+        Ok((pin_key, share))
+    }
+
+    /// Unlocks the signing key with a PIN key stretched beforehand: a fleet's (see
+    /// [`Phone::activate_in_fleet`]).
+    pub async fn unlock_with(&mut self, pin_key: &PinKey) -> Result<PrivateKey> {
+        if self.state.blocked {
+            return Err(PhoneError::PinBlocked);
+        }
+        let share = self.share_for(pin_key).await?;
+        let sealed = STANDARD.decode(&self.state.sealed_signing_key).map_err(|e| PhoneError::State(e.to_string()))?;
+        let pkcs8 = pin_key.open(&share, &sealed)?;
+        Ok(PrivateKey::from_pkcs8_der(&pkcs8)?)
+    }
+
+    /// Asks the server for its share of the key, proving the PIN: the server counts a
+    /// wrong one.
+    async fn share_for(&mut self, pin_key: &PinKey) -> Result<PinShare> {
         let body = serde_json::to_vec(&PinUnlockRequest { pin_proof: STANDARD.encode(pin_key.proof().0) })
             .map_err(|e| PhoneError::State(e.to_string()))?;
         let response = self.send(reqwest::Method::POST, PIN_UNLOCK_PATH, body).await?;
@@ -282,7 +327,7 @@ impl Phone {
         let Some(share) = unlock.share else {
             return Err(PhoneError::WrongPin { attempts_left: unlock.attempts_left });
         };
-        Ok((pin_key, decode_share(&share)?))
+        decode_share(&share)
     }
 
     /// Checks the request, signs it with an already unlocked key and sends the approval (a
