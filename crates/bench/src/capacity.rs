@@ -220,7 +220,15 @@ impl Fleet {
     }
 }
 
-/// The first `count` phones each keep an inbox long poll open, until all are counted.
+impl Fleet {
+    /// The phones activated on the browser port (every second one).
+    fn on_browser_port(&self) -> impl Iterator<Item = &Phone> {
+        self.phones.iter().skip(1).step_by(2)
+    }
+}
+
+/// The first `count` phones (half on each port) each keep an inbox long poll open, until
+/// all are counted.
 async fn connect(fleet: &Fleet, count: usize, server: &Server, probe: &Probe) -> anyhow::Result<Step> {
     let (stop, stopped) = watch::channel(false);
     let mut polls = JoinSet::new();
@@ -247,11 +255,12 @@ async fn connect(fleet: &Fleet, count: usize, server: &Server, probe: &Probe) ->
 }
 
 /// `count` sync requests wait at once; then their phones approve, and each must end
-/// signed.
+/// signed. The phones are those on the browser port: the requests hold the MSS port's
+/// connections.
 async fn sync_waits(fleet: &Fleet, count: usize, server: &Server, probe: &Probe) -> anyhow::Result<Step> {
     let ap = Arc::new(DemoAp::new(&server.base, server.data_dir(), 240, count)?);
     let mut requests = JoinSet::new();
-    for phone in fleet.phones.iter().take(count) {
+    for phone in fleet.on_browser_port().take(count) {
         let (ap, msisdn) = (ap.clone(), phone.state().msisdn.clone());
         requests.spawn(async move { ap.sign(&msisdn).await });
     }
@@ -265,11 +274,12 @@ async fn sync_waits(fleet: &Fleet, count: usize, server: &Server, probe: &Probe)
     Ok(Step { correct, at_once, rss_kib })
 }
 
-/// The first `count` phones read their inbox and approve what is there.
+/// The first `count` phones on the browser port read their inbox and approve what is
+/// there.
 async fn approve_all(fleet: &Fleet, count: usize) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(PARALLEL));
     let mut approvals = JoinSet::new();
-    for phone in fleet.phones.iter().take(count) {
+    for phone in fleet.on_browser_port().take(count) {
         let permit = permits.clone().acquire_owned().await?;
         let (mut phone, pin_key) = (phone.clone(), fleet.pin_key.clone());
         approvals.spawn(async move {

@@ -30,8 +30,9 @@ use crate::config::{Config, Mode, PortalDelivery, PortalNotify};
 use crate::setup::{DataDir, DEMO_AP_ID, DEMO_DTBD_PREFIX};
 
 /// mimalloc returns the memory a load used to the system soon after the load has gone;
-/// glibc's malloc kept it in its per-thread arenas (173 MiB still resident after 5,000 sync
-/// requests had waited at once and ended; see BENCHMARKS.md).
+/// glibc's malloc kept it in its per-thread arenas (556 MiB still resident a minute after
+/// the capacity loads, against 78 MiB with mimalloc; see BENCHMARKS.md). It also serves
+/// the C libraries' allocations (the `override` feature).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -135,6 +135,10 @@ impl Store {
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .test_before_acquire(false)
+                    // A connection holds up to 2 MiB of page cache: after a load, the
+                    // pool shrinks back within a minute and gives it back.
+                    .min_connections(1)
+                    .idle_timeout(Duration::from_secs(30))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(SQLITE_PRAGMAS).await?;
