@@ -102,15 +102,14 @@ impl Table {
     }
 
     fn check_run(&mut self, step: &str, report: &MssReport) {
+        let errors = |tally: &crate::tally::Tally| {
+            tally.errors.iter().map(|(kind, n)| format!("{n} × {kind}")).collect::<Vec<_>>().join("; ")
+        };
         if report.ap.error_count() > 0 || report.ap.completed == 0 {
-            let errors: Vec<String> = report.ap.errors.iter().map(|(kind, n)| format!("{n} × {kind}")).collect();
-            self.failures.push(format!("{step}: {} completed, errors: {}", report.ap.completed, errors.join("; ")));
+            self.failures.push(format!("{step}: {} completed, errors: {}", report.ap.completed, errors(&report.ap)));
         }
-        if let Some(phones) = &report.phones {
-            if phones.error_count() > 0 {
-                let errors: Vec<String> = phones.errors.iter().map(|(kind, n)| format!("{n} × {kind}")).collect();
-                self.failures.push(format!("{step}: phone errors: {}", errors.join("; ")));
-            }
+        if let Some(phones) = report.phones.as_ref().filter(|phones| phones.error_count() > 0) {
+            self.failures.push(format!("{step}: phone errors: {}", errors(phones)));
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use mobileid_core::testnumbers::{RobotKey, ROBOT_EC, ROBOT_RSA};
-use mobileid_core::{DeviceState, FaultCode, Method, Msisdn, SerialNumber, SignatureProfile, UserState};
+use mobileid_core::{DeviceState, FaultCode, Method, Msisdn, SerialNumber, SignatureProfile, Timestamp, UserState};
 use mobileid_crypto::{sha256_fingerprint_hex, KeyAlgorithm, PrivateKey, RevocationReason};
 use mobileid_store::{ApRecord, ChangeEvent, DeviceRecord, UserRecord};
 use rand::Rng;
@@ -99,35 +99,30 @@ impl Engine {
         if existing.as_ref().is_some_and(|u| u.test_fault.is_some()) {
             return Err(EngineError::Invalid(format!("{msisdn} is a test number")));
         }
+        let (now, expires_at, expires) = self.code_lifetime()?;
         if existing.is_none() {
-            let user = UserRecord {
-                msisdn: msisdn.normalized().to_string(),
-                serial_number: SerialNumber::generate().as_str().to_string(),
-                state: UserState::Registered,
-                test_fault: None,
-                created_at: self.now(),
-            };
-            self.store().insert_user(&user).await?;
+            self.store().insert_user(&registered_user(&msisdn, now)).await?;
         }
         let code = new_activation_code();
+        self.store().insert_activation_code(&activation_code_hash(&code), msisdn.normalized(), expires_at, now).await?;
+        Ok(ActivationCode { code, expires_at: expires })
+    }
+
+    /// Now, and when an activation code made now expires (also as a date).
+    fn code_lifetime(&self) -> Result<(Timestamp, Timestamp, DateTime<Utc>), EngineError> {
         let now = self.now();
         let expires_at = now.plus(self.config().activation_code_ttl);
-        self.store().insert_activation_code(&activation_code_hash(&code), msisdn.normalized(), expires_at, now).await?;
-        let expires_at = expires_at
+        let expires = expires_at
             .to_datetime()
             .ok_or_else(|| EngineError::Invalid("the activation code lifetime is out of range".into()))?;
-        Ok(ActivationCode { code, expires_at })
+        Ok((now, expires_at, expires))
     }
 
     /// Enrols many users at once (an operator's import), each with a one-time code, in
     /// the order given. Every number is checked first: one that is not a valid MSISDN,
     /// is a test number or appears twice refuses the whole import, and nothing is written.
     pub async fn add_users(&self, msisdns: &[String]) -> Result<Vec<(String, ActivationCode)>, EngineError> {
-        let now = self.now();
-        let expires_at = now.plus(self.config().activation_code_ttl);
-        let expires = expires_at
-            .to_datetime()
-            .ok_or_else(|| EngineError::Invalid("the activation code lifetime is out of range".into()))?;
+        let (now, expires_at, expires) = self.code_lifetime()?;
         let mut seen = std::collections::HashSet::new();
         let mut users = Vec::with_capacity(msisdns.len());
         let mut codes = Vec::with_capacity(msisdns.len());
@@ -141,14 +136,7 @@ impl Engine {
                 return Err(invalid("given twice"));
             }
             let code = new_activation_code();
-            let user = UserRecord {
-                msisdn: msisdn.normalized().to_string(),
-                serial_number: SerialNumber::generate().as_str().to_string(),
-                state: UserState::Registered,
-                test_fault: None,
-                created_at: now,
-            };
-            users.push((user, activation_code_hash(&code)));
+            users.push((registered_user(&msisdn, now), activation_code_hash(&code)));
             codes.push((raw.clone(), ActivationCode { code, expires_at: expires }));
         }
         self.store().insert_users_with_codes(&users, expires_at, now).await?;
@@ -288,6 +276,17 @@ pub fn default_profiles() -> Vec<SignatureProfile> {
 }
 
 /// 12 characters from an alphabet without look-alikes (no 0/O, 1/I/L), shown in groups of 4.
+/// A user enrolled now, with a new serial number, until their phone is activated.
+fn registered_user(msisdn: &Msisdn, now: Timestamp) -> UserRecord {
+    UserRecord {
+        msisdn: msisdn.normalized().to_string(),
+        serial_number: SerialNumber::generate().as_str().to_string(),
+        state: UserState::Registered,
+        test_fault: None,
+        created_at: now,
+    }
+}
+
 fn new_activation_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();

@@ -120,7 +120,7 @@ impl Phone {
         let pin = pin.to_string();
         let http = http_client(server_ca_pem)?;
         let pin_key = stretch(move || Ok(PinKey::new(&pin))).await?;
-        Phone::activate_over(http, server, server_ca_pem, code, &pin_key).await
+        Phone::activate_in_fleet(http, server, server_ca_pem, code, &pin_key).await
     }
 
     /// Activates one phone of a fleet that a load test runs: over a shared HTTP client
@@ -129,16 +129,6 @@ impl Phone {
     /// the fleet saves the PIN stretching on the load generator's CPU, and the phones
     /// share one PIN salt, which only a test may do.
     pub async fn activate_in_fleet(
-        http: reqwest::Client,
-        server: &str,
-        server_ca_pem: Option<&str>,
-        code: &str,
-        pin_key: &PinKey,
-    ) -> Result<Phone> {
-        Phone::activate_over(http, server, server_ca_pem, code, pin_key).await
-    }
-
-    async fn activate_over(
         http: reqwest::Client,
         server: &str,
         server_ca_pem: Option<&str>,

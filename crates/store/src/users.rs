@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::certificates::REASON_CESSATION_OF_OPERATION;
-use crate::{ts, ts_opt, Result, Store};
+use crate::{ts, ts_opt, AnyQuery, Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -44,17 +44,7 @@ pub enum CodeOutcome {
 impl Store {
     /// Inserts a user; false if the MSISDN already exists.
     pub async fn insert_user(&self, user: &UserRecord) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO users (msisdn, serial_number, state, test_fault, created_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (msisdn) DO NOTHING",
-        )
-        .bind(&user.msisdn)
-        .bind(&user.serial_number)
-        .bind(user.state.as_db())
-        .bind(user.test_fault)
-        .bind(user.created_at.as_millis())
-        .execute(&self.pool)
-        .await?;
+        let done = insert_user(user).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -137,26 +127,8 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for (user, code_hash) in users {
-            sqlx::query(
-                "INSERT INTO users (msisdn, serial_number, state, test_fault, created_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (msisdn) DO NOTHING",
-            )
-            .bind(&user.msisdn)
-            .bind(&user.serial_number)
-            .bind(user.state.as_db())
-            .bind(user.test_fault)
-            .bind(user.created_at.as_millis())
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO activation_codes (code_hash, msisdn, expires_at, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(code_hash)
-            .bind(&user.msisdn)
-            .bind(expires_at.as_millis())
-            .bind(created_at.as_millis())
-            .execute(&mut *tx)
-            .await?;
+            insert_user(user).execute(&mut *tx).await?;
+            insert_activation_code(code_hash, &user.msisdn, expires_at, created_at).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -169,13 +141,7 @@ impl Store {
         expires_at: Timestamp,
         created_at: Timestamp,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO activation_codes (code_hash, msisdn, expires_at, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(code_hash)
-            .bind(msisdn)
-            .bind(expires_at.as_millis())
-            .bind(created_at.as_millis())
-            .execute(&self.pool)
-            .await?;
+        insert_activation_code(code_hash, msisdn, expires_at, created_at).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -243,4 +209,30 @@ impl Store {
         .await?;
         row.map(|r| Ok((ts(r.try_get(0)?), ts_opt(r.try_get(1)?)))).transpose()
     }
+}
+
+/// Inserts a user unless the MSISDN exists.
+fn insert_user(user: &UserRecord) -> AnyQuery<'_> {
+    sqlx::query(
+        "INSERT INTO users (msisdn, serial_number, state, test_fault, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (msisdn) DO NOTHING",
+    )
+    .bind(&user.msisdn)
+    .bind(&user.serial_number)
+    .bind(user.state.as_db())
+    .bind(user.test_fault)
+    .bind(user.created_at.as_millis())
+}
+
+fn insert_activation_code<'q>(
+    code_hash: &'q str,
+    msisdn: &'q str,
+    expires_at: Timestamp,
+    created_at: Timestamp,
+) -> AnyQuery<'q> {
+    sqlx::query("INSERT INTO activation_codes (code_hash, msisdn, expires_at, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(code_hash)
+        .bind(msisdn)
+        .bind(expires_at.as_millis())
+        .bind(created_at.as_millis())
 }
