@@ -11,8 +11,10 @@
 //! the header cannot be altered and a blob sealed for one purpose cannot stand in for
 //! another.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::{hkdf, hmac, pbkdf2};
@@ -26,42 +28,64 @@ const TAG_LEN: usize = 16;
 // Checked at compile time, so the unwrap cannot fire at run time.
 const PIN_ITERATIONS: NonZeroU32 = NonZeroU32::new(100_000).unwrap();
 
-/// The server's key-encryption key.
+/// The server's key-encryption key, with the keys it derived for keyed hashes.
 #[derive(Clone)]
-pub struct MasterKey([u8; 32]);
+pub struct MasterKey {
+    bytes: [u8; 32],
+    /// By purpose, each derived once: a derivation costs two HMAC key set-ups, and the
+    /// token endpoint hashes for four purposes on every request.
+    hash_keys: Arc<RwLock<HashMap<Vec<u8>, hmac::Key>>>,
+}
+
+/// Purposes whose keys are kept; the callers name theirs with constants, so this is a
+/// bound that is never reached, not a cache size.
+const HASH_KEYS_KEPT: usize = 64;
 
 impl MasterKey {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        MasterKey(bytes)
+        MasterKey::from_bytes(bytes)
     }
 
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        MasterKey(bytes)
+        MasterKey { bytes, hash_keys: Arc::default() }
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
     /// Encrypts `plaintext`, binding it to `context` (e.g. `b"robot-key:41700092501"`).
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
-        seal(&self.0, &[VERSION], plaintext, context)
+        seal(&self.bytes, &[VERSION], plaintext, context)
     }
 
     /// A keyed hash of a random secret (a client secret, a token), to store and compare:
     /// HMAC-SHA256 under a key derived from the master key for `purpose`. Fast on purpose:
     /// such secrets are random, not passwords, so there is nothing to stretch.
     pub fn keyed_hash(&self, purpose: &[u8], secret: &[u8]) -> [u8; 32] {
-        let key = hmac_sha256(&self.0, &[KEYED_HASH_LABEL, purpose]);
-        hmac_sha256(&key, &[secret])
+        let hash = |key: &hmac::Key| {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(hmac::sign(key, secret).as_ref());
+            out
+        };
+        if let Some(key) = self.hash_keys.read().unwrap_or_else(PoisonError::into_inner).get(purpose) {
+            return hash(key);
+        }
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &hmac_sha256(&self.bytes, &[KEYED_HASH_LABEL, purpose]));
+        let out = hash(&key);
+        let mut keys = self.hash_keys.write().unwrap_or_else(PoisonError::into_inner);
+        if keys.len() < HASH_KEYS_KEPT {
+            keys.insert(purpose.to_vec(), key);
+        }
+        out
     }
 
     /// Decrypts what [`MasterKey::seal`] made with the same key and context.
     pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let body = strip_version(sealed)?;
-        open(&self.0, &sealed[..1], body, context).ok_or(CryptoError::SealedDataRejected)
+        open(&self.bytes, &sealed[..1], body, context).ok_or(CryptoError::SealedDataRejected)
     }
 }
 
@@ -302,6 +326,21 @@ fn open(key: &[u8; 32], header: &[u8], body: &[u8], context: &[u8]) -> Option<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyed_hashes_are_stable_per_purpose_and_key() {
+        let key = MasterKey::from_bytes([7; 32]);
+        // The stored hashes of client secrets and tokens depend on these exact bytes: the
+        // HMAC under the HMAC of label and purpose. The first call derives the key, the
+        // second uses the kept one; a copy of the key made before either shares them.
+        let copy = key.clone();
+        let expected = hmac_sha256(&hmac_sha256(&[7; 32], &[KEYED_HASH_LABEL, b"token"]), &[b"abc"]);
+        assert_eq!(key.keyed_hash(b"token", b"abc"), expected);
+        assert_eq!(key.keyed_hash(b"token", b"abc"), expected);
+        assert_eq!(copy.keyed_hash(b"token", b"abc"), expected);
+        assert_ne!(key.keyed_hash(b"client secret", b"abc"), expected);
+        assert_ne!(MasterKey::from_bytes([8; 32]).keyed_hash(b"token", b"abc"), expected);
+    }
 
     #[test]
     fn master_key_round_trip() {

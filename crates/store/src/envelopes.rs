@@ -471,8 +471,11 @@ impl Store {
 
     /// Claims up to `limit` e-mails due at `now`: each is pushed back by `retry_after`,
     /// so another node (or a crash) leaves it for a later try, not a lost one.
+    /// Like every poll of an outbox, on the writer's connection (see `Store::fetch_write`):
+    /// polled every two seconds, the pool's connections would take turns with it, and none
+    /// would ever be idle long enough to close.
     pub async fn claim_envelope_mails(&self, now: Timestamp, retry_after: i64, limit: i64) -> Result<Vec<MailRecord>> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "UPDATE envelope_mails SET attempts = attempts + 1, next_attempt_at = $1
              WHERE mail_id IN (SELECT mail_id FROM envelope_mails WHERE state = 'pending' AND next_attempt_at <= $2
                                ORDER BY next_attempt_at LIMIT $3)
@@ -481,9 +484,8 @@ impl Store {
         )
         .bind(now.as_millis() + retry_after)
         .bind(now.as_millis())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(limit);
+        let rows = self.fetch_write(query).await?;
         rows.iter()
             .map(|r| {
                 Ok(MailRecord {
@@ -520,12 +522,8 @@ impl Store {
                AND state = 'pending' AND next_attempt_at <= $2
              RETURNING {WEBHOOK_COLUMNS}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(now.as_millis() + retry_after)
-            .bind(now.as_millis())
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let query = sqlx::query(&sql).bind(now.as_millis() + retry_after).bind(now.as_millis()).bind(limit);
+        let rows = self.fetch_write(query).await?;
         rows.iter().map(WebhookRecord::from_row).collect()
     }
 

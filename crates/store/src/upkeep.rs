@@ -1,0 +1,53 @@
+//! SQLite's checkpoint, in a background task, every second until the pool is closed. It
+//! copies the WAL into the database file and makes the next commit start the WAL over
+//! from its beginning. Without the restart, beside writers that never pause, the WAL
+//! grows without end (1.3 GB in 40 s of the OpenID benchmark, 4.7 GB while 100,000
+//! phones were activated), and with it the WAL index that every connection maps.
+
+use std::time::Duration;
+
+use sqlx::Executor;
+
+use crate::{Result, Store};
+
+const EVERY: Duration = Duration::from_secs(1);
+/// How long a checkpoint waits for readers, and for a writer outside the writer's turn.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(20);
+/// The `busy_timeout` of `SQLITE_PRAGMAS`, which the checkpoint puts back.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts the task for `store`, which must not hold the group commit's queue (the task
+/// would keep it open).
+pub(crate) fn start(store: Store) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !store.pool.is_closed() {
+            tick.tick().await;
+            if let Err(e) = checkpoint(&store).await {
+                if !store.pool.is_closed() {
+                    tracing::warn!("WAL checkpoint: {e}");
+                }
+            }
+        }
+    });
+}
+
+/// RESTART, on the writer's connection in its turn (so the request writes queue on their
+/// lock meanwhile): it copies every frame, then waits until no reader is still on the
+/// WAL. Readers that begin after the copy read the database file, so the wait is for
+/// the reads in flight, microseconds; it gives up after [`CHECKPOINT_WAIT`] (a long write
+/// through the pool, a long read), and the next second tries again.
+async fn checkpoint(store: &Store) -> Result<()> {
+    let Some(mut turn) = store.sqlite_writer().await else { return Ok(()) };
+    // After `close`, which took the writer's connection, no new one.
+    if store.pool.is_closed() {
+        return Ok(());
+    }
+    let conn = store.writer_connection(&mut turn).await?;
+    conn.execute(format!("PRAGMA busy_timeout={}", CHECKPOINT_WAIT.as_millis()).as_str()).await?;
+    let done = conn.execute("PRAGMA wal_checkpoint(RESTART)").await;
+    conn.execute(format!("PRAGMA busy_timeout={}", BUSY_TIMEOUT.as_millis()).as_str()).await?;
+    done?;
+    Ok(())
+}
