@@ -198,13 +198,31 @@ pub async fn bench(args: &Args) -> anyhow::Result<()> {
     latencies(&mut table, "phones, sync, PostgreSQL", &postgres_sync, None);
     per_tx(&mut table, "phones, sync, PostgreSQL", &postgres_sync);
 
-    eprintln!("capacity, SQLite…");
-    let capacity = capacity::run(&args.server_bin, &args.log, &sizes.capacity).await?;
-    capacity_figures(&mut table, &capacity, &sizes.capacity);
+    capacity_step(&mut table, args, &sizes.capacity).await?;
+    finish(&table, args, started.elapsed())
+}
 
-    let elapsed = started.elapsed();
-    print_table(&table, args.smoke, elapsed);
-    let json = to_json(&table, &ceiling, args.smoke, elapsed);
+/// `--scenario capacity`: only the capacity step, as `all` runs it.
+pub async fn capacity(args: &Args) -> anyhow::Result<()> {
+    crate::server::check_binary(&args.server_bin)?;
+    let sizes = if args.smoke { Sizes::smoke() } else { Sizes::full() };
+    let started = std::time::Instant::now();
+    let mut table = Table::default();
+    capacity_step(&mut table, args, &sizes.capacity).await?;
+    finish(&table, args, started.elapsed())
+}
+
+async fn capacity_step(table: &mut Table, args: &Args, plan: &Plan) -> anyhow::Result<()> {
+    eprintln!("capacity, SQLite…");
+    let capacity = capacity::run(&args.server_bin, &args.log, plan).await?;
+    capacity_figures(table, &capacity, plan);
+    Ok(())
+}
+
+/// Prints the table, writes the JSON, and fails if any request did not end as it must.
+fn finish(table: &Table, args: &Args, elapsed: Duration) -> anyhow::Result<()> {
+    print_table(table, args.smoke, elapsed);
+    let json = to_json(table, args.smoke, elapsed);
     if let Some(dir) = args.json.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -287,7 +305,7 @@ fn print_table(table: &Table, smoke: bool, elapsed: Duration) {
     }
 }
 
-fn to_json(table: &Table, ceiling: &crypto::Ceiling, smoke: bool, elapsed: Duration) -> Value {
+fn to_json(table: &Table, smoke: bool, elapsed: Duration) -> Value {
     let figures: Vec<Value> = table
         .figures
         .iter()
@@ -304,7 +322,7 @@ fn to_json(table: &Table, ceiling: &crypto::Ceiling, smoke: bool, elapsed: Durat
     json!({
         "smoke": smoke,
         "seconds": elapsed.as_secs_f64(),
-        "cores": ceiling.cores,
+        "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(1),
         "host": std::fs::read_to_string("/proc/cpuinfo").ok()
             .and_then(|info| info.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())),
         "figures": figures,

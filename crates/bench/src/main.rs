@@ -104,6 +104,8 @@ enum Scenario {
     Oidc,
     /// The signing step of document signing on a 10 MB, 300-page PDF, in process.
     Pdf,
+    /// Only the capacity part of `all`, with its table and JSON.
+    Capacity,
     All,
 }
 
@@ -150,6 +152,7 @@ fn main() -> std::process::ExitCode {
             Scenario::Robots => runtime.block_on(bench(&args, MssLoad::Robots)),
             Scenario::Phones => runtime.block_on(bench(&args, MssLoad::Phones)),
             Scenario::Pdf => pdf::bench(args.runs),
+            Scenario::Capacity => runtime.block_on(all::capacity(&args)),
             Scenario::All => runtime.block_on(all::bench(&args)),
         }
     });
