@@ -631,7 +631,7 @@ async fn serve(
     }
     engine.register_portal_client().await?;
     print_banner(&config, &data_dir, &addresses);
-    purge_old_nonces(engine.clone());
+    purge_expired(engine.clone());
     if let Some(url) = &config.signing_tsa_url {
         let timestamper = mobileid_http::signing::timestamp::HttpTimestamper::new(url)
             .map_err(|e| anyhow::anyhow!("signing_tsa_url: {e}"))?;
@@ -724,14 +724,18 @@ fn connection_cap(configured: usize, listeners: u64) -> usize {
     configured
 }
 
-/// Replays are refused by time past the window, so nonces older than it can go.
-fn purge_old_nonces(engine: Engine) {
+/// Every minute, what can no longer matter goes: device nonces past the clock window
+/// (replays are refused by time anyway) and expired OpenID objects.
+fn purge_expired(engine: Engine) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
             if let Err(e) = engine.purge_old_nonces().await {
                 tracing::warn!("purging device nonces: {e}");
+            }
+            if let Err(e) = engine.purge_expired_oidc_objects().await {
+                tracing::warn!("purging expired OpenID objects: {e}");
             }
         }
     });

@@ -191,6 +191,17 @@ impl Store {
         }
     }
 
+    /// Runs one statement that writes and returns no rows: on SQLite on the writer's
+    /// connection in its turn, as [`Store::fetch_write`]; on PostgreSQL through the pool.
+    /// How many rows it changed.
+    pub(crate) async fn execute_write(&self, query: AnyQuery<'_>) -> Result<u64> {
+        let done = match self.sqlite_writer().await {
+            Some(mut turn) => query.execute(self.writer_connection(&mut turn).await?).await?,
+            None => query.execute(&self.pool).await?,
+        };
+        Ok(done.rows_affected())
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

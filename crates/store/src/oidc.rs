@@ -255,13 +255,18 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Deletes objects that expired before `before`; how many.
-    pub async fn purge_oidc_objects(&self, before: Timestamp) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM oidc_objects WHERE expires_at <= $1")
-            .bind(before.as_millis())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+    /// Deletes up to `limit` objects that expired by `before`; how many. A caller with more
+    /// to delete asks again, so that no one statement holds the write lock for long. On
+    /// SQLite in the writer's turn: beside it, the delete and the group commit would wait
+    /// for each other in SQLite's busy handler, which sleeps.
+    pub async fn purge_oidc_objects(&self, before: Timestamp, limit: i64) -> Result<u64> {
+        let query = sqlx::query(
+            "DELETE FROM oidc_objects WHERE (kind, id) IN
+               (SELECT kind, id FROM oidc_objects WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(before.as_millis())
+        .bind(limit);
+        self.execute_write(query).await
     }
 }
 

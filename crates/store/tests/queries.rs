@@ -1440,7 +1440,16 @@ both!(oidc_objects_update_revoke_and_purge, |db, store| {
     assert_eq!(store.revoke_oidc_grant("g1").await.unwrap(), 4);
     assert_eq!(store.find_oidc_object("access", "a1", NOW).await.unwrap(), None);
     assert!(store.find_oidc_object("access", "a2", NOW).await.unwrap().is_some(), "other grants stay");
-    assert_eq!(store.purge_oidc_objects(ms(600_000)).await.unwrap(), 1, "the expired login");
+    store.insert_oidc_object(&oidc_object("par", "p1", None, ms(500_000))).await.unwrap();
+    store.insert_oidc_object(&oidc_object("par", "p2", None, ms(600_000))).await.unwrap();
+    // Expired by 600_000: the login, p1 and p2 (at the edge), one batch at a time.
+    assert_eq!(store.purge_oidc_objects(ms(600_000), 2).await.unwrap(), 2, "a full batch");
+    assert_eq!(store.purge_oidc_objects(ms(600_000), 2).await.unwrap(), 1, "the rest");
+    assert_eq!(store.purge_oidc_objects(ms(600_000), 2).await.unwrap(), 0);
+    for (kind, id) in [("login", "l1"), ("par", "p1"), ("par", "p2")] {
+        assert_eq!(store.find_oidc_object(kind, id, NOW).await.unwrap(), None, "{kind} {id} purged");
+    }
+    assert!(store.find_oidc_object("access", "a2", NOW).await.unwrap().is_some(), "unexpired ones stay");
 });
 
 both!(find_user_and_devices, |db, store| {

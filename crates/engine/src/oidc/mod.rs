@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use self::client::{AuthMethod, OidcClient};
 use self::error::{MidCode, OAuthError, OidcError};
 use self::vocabulary::{Acr, Scope};
-use crate::Engine;
+use crate::{Engine, EngineError};
 
 pub(crate) const KIND_PAR: &str = "par";
 pub(crate) const KIND_LOGIN: &str = "login";
@@ -96,7 +96,29 @@ impl Engine {
     pub(crate) fn object_id(&self) -> String {
         format!("{:012x}{}", self.now().as_millis().max(0), random_token())
     }
+
+    /// Deletes the stored objects (logins, PAR requests, codes, CIBA requests, grants)
+    /// that have expired. Every look-up already treats an expired object as none, so
+    /// nothing visible changes; without this they stayed forever, and anyone who can
+    /// open the login page could grow the database. In batches of [`PURGE_BATCH`], so a
+    /// backlog never holds SQLite's one write lock for long. Returns how many went.
+    pub async fn purge_expired_oidc_objects(&self) -> Result<u64, EngineError> {
+        let now = self.now();
+        let mut purged = 0;
+        loop {
+            let batch = self.store().purge_oidc_objects(now, PURGE_BATCH).await?;
+            purged += batch;
+            if batch < PURGE_BATCH.unsigned_abs() {
+                return Ok(purged);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
 }
+
+/// Expired objects deleted per statement: a few milliseconds of SQLite's write lock, which
+/// the requests' writes wait for.
+pub const PURGE_BATCH: i64 = 500;
 
 /// The guide's default login text for the phone, with `#CLIENT#` and `#CODE#`.
 pub fn login_text(lang: &str) -> String {
