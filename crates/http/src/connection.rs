@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -14,7 +15,6 @@ use axum::Router;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use tokio::sync::watch;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -30,8 +30,8 @@ pub(crate) async fn serve<I>(io: I, app: Router, caller: Caller, peer: Peer, lim
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (in_flight, mut activity) = watch::channel(0usize);
-    let in_flight = Arc::new(in_flight);
+    let activity = Arc::new(Activity::new());
+    let in_flight = activity.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(caller.clone());
         request.extensions_mut().insert(peer);
@@ -56,7 +56,7 @@ where
     let why = tokio::select! {
         ended = connection.as_mut() => return log_end(ended),
         _ = shutdown.begun() => Close::Shutdown,
-        _ = idle_for(&mut activity, limits.idle) => Close::Idle,
+        _ = idle_for(&activity, limits.idle) => Close::Idle,
     };
     // Finishes the requests in flight, then closes (HTTP/2: GOAWAY). At shutdown the
     // listener bounds the wait; an idle connection has nothing in flight to wait for.
@@ -82,34 +82,64 @@ fn log_end(ended: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
     }
 }
 
-/// Resolves once no request has been in flight for `limit`.
-async fn idle_for(activity: &mut watch::Receiver<usize>, limit: Duration) {
-    loop {
-        let busy = *activity.borrow_and_update() > 0;
-        let changed = activity.changed();
-        if busy {
-            if changed.await.is_err() {
-                return;
-            }
-        } else if let Err(_elapsed) = tokio::time::timeout(limit, changed).await {
-            return;
+/// The requests in flight on one connection and when the last one ended. Requests count
+/// themselves in and out without waking anyone (a notification per request cost the
+/// connection's task a wake-up and a new timer each); [`idle_for`] looks when its timer
+/// fires.
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// When the last request ended, in nanoseconds after `opened`.
+    last_end: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity { opened: Instant::now(), in_flight: AtomicUsize::new(0), last_end: AtomicU64::new(0) }
+    }
+
+    /// Since when nothing has been in flight; none while a request is.
+    fn quiet_since(&self) -> Option<Instant> {
+        // Acquire: a request that ended wrote `last_end` before it counted itself out.
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
         }
+        Some(self.opened + Duration::from_nanos(self.last_end.load(Ordering::Relaxed)))
+    }
+}
+
+/// Resolves once no request has been in flight for `limit`. It looks `limit` after the
+/// last request it knows of ended, and `limit` later again while one is in flight, so
+/// a connection that was busy when it looked closes up to `limit` late, never early.
+async fn idle_for(activity: &Activity, limit: Duration) {
+    let mut look_at = activity.opened + limit;
+    loop {
+        tokio::time::sleep_until(look_at).await;
+        let now = Instant::now();
+        look_at = match activity.quiet_since() {
+            None => now + limit,
+            Some(since) if since + limit <= now => return,
+            Some(since) => since + limit,
+        };
     }
 }
 
 /// Counts one request in flight for as long as it lives.
-struct InFlight(Arc<watch::Sender<usize>>);
+struct InFlight(Arc<Activity>);
 
 impl InFlight {
-    fn enter(count: &Arc<watch::Sender<usize>>) -> InFlight {
-        count.send_modify(|n| *n += 1);
-        InFlight(count.clone())
+    fn enter(activity: &Arc<Activity>) -> InFlight {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(activity.clone())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n -= 1);
+        let activity = &self.0;
+        let ended = u64::try_from(activity.opened.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        activity.last_end.fetch_max(ended, Ordering::Relaxed);
+        activity.in_flight.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -142,17 +172,28 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn idle_counts_from_the_last_request_that_ended() {
-        let (count, mut activity) = watch::channel(0usize);
-        let count = Arc::new(count);
+        let activity = Arc::new(Activity::new());
         let started = Instant::now();
-        let request = InFlight::enter(&count);
+        let (long, short) = (InFlight::enter(&activity), InFlight::enter(&activity));
+        let watching = activity.clone();
         let idle = tokio::spawn(async move {
-            idle_for(&mut activity, Duration::from_secs(10)).await;
+            idle_for(&watching, Duration::from_secs(10)).await;
             Instant::now()
         });
         tokio::time::sleep(Duration::from_secs(25)).await;
-        drop(request);
+        drop(long);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        // The one that ended last counts, whichever began first.
+        drop(short);
         let idle_at = idle.await.unwrap();
-        assert_eq!(idle_at - started, Duration::from_secs(35));
+        assert_eq!(idle_at - started, Duration::from_secs(38));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_requests_is_idle_after_the_limit() {
+        let activity = Activity::new();
+        let started = Instant::now();
+        idle_for(&activity, Duration::from_secs(10)).await;
+        assert_eq!(Instant::now() - started, Duration::from_secs(10));
     }
 }

@@ -10,7 +10,6 @@
 //! Front ends label a request by putting an [`Observation`] in the response's extensions;
 //! [`observe`], around every router, counts and times it.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -146,7 +145,7 @@ impl Drop for PhoneConnected {
 
 /// Middleware around every router: times the request and counts it under the
 /// front end's [`Observation`], or as unrouted with its status class.
-pub async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<crate::AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
     let observation = response
@@ -154,7 +153,7 @@ pub async fn observe(State(metrics): State<Arc<Metrics>>, request: Request, next
         .get::<Observation>()
         .cloned()
         .unwrap_or_else(|| Observation::new("none", "unrouted", status_class(&response)));
-    metrics.record(observation, started.elapsed().as_secs_f64());
+    state.metrics.record(observation, started.elapsed().as_secs_f64());
     response
 }
 
