@@ -257,10 +257,12 @@ impl Engine {
     }
 
     /// Forgets device-request nonces that can no longer be replayed: a request older than
-    /// the clock window is refused by its time anyway. Returns how many went.
+    /// the clock window is refused by its time anyway. In batches (`crate::purge`): a
+    /// minute of a busy node's nonces is hundreds of thousands of rows. Returns how many
+    /// went.
     pub async fn purge_old_nonces(&self) -> Result<u64, DeviceError> {
         let before = self.now().minus(2 * self.inner.config.device_clock_window);
-        self.inner.store.purge_nonces(before).await.map_err(internal)
+        crate::purge::in_batches(|limit| self.inner.store.purge_nonces(before, limit)).await.map_err(internal)
     }
 
     /// The device's pending requests and new receipts; waits up to `wait` for one to arrive

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod mss;
 pub mod oidc;
 pub mod portal;
+mod purge;
 mod recent;
 pub mod signing;
 pub mod transactions;
@@ -41,6 +42,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use devices::DeviceError;
 use metrics::TransactionMetrics;
 pub use mss::ap::{Ap, ClientIdentity, Permission};
+pub use purge::PURGE_BATCH;
 pub use transactions::TransactionError;
 use waiters::Waiters;
 

@@ -181,7 +181,7 @@ async fn expired_objects_are_purged_in_batches_and_live_ones_stay() {
     let p = provider().await;
     let tokens = p.tokens().await;
     // More pushed requests than one batch deletes, to expire; then one that lives on.
-    for _ in 0..=mobileid_engine::oidc::PURGE_BATCH {
+    for _ in 0..=mobileid_engine::PURGE_BATCH {
         p.engine.oidc_push_request(&p.client, params(ROBOT)).await.expect("PAR");
     }
     // Past every short lifetime: the login's ten minutes, its code's two, the push
@@ -189,7 +189,7 @@ async fn expired_objects_are_purged_in_batches_and_live_ones_stay() {
     p.clock.advance(Duration::from_secs(601));
     let (live, _) = p.engine.oidc_push_request(&p.client, params(ROBOT)).await.expect("PAR");
     let purged = p.engine.purge_expired_oidc_objects().await.expect("purge");
-    let batch = mobileid_engine::oidc::PURGE_BATCH.unsigned_abs();
+    let batch = mobileid_engine::PURGE_BATCH.unsigned_abs();
     assert_eq!(purged, batch + 1 + 3, "the pushed requests, the login, its push guard and its code");
     assert_eq!(p.engine.purge_expired_oidc_objects().await.expect("purge"), 0);
     assert!(p.engine.oidc_pushed_request("rp", &live).await.is_ok(), "the live request stays");

@@ -232,12 +232,18 @@ impl Store {
         self.queue_nonce(device_id, nonce, seen_at).await
     }
 
-    /// Forgets nonces older than the clock window; older requests are refused by time anyway.
-    pub async fn purge_nonces(&self, before: Timestamp) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM device_nonces WHERE seen_at < $1")
-            .bind(before.as_millis())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+    /// Forgets up to `limit` nonces older than `before` (the clock window: older requests
+    /// are refused by time anyway); how many. In the writer's turn on SQLite, like every
+    /// purge (see `Store::purge_oidc_objects`). Without an index on `seen_at` (which every
+    /// nonce's insert would pay for), the inner scan runs in insertion order, so it finds
+    /// the oldest, the ones to go, first.
+    pub async fn purge_nonces(&self, before: Timestamp, limit: i64) -> Result<u64> {
+        let query = sqlx::query(
+            "DELETE FROM device_nonces WHERE (device_id, nonce) IN
+               (SELECT device_id, nonce FROM device_nonces WHERE seen_at < $1 LIMIT $2)",
+        )
+        .bind(before.as_millis())
+        .bind(limit);
+        self.execute_write(query).await
     }
 }

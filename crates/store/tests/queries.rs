@@ -866,18 +866,19 @@ both!(remember_nonce, |db, store| {
 });
 
 both!(purge_nonces, |db, store| {
-    assert_eq!(store.purge_nonces(NOW).await.unwrap(), 0);
+    assert_eq!(store.purge_nonces(NOW, 10).await.unwrap(), 0);
     store.remember_nonce("d1", "old", ms(-100)).await.unwrap();
     store.remember_nonce("d2", "older", ms(-200)).await.unwrap();
     store.remember_nonce("d1", "edge", NOW).await.unwrap();
     store.remember_nonce("d1", "new", ms(100)).await.unwrap();
-    // Strictly older than `before` goes.
-    assert_eq!(store.purge_nonces(NOW).await.unwrap(), 2);
+    // Strictly older than `before` goes, `limit` at a time.
+    assert_eq!(store.purge_nonces(NOW, 1).await.unwrap(), 1, "one batch");
+    assert_eq!(store.purge_nonces(NOW, 10).await.unwrap(), 1, "the rest");
     assert!(store.remember_nonce("d1", "old", ms(200)).await.unwrap(), "forgotten");
     assert!(store.remember_nonce("d2", "older", ms(200)).await.unwrap(), "forgotten");
     assert!(!store.remember_nonce("d1", "edge", ms(200)).await.unwrap(), "kept");
     assert!(!store.remember_nonce("d1", "new", ms(200)).await.unwrap(), "kept");
-    assert_eq!(store.purge_nonces(NOW).await.unwrap(), 0);
+    assert_eq!(store.purge_nonces(NOW, 10).await.unwrap(), 0);
 });
 
 // ---- transactions ----

@@ -100,25 +100,13 @@ impl Engine {
     /// Deletes the stored objects (logins, PAR requests, codes, CIBA requests, grants)
     /// that have expired. Every look-up already treats an expired object as none, so
     /// nothing visible changes; without this they stayed forever, and anyone who can
-    /// open the login page could grow the database. In batches of [`PURGE_BATCH`], so a
-    /// backlog never holds SQLite's one write lock for long. Returns how many went.
+    /// open the login page could grow the database. In batches (`crate::purge`).
+    /// Returns how many went.
     pub async fn purge_expired_oidc_objects(&self) -> Result<u64, EngineError> {
         let now = self.now();
-        let mut purged = 0;
-        loop {
-            let batch = self.store().purge_oidc_objects(now, PURGE_BATCH).await?;
-            purged += batch;
-            if batch < PURGE_BATCH.unsigned_abs() {
-                return Ok(purged);
-            }
-            tokio::task::yield_now().await;
-        }
+        Ok(crate::purge::in_batches(|limit| self.store().purge_oidc_objects(now, limit)).await?)
     }
 }
-
-/// Expired objects deleted per statement: a few milliseconds of SQLite's write lock, which
-/// the requests' writes wait for.
-pub const PURGE_BATCH: i64 = 500;
 
 /// The guide's default login text for the phone, with `#CLIENT#` and `#CODE#`.
 pub fn login_text(lang: &str) -> String {
