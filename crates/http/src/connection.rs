@@ -183,7 +183,7 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(25)).await;
         drop(long);
         tokio::time::sleep(Duration::from_secs(3)).await;
-        // The one that ended last counts, whichever began first.
+        // The last request to end counts, not the first.
         drop(short);
         let idle_at = idle.await.unwrap();
         assert_eq!(idle_at - started, Duration::from_secs(38));
