@@ -13,8 +13,6 @@ use crate::{Result, Store};
 const EVERY: Duration = Duration::from_secs(1);
 /// How long a checkpoint waits for readers, and for a writer outside the writer's turn.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(20);
-/// The `busy_timeout` of `SQLITE_PRAGMAS`, which the checkpoint puts back.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts the task for `store`, which must not hold the group commit's queue (the task
 /// would keep it open).
@@ -45,9 +43,28 @@ async fn checkpoint(store: &Store) -> Result<()> {
         return Ok(());
     }
     let conn = store.writer_connection(&mut turn).await?;
+    // The connection's own `busy_timeout` (from `SQLITE_PRAGMAS`) is put back after.
+    let kept: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await?;
     conn.execute(format!("PRAGMA busy_timeout={}", CHECKPOINT_WAIT.as_millis()).as_str()).await?;
     let done = conn.execute("PRAGMA wal_checkpoint(RESTART)").await;
-    conn.execute(format!("PRAGMA busy_timeout={}", BUSY_TIMEOUT.as_millis()).as_str()).await?;
+    conn.execute(format!("PRAGMA busy_timeout={kept}").as_str()).await?;
     done?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_checkpoint_puts_the_writers_busy_timeout_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("upkeep.db").display());
+        let store = Store::connect(&url).await.expect("store");
+        checkpoint(&store).await.expect("checkpoint");
+        let mut turn = store.sqlite_writer().await.expect("SQLite has a writer");
+        let conn = store.writer_connection(&mut turn).await.expect("the writer's connection");
+        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.expect("read");
+        assert_eq!(timeout, 10_000, "SQLITE_PRAGMAS' busy_timeout, not the checkpoint's");
+    }
 }
