@@ -252,6 +252,12 @@ fn per_tx(table: &mut Table, name: &str, report: &MssReport) {
     if let Some(ms) = report.postgres_cpu_ms_per_tx() {
         table.add(format!("  PostgreSQL CPU per tx, {name}"), ms, "ms");
     }
+    if let Some(ms) = report.bench_cpu_ms_per_tx() {
+        table.add(format!("  benchmark's CPU per tx, {name}"), ms, "ms");
+    }
+    if let Some(bound) = report.free_server_bound() {
+        table.add(format!("  tx/s if the server cost nothing, {name}"), bound, "tx/s");
+    }
 }
 
 fn capacity_figures(table: &mut Table, report: &capacity::Report, plan: &Plan) {

@@ -68,6 +68,22 @@ impl MssReport {
         let seconds = self.postgres_cpu?;
         (self.ap.completed > 0).then(|| 1000.0 * seconds / self.ap.completed as f64)
     }
+
+    /// The benchmark's own CPU time (its APs and phones) per completed transaction, in
+    /// milliseconds.
+    pub fn bench_cpu_ms_per_tx(&self) -> Option<f64> {
+        let cpu = self.cpu.as_ref()?;
+        (self.ap.completed > 0).then(|| 1000.0 * cpu.bench / self.ap.completed as f64)
+    }
+
+    /// The most transactions a second that this machine's cores could carry with a server
+    /// that cost no CPU at all: the load generator, its phones and PostgreSQL share the
+    /// cores with the server, and what they spend on each transaction is measured.
+    pub fn free_server_bound(&self) -> Option<f64> {
+        let others = self.bench_cpu_ms_per_tx()? + self.postgres_cpu_ms_per_tx().unwrap_or(0.0);
+        let cores = self.cpu.as_ref()?.cores as f64;
+        (others > 0.0).then(|| 1000.0 * cores / others)
+    }
 }
 
 /// Starts a server, loads it, stops it, and reports.
