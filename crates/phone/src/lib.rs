@@ -524,9 +524,15 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
+/// How long the phone keeps an unused connection for its next call: well under the
+/// server's idle limit (10 s by default), after which the server closes it. A connection
+/// kept longer can be taken for a call at the moment the server closes it, before the
+/// phone has read the close, and that call fails with nothing answered.
+const POOL_IDLE: Duration = Duration::from_secs(4);
+
 fn http_client(server_ca_pem: Option<&str>) -> Result<reqwest::Client> {
     install_crypto_provider();
-    let mut builder = reqwest::Client::builder().use_rustls_tls();
+    let mut builder = reqwest::Client::builder().use_rustls_tls().pool_idle_timeout(POOL_IDLE);
     if let Some(pem) = server_ca_pem {
         builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
     }
