@@ -5,6 +5,7 @@ use mobileid_core::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::sql::Sql;
 use crate::{ts, Result, Store};
 
 /// An application provider and its permissions. Lists are space-separated tokens, parsed
@@ -77,7 +78,7 @@ impl Store {
 
     /// True when the certificate with this fingerprint is registered for some AP.
     pub async fn certificate_registered(&self, fingerprint: &str) -> Result<bool> {
-        let query = sqlx::query("SELECT 1 FROM ap_certificates WHERE fingerprint = $1 LIMIT 1").bind(fingerprint);
+        let query = Sql::new("SELECT 1 FROM ap_certificates WHERE fingerprint = $1 LIMIT 1").bind(fingerprint);
         Ok(self.fetch_optional_on_slot(query).await?.is_some())
     }
 

@@ -8,10 +8,10 @@
 //! request was parsed and planned anew each time (5% of the server's CPU under phone load).
 
 use mobileid_core::{DeviceState, Method, Timestamp, UserState};
-use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::certificates::{insert_certificate, revoke_for_device, CertificateRecord, REASON_SUPERSEDED};
+use crate::sql::{Columns, Sql};
 use crate::users::{UserRecord, USER_COLUMN_COUNT};
 use crate::{ts, Result, Store};
 
@@ -50,23 +50,23 @@ const DEVICE_COLUMNS: &str =
     "device_id, msisdn, method, state, cert_der, auth_key, server_key, pin_failures, created_at, pin_guard";
 
 impl DeviceRecord {
-    fn from_row(r: &AnyRow) -> Result<DeviceRecord> {
+    fn from_row(r: &impl Columns) -> Result<DeviceRecord> {
         DeviceRecord::from_row_at(r, 0)
     }
 
     /// The device in `DEVICE_COLUMNS` order, from column `at` on.
-    pub(crate) fn from_row_at(r: &AnyRow, at: usize) -> Result<DeviceRecord> {
+    pub(crate) fn from_row_at(r: &impl Columns, at: usize) -> Result<DeviceRecord> {
         Ok(DeviceRecord {
-            device_id: r.try_get(at)?,
-            msisdn: r.try_get(at + 1)?,
-            method: Method::from_db(&r.try_get::<String, _>(at + 2)?)?,
-            state: DeviceState::from_db(&r.try_get::<String, _>(at + 3)?)?,
-            cert_der: r.try_get(at + 4)?,
-            auth_key: r.try_get(at + 5)?,
-            server_key: r.try_get(at + 6)?,
-            pin_failures: r.try_get(at + 7)?,
-            created_at: ts(r.try_get(at + 8)?),
-            pin_guard: r.try_get(at + 9)?,
+            device_id: r.col(at)?,
+            msisdn: r.col(at + 1)?,
+            method: Method::from_db(&r.col::<String>(at + 2)?)?,
+            state: DeviceState::from_db(&r.col::<String>(at + 3)?)?,
+            cert_der: r.col(at + 4)?,
+            auth_key: r.col(at + 5)?,
+            server_key: r.col(at + 6)?,
+            pin_failures: r.col(at + 7)?,
+            created_at: ts(r.col(at + 8)?),
+            pin_guard: r.col(at + 9)?,
         })
     }
 }
@@ -145,8 +145,7 @@ impl Store {
 
     pub async fn find_device(&self, device_id: &str) -> Result<Option<DeviceRecord>> {
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = $1");
-        let query = sqlx::query(&sql).bind(device_id);
-        let row = self.fetch_optional_on_slot(query).await?;
+        let row = self.fetch_optional_on_slot(Sql::new(sql).bind(device_id)).await?;
         row.map(|r| DeviceRecord::from_row(&r)).transpose()
     }
 
@@ -170,13 +169,12 @@ impl Store {
              LEFT JOIN devices d ON d.msisdn = u.msisdn AND d.state <> 'retired'
              WHERE u.msisdn = $1 ORDER BY d.created_at DESC"
         );
-        let query = sqlx::query(&sql).bind(msisdn);
-        let rows = self.fetch_all_on_slot(query).await?;
+        let rows = self.fetch_all_on_slot(Sql::new(sql).bind(msisdn)).await?;
         let Some(first) = rows.first() else { return Ok(None) };
         let user = UserRecord::from_row(first)?;
         let devices = rows
             .iter()
-            .filter(|r| r.try_get::<Option<String>, _>(USER_COLUMN_COUNT).ok().flatten().is_some())
+            .filter(|r| r.col::<Option<String>>(USER_COLUMN_COUNT).ok().flatten().is_some())
             .map(|r| DeviceRecord::from_row_at(r, USER_COLUMN_COUNT))
             .collect::<Result<_>>()?;
         Ok(Some((user, devices)))
@@ -211,20 +209,16 @@ impl Store {
     /// is still active, so a device blocked meanwhile (by concurrent wrong PINs) gets no
     /// share. False when it is blocked, retired or unknown.
     pub async fn accept_pin(&self, device_id: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE devices SET pin_failures = 0 WHERE device_id = $1 AND state = $2")
+        let sql = Sql::new("UPDATE devices SET pin_failures = 0 WHERE device_id = $1 AND state = $2")
             .bind(device_id)
-            .bind(DeviceState::Active.as_db())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .bind(DeviceState::Active.as_db());
+        Ok(self.execute_write(sql).await? == 1)
     }
 
     /// Clears the wrong-PIN count after a correct PIN.
     pub async fn reset_pin_failures(&self, device_id: &str) -> Result<()> {
-        sqlx::query("UPDATE devices SET pin_failures = 0 WHERE device_id = $1 AND pin_failures <> 0")
-            .bind(device_id)
-            .execute(&self.pool)
-            .await?;
+        let sql = Sql::new("UPDATE devices SET pin_failures = 0 WHERE device_id = $1 AND pin_failures <> 0");
+        self.execute_write(sql.bind(device_id)).await?;
         Ok(())
     }
 
@@ -242,7 +236,7 @@ impl Store {
     /// nonce's insert would pay for), the inner scan runs in insertion order, so it finds
     /// the oldest, the ones to go, first.
     pub async fn purge_nonces(&self, before: Timestamp, limit: i64) -> Result<u64> {
-        let query = sqlx::query(
+        let query = Sql::new(
             "DELETE FROM device_nonces WHERE (device_id, nonce) IN
                (SELECT device_id, nonce FROM device_nonces WHERE seen_at < $1 LIMIT $2)",
         )

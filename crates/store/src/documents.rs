@@ -12,7 +12,7 @@ use mobileid_core::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::transactions::{complete_pending, Completion, RequestWrite};
+use crate::transactions::{Completion, RequestWrite};
 use crate::{ts, Result, Store};
 
 /// A document, without its bytes.
@@ -212,7 +212,8 @@ impl Store {
         if moved.rows_affected() != 1 {
             return Ok(false);
         }
-        if !complete_pending(&mut db, transaction_id, completion, now).await? {
+        let complete = crate::transactions::completion(transaction_id, completion, now);
+        if complete.query().execute(&mut *db).await?.rows_affected() != 1 {
             return Ok(false);
         }
         db.commit().await?;

@@ -11,6 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::documents::insert_document;
+use crate::sql::{Columns, Sql};
 use crate::{ts, ts_opt, DocumentRecord, Result, Store};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -218,19 +219,19 @@ impl SignerRecord {
 }
 
 impl WebhookRecord {
-    fn from_row(r: &AnyRow) -> Result<WebhookRecord> {
+    fn from_row(r: &impl Columns) -> Result<WebhookRecord> {
         Ok(WebhookRecord {
-            delivery_id: r.try_get(0)?,
-            sender_id: r.try_get(1)?,
-            envelope_id: r.try_get(2)?,
-            event: EnvelopeEvent::from_db(&r.try_get::<String, _>(3)?)?,
-            payload: r.try_get(4)?,
-            state: r.try_get(5)?,
-            attempts: r.try_get(6)?,
-            next_attempt_at: ts(r.try_get(7)?),
-            last_status: r.try_get(8)?,
-            last_error: r.try_get(9)?,
-            created_at: ts(r.try_get(10)?),
+            delivery_id: r.col(0)?,
+            sender_id: r.col(1)?,
+            envelope_id: r.col(2)?,
+            event: EnvelopeEvent::from_db(&r.col::<String>(3)?)?,
+            payload: r.col(4)?,
+            state: r.col(5)?,
+            attempts: r.col(6)?,
+            next_attempt_at: ts(r.col(7)?),
+            last_status: r.col(8)?,
+            last_error: r.col(9)?,
+            created_at: ts(r.col(10)?),
         })
     }
 }
@@ -475,7 +476,7 @@ impl Store {
     /// polled every two seconds, the pool's connections would take turns with it, and none
     /// would ever be idle long enough to close.
     pub async fn claim_envelope_mails(&self, now: Timestamp, retry_after: i64, limit: i64) -> Result<Vec<MailRecord>> {
-        let query = sqlx::query(
+        let query = Sql::new(
             "UPDATE envelope_mails SET attempts = attempts + 1, next_attempt_at = $1
              WHERE mail_id IN (SELECT mail_id FROM envelope_mails WHERE state = 'pending' AND next_attempt_at <= $2
                                ORDER BY next_attempt_at LIMIT $3)
@@ -489,14 +490,14 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(MailRecord {
-                    mail_id: r.try_get(0)?,
-                    envelope_id: r.try_get(1)?,
-                    signer_id: r.try_get(2)?,
-                    recipient: r.try_get(3)?,
-                    kind: r.try_get(4)?,
-                    attempts: r.try_get(5)?,
-                    due_at: ts(r.try_get(6)?),
-                    created_at: ts(r.try_get(7)?),
+                    mail_id: r.col(0)?,
+                    envelope_id: r.col(1)?,
+                    signer_id: r.col(2)?,
+                    recipient: r.col(3)?,
+                    kind: r.col(4)?,
+                    attempts: r.col(5)?,
+                    due_at: ts(r.col(6)?),
+                    created_at: ts(r.col(7)?),
                 })
             })
             .collect()
@@ -522,7 +523,7 @@ impl Store {
                AND state = 'pending' AND next_attempt_at <= $2
              RETURNING {WEBHOOK_COLUMNS}"
         );
-        let query = sqlx::query(&sql).bind(now.as_millis() + retry_after).bind(now.as_millis()).bind(limit);
+        let query = Sql::new(sql).bind(now.as_millis() + retry_after).bind(now.as_millis()).bind(limit);
         let rows = self.fetch_write(query).await?;
         rows.iter().map(WebhookRecord::from_row).collect()
     }

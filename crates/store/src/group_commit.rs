@@ -13,11 +13,11 @@
 //! (kind, id) changes nothing and says so, and a nonce is fresh once per device.
 
 use mobileid_core::Timestamp;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::direct::breaks_connection;
 use crate::oidc::{Consumed, OidcObject, Rotation, OBJECT_COLUMNS};
+use crate::sql::{Columns, Conn, Row, Sql};
 use crate::{Result, Store, StoreError};
 
 /// Writes in one transaction at most: 7 parameters each stays far below either
@@ -145,16 +145,19 @@ async fn write_batches(store: Store, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-/// On SQLite on the writer's connection, in its turn.
+/// On SQLite in place on the writer's connection, in its turn.
 async fn write_batch(store: &Store, jobs: &[Job]) -> Result<Answers> {
     match store.sqlite_writer().await {
         Some(mut turn) => {
-            let conn = store.writer_connection(&mut turn).await?;
-            write_statements(conn, jobs).await
+            let answers = write_statements(&mut Conn::Direct(store.writer_connection(&mut turn)?), jobs).await;
+            if matches!(&answers, Err(StoreError::Sqlite(e)) if breaks_connection(e)) {
+                *turn = None;
+            }
+            answers
         }
         None => {
             let mut slot = store.slot().await?;
-            let answers = write_statements(slot.connection(), jobs).await;
+            let answers = write_statements(&mut Conn::Any(slot.connection()), jobs).await;
             slot.check(answers)
         }
     }
@@ -162,7 +165,7 @@ async fn write_batch(store: &Store, jobs: &[Job]) -> Result<Answers> {
 
 /// At most four statements, each its own transaction: nothing in a batch depends on
 /// another write of it, and one round trip per statement is the point.
-async fn write_statements(conn: &mut AnyConnection, jobs: &[Job]) -> Result<Answers> {
+async fn write_statements(conn: &mut Conn<'_>, jobs: &[Job]) -> Result<Answers> {
     let (mut consumes, mut rotations, mut inserts, mut nonces) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for job in jobs {
         match job {
@@ -224,19 +227,19 @@ async fn write_statements(conn: &mut AnyConnection, jobs: &[Job]) -> Result<Answ
     })
 }
 
-async fn insert_nonces(conn: &mut AnyConnection, nonces: &[(&str, &str, Timestamp)]) -> Result<Vec<(String, String)>> {
+async fn insert_nonces(conn: &mut Conn<'_>, nonces: &[(&str, &str, Timestamp)]) -> Result<Vec<(String, String)>> {
     let sql = format!(
         "INSERT INTO device_nonces (device_id, nonce, seen_at)
          SELECT v.column1, v.column2, v.column3 FROM (VALUES {}) AS v
          WHERE true ON CONFLICT (device_id, nonce) DO NOTHING RETURNING device_id, nonce",
         values(nonces.len(), &["TEXT", "TEXT", "BIGINT"])
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = Sql::new(sql);
     for &(device_id, nonce, seen_at) in nonces {
         query = query.bind(device_id).bind(nonce).bind(seen_at.as_millis());
     }
-    let rows = query.fetch_all(&mut *conn).await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    let rows = conn.fetch_all(&query).await?;
+    rows.iter().map(|r| Ok((r.col(0)?, r.col(1)?))).collect()
 }
 
 /// `(CAST($1 AS TEXT), …), (…)`: `rows` rows of the given column types, numbered on.
@@ -255,7 +258,7 @@ fn values(rows: usize, types: &[&str]) -> String {
     (0..rows).map(|_| row(&mut n)).collect::<Vec<_>>().join(", ")
 }
 
-async fn consume_all(conn: &mut AnyConnection, consumes: &[(&str, &str, Timestamp)]) -> Result<Vec<AnyRow>> {
+async fn consume_all(conn: &mut Conn<'_>, consumes: &[(&str, &str, Timestamp)]) -> Result<Vec<Row>> {
     // VALUES columns are column1, column2, … on both databases.
     let sql = format!(
         "UPDATE oidc_objects SET used_at = v.column3 FROM (VALUES {}) AS v
@@ -264,27 +267,24 @@ async fn consume_all(conn: &mut AnyConnection, consumes: &[(&str, &str, Timestam
          RETURNING {OBJECT_COLUMNS}",
         values(consumes.len(), &["TEXT", "TEXT", "BIGINT"])
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = Sql::new(sql);
     for &(kind, id, now) in consumes {
         query = query.bind(kind).bind(id).bind(now.as_millis());
     }
-    Ok(query.fetch_all(&mut *conn).await?)
+    conn.fetch_all(&query).await
 }
 
 /// Why an object could not be consumed: it was used before, or it is not there.
-async fn seen(conn: &mut AnyConnection, kind: &str, id: &str) -> Result<Consumed> {
-    let row = sqlx::query(&format!("SELECT {OBJECT_COLUMNS} FROM oidc_objects WHERE kind = $1 AND id = $2"))
-        .bind(kind)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+async fn seen(conn: &mut Conn<'_>, kind: &str, id: &str) -> Result<Consumed> {
+    let sql = Sql::new(format!("SELECT {OBJECT_COLUMNS} FROM oidc_objects WHERE kind = $1 AND id = $2"));
+    let row = conn.fetch_optional(&sql.bind(kind).bind(id)).await?;
     Ok(match row.map(|r| OidcObject::from_row(&r)).transpose()? {
         Some(object) if object.used_at.is_some() => Consumed::Replayed(object),
         _ => Consumed::Unknown,
     })
 }
 
-async fn rotate_all(conn: &mut AnyConnection, rotations: &[(&str, i64, Timestamp)]) -> Result<Vec<AnyRow>> {
+async fn rotate_all(conn: &mut Conn<'_>, rotations: &[(&str, i64, Timestamp)]) -> Result<Vec<Row>> {
     let sql = format!(
         "UPDATE oidc_objects SET generation = oidc_objects.generation + 1 FROM (VALUES {}) AS v
          WHERE oidc_objects.kind = 'grant' AND oidc_objects.id = v.column1
@@ -292,32 +292,29 @@ async fn rotate_all(conn: &mut AnyConnection, rotations: &[(&str, i64, Timestamp
          RETURNING {OBJECT_COLUMNS}",
         values(rotations.len(), &["TEXT", "BIGINT", "BIGINT"])
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = Sql::new(sql);
     for &(grant_id, generation, now) in rotations {
         query = query.bind(grant_id).bind(generation).bind(now.as_millis());
     }
-    Ok(query.fetch_all(&mut *conn).await?)
+    conn.fetch_all(&query).await
 }
 
 /// Whether an unexpired grant exists (one that did not move on was asked for a past
 /// generation).
-async fn grant_lives(conn: &mut AnyConnection, grant_id: &str, now: Timestamp) -> Result<bool> {
-    let row = sqlx::query("SELECT 1 FROM oidc_objects WHERE kind = 'grant' AND id = $1 AND expires_at > $2")
-        .bind(grant_id)
-        .bind(now.as_millis())
-        .fetch_optional(&mut *conn)
-        .await?;
+async fn grant_lives(conn: &mut Conn<'_>, grant_id: &str, now: Timestamp) -> Result<bool> {
+    let sql = Sql::new("SELECT 1 FROM oidc_objects WHERE kind = 'grant' AND id = $1 AND expires_at > $2");
+    let row = conn.fetch_optional(&sql.bind(grant_id).bind(now.as_millis())).await?;
     Ok(row.is_some())
 }
 
-async fn insert_all(conn: &mut AnyConnection, inserts: &[&OidcObject]) -> Result<Vec<(String, String)>> {
+async fn insert_all(conn: &mut Conn<'_>, inserts: &[&OidcObject]) -> Result<Vec<(String, String)>> {
     let sql = format!(
         "INSERT INTO oidc_objects ({OBJECT_COLUMNS})
          SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7 FROM (VALUES {}) AS v
          WHERE true ON CONFLICT (kind, id) DO NOTHING RETURNING kind, id",
         values(inserts.len(), &["TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT"])
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = Sql::new(sql);
     for object in inserts {
         query = query
             .bind(&object.kind)
@@ -328,6 +325,6 @@ async fn insert_all(conn: &mut AnyConnection, inserts: &[&OidcObject]) -> Result
             .bind(object.expires_at.as_millis())
             .bind(object.used_at.map(Timestamp::as_millis));
     }
-    let rows = query.fetch_all(&mut *conn).await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    let rows = conn.fetch_all(&query).await?;
+    rows.iter().map(|r| Ok((r.col(0)?, r.col(1)?))).collect()
 }

@@ -3,16 +3,18 @@
 //! The engine is the only caller. The API speaks the domain's types (states, methods,
 //! what is signed, `Timestamp`s) and this crate maps them to columns, so the engine never
 //! spells a database text; it knows SQL and nothing about MSS rules. Both engines run the
-//! same SQL text (`$N` placeholders work on both) through sqlx's Any driver; the schema is
-//! kept as two migration folders because the column types differ. One module per table or
-//! aggregate; change notifications across nodes go through PostgreSQL LISTEN/NOTIFY
-//! (see `events`).
+//! same SQL text (`$N` placeholders work on both), as `Sql` values (see `sql`): through
+//! sqlx's Any driver, except SQLite's statements on every transaction's path, which run in
+//! place through rusqlite (see `direct`). The schema is kept as two migration folders
+//! because the column types differ. One module per table or aggregate; change
+//! notifications across nodes go through PostgreSQL LISTEN/NOTIFY (see `events`).
 
 mod accounts;
 mod aps;
 mod authorities;
 mod certificates;
 mod devices;
+mod direct;
 mod documents;
 mod envelopes;
 mod events;
@@ -21,6 +23,7 @@ mod identities;
 mod oidc;
 mod receipts;
 mod slots;
+mod sql;
 mod stats;
 mod transactions;
 mod upkeep;
@@ -34,6 +37,9 @@ use mobileid_core::{StoredValueError, Timestamp};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
+
+use crate::sql::{Row, Sql};
+use crate::transactions::WriterTurn;
 
 pub use accounts::{AccountRecord, SessionRecord, TokenOutcome};
 pub use aps::ApRecord;
@@ -69,6 +75,9 @@ pub enum StoreError {
     /// A row holds a value no version of our code writes.
     #[error("corrupt row: {0}")]
     Corrupt(#[from] StoredValueError),
+    /// A statement run in place on SQLite (see `direct`) failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A batch of OpenID writes failed, as each of its writes is told.
     #[error("database error (in a group commit): {0}")]
     GroupCommit(String),
@@ -92,9 +101,8 @@ pub enum Backend {
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
      PRAGMA busy_timeout=10000; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864; \
      PRAGMA cache_size=-512;";
-/// Connections in `slots` (besides the pool): SQLite's readers wait on its one file,
-/// PostgreSQL's on the server.
-const SQLITE_SLOTS: usize = 2;
+/// Connections in `slots` (besides the pool), on PostgreSQL; SQLite's statements on the
+/// transactions' path run in place (see `direct`).
 const POSTGRES_SLOTS: usize = 8;
 
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -106,11 +114,12 @@ pub struct Store {
     backend: Backend,
     url: String,
     /// SQLite lets one writer in at a time, and one that finds the lock taken sleeps in
-    /// its busy handler. Request writes (several statements in one transaction) queue here
-    /// instead, on an async lock, so they take SQLite's lock in turn without busy sleeps.
-    /// It also holds the writer's own connection, outside the pool, for the writes that
-    /// are one round trip (no pool hand-over, and no ping when it is given back).
-    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
+    /// its busy handler. Request writes queue here instead, on an async lock, so they take
+    /// SQLite's lock in turn without busy sleeps. It also holds the writer's own
+    /// connection, which runs its statements in place (see `direct`).
+    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<Option<rusqlite::Connection>>>,
+    /// SQLite's connections in place (see `direct`); None on PostgreSQL.
+    direct: Option<std::sync::Arc<direct::Direct>>,
     /// The queue of the OpenID provider's object writes and the device nonces (see
     /// `group_commit`); None only in
     /// the writing task's own handle.
@@ -165,12 +174,20 @@ impl Store {
                     .await?
             }
         };
-        let slots = std::sync::Arc::new(slots::Slots::new(match backend {
-            Backend::Sqlite => SQLITE_SLOTS,
-            Backend::Postgres => POSTGRES_SLOTS,
-        }));
-        let mut store =
-            Store { pool, backend, url: url.to_string(), sqlite_writer: Default::default(), group_commit: None, slots };
+        let slots = std::sync::Arc::new(slots::Slots::new(POSTGRES_SLOTS));
+        let direct = match backend {
+            Backend::Sqlite => Some(std::sync::Arc::new(direct::Direct::new(url)?)),
+            Backend::Postgres => None,
+        };
+        let mut store = Store {
+            pool,
+            backend,
+            url: url.to_string(),
+            sqlite_writer: Default::default(),
+            direct,
+            group_commit: None,
+            slots,
+        };
         store.migrator().run(&store.pool).await?;
         // Both background tasks hold a handle without the group commit's queue, which
         // ends its task when the last handle with the queue is dropped.
@@ -181,25 +198,43 @@ impl Store {
         Ok(store)
     }
 
-    /// Runs one statement that writes and returns rows (`RETURNING`): on SQLite on the
-    /// writer's own connection, in its turn (no pool hand-over, and no sleeping in SQLite's
-    /// busy handler while another writer commits); on PostgreSQL on a slot.
-    pub(crate) async fn fetch_write(&self, query: AnyQuery<'_>) -> Result<Vec<sqlx::any::AnyRow>> {
+    /// Runs one statement that writes and returns rows (`RETURNING`): on SQLite in place on
+    /// the writer's connection, in its turn (no sleeping in SQLite's busy handler while
+    /// another writer commits); on PostgreSQL on a slot.
+    pub(crate) async fn fetch_write(&self, sql: Sql<'_>) -> Result<Vec<Row>> {
         match self.sqlite_writer().await {
-            Some(mut turn) => Ok(query.fetch_all(self.writer_connection(&mut turn).await?).await?),
-            None => self.fetch_all_on_slot(query).await,
+            Some(mut turn) => {
+                let rows = self.sqlite_write(&mut turn, |conn| direct::run(conn, &sql)).await?.0;
+                Ok(rows.into_iter().map(Row::Direct).collect())
+            }
+            None => self.fetch_all_on_slot(sql).await,
         }
     }
 
-    /// Runs one statement that writes and returns no rows: on SQLite on the writer's
-    /// connection in its turn, as [`Store::fetch_write`]; on PostgreSQL through the pool.
-    /// How many rows it changed.
-    pub(crate) async fn execute_write(&self, query: AnyQuery<'_>) -> Result<u64> {
-        let done = match self.sqlite_writer().await {
-            Some(mut turn) => query.execute(self.writer_connection(&mut turn).await?).await?,
-            None => query.execute(&self.pool).await?,
-        };
-        Ok(done.rows_affected())
+    /// Runs one statement that writes and returns no rows: on SQLite in place in the
+    /// writer's turn, as [`Store::fetch_write`]; on PostgreSQL through the pool. How many
+    /// rows it changed.
+    pub(crate) async fn execute_write(&self, sql: Sql<'_>) -> Result<u64> {
+        match self.sqlite_writer().await {
+            Some(mut turn) => Ok(self.sqlite_write(&mut turn, |conn| direct::run(conn, &sql)).await?.1),
+            None => Ok(sql.query().execute(&self.pool).await?.rows_affected()),
+        }
+    }
+
+    /// SQLite: runs `attempt` in place on the writer's connection (opened at the first
+    /// turn), again while the database is locked (see `direct`). A connection that an
+    /// error left in doubt is closed; the next turn opens another.
+    pub(crate) async fn sqlite_write<T>(
+        &self,
+        turn: &mut WriterTurn,
+        mut attempt: impl FnMut(&rusqlite::Connection) -> Result<T>,
+    ) -> Result<T> {
+        let conn = self.writer_connection(turn)?;
+        let result = direct::retry_busy(move || attempt(conn)).await;
+        if matches!(&result, Err(StoreError::Sqlite(e)) if direct::breaks_connection(e)) {
+            **turn = None;
+        }
+        result
     }
 
     pub fn backend(&self) -> Backend {

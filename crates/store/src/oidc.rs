@@ -12,6 +12,7 @@ use mobileid_core::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::sql::{Columns, Sql};
 use crate::{ts, ts_opt, Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,15 +63,15 @@ pub struct OidcObject {
 }
 
 impl OidcObject {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<OidcObject> {
+    pub(crate) fn from_row(r: &impl Columns) -> Result<OidcObject> {
         Ok(OidcObject {
-            kind: r.try_get(0)?,
-            id: r.try_get(1)?,
-            grant_id: r.try_get(2)?,
-            data: r.try_get(3)?,
-            created_at: ts(r.try_get(4)?),
-            expires_at: ts(r.try_get(5)?),
-            used_at: ts_opt(r.try_get(6)?),
+            kind: r.col(0)?,
+            id: r.col(1)?,
+            grant_id: r.col(2)?,
+            data: r.col(3)?,
+            created_at: ts(r.col(4)?),
+            expires_at: ts(r.col(5)?),
+            used_at: ts_opt(r.col(6)?),
         })
     }
 }
@@ -260,7 +261,7 @@ impl Store {
     /// SQLite in the writer's turn: beside it, the delete and the group commit would wait
     /// for each other in SQLite's busy handler, which sleeps.
     pub async fn purge_oidc_objects(&self, before: Timestamp, limit: i64) -> Result<u64> {
-        let query = sqlx::query(
+        let query = Sql::new(
             "DELETE FROM oidc_objects WHERE (kind, id) IN
                (SELECT kind, id FROM oidc_objects WHERE expires_at <= $1 LIMIT $2)",
         )

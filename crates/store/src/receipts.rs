@@ -1,10 +1,9 @@
 //! Receipts (`receipts`): at most one short message per signed transaction, handed to the
 //! phone once.
 
-use mobileid_core::Timestamp;
-use sqlx::Row;
-
+use crate::sql::{Columns, Sql};
 use crate::{Result, Store};
+use mobileid_core::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptRecord {
@@ -39,19 +38,19 @@ impl Store {
         // Mostly there is none: a read first, so that an inbox without receipts writes
         // nothing (an UPDATE that changes no row still takes SQLite's write lock).
         let query =
-            sqlx::query("SELECT 1 FROM receipts WHERE device_id = $1 AND delivered_at IS NULL LIMIT 1").bind(device_id);
+            Sql::new("SELECT 1 FROM receipts WHERE device_id = $1 AND delivered_at IS NULL LIMIT 1").bind(device_id);
         let waiting = self.fetch_optional_on_slot(query).await?;
         if waiting.is_none() {
             return Ok(Vec::new());
         }
         // The UPDATE decides who takes them when two inbox calls race.
-        let query = sqlx::query(
+        let query = Sql::new(
             "UPDATE receipts SET delivered_at = $1 WHERE device_id = $2 AND delivered_at IS NULL
              RETURNING mssp_trans_id, message",
         )
         .bind(now.as_millis())
         .bind(device_id);
         let rows = self.fetch_write(query).await?;
-        rows.iter().map(|r| Ok(ReceiptRecord { mssp_trans_id: r.try_get(0)?, message: r.try_get(1)? })).collect()
+        rows.iter().map(|r| Ok(ReceiptRecord { mssp_trans_id: r.col(0)?, message: r.col(1)? })).collect()
     }
 }

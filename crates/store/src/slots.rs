@@ -1,5 +1,6 @@
 //! Connections of our own beside sqlx's pool, for the statements on every transaction's
-//! path (the device lookups, the inbox, the status queries, completions). sqlx's pool
+//! path (the device lookups, the inbox, the status queries, completions) on PostgreSQL;
+//! SQLite runs them in place (see `direct`). sqlx's pool
 //! pings each connection it is given back, in a task it spawns: one more round trip to
 //! SQLite's worker thread or to PostgreSQL for every statement, and two more context
 //! switches. A slot is taken without a ping and given back without one; a connection
@@ -9,11 +10,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Connection};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::{AnyQuery, Backend, Result, Store, StoreError, SQLITE_PRAGMAS};
+use crate::sql::{Row, Sql};
+use crate::{Result, Store, StoreError};
 
 pub(crate) struct Slots {
     slots: Vec<Arc<Mutex<Option<AnyConnection>>>>,
@@ -54,36 +55,28 @@ fn breaks_connection(error: &sqlx::Error) -> bool {
 }
 
 impl Store {
-    /// Opens the connection of a slot or of the SQLite writer, with SQLite's settings.
-    pub(crate) async fn open_connection(&self) -> Result<AnyConnection> {
-        let mut conn = AnyConnection::connect(&self.url).await?;
-        if self.backend == Backend::Sqlite {
-            sqlx::Executor::execute(&mut conn, SQLITE_PRAGMAS).await?;
-        }
-        Ok(conn)
-    }
-
     /// A slot, its connection open.
     pub(crate) async fn slot(&self) -> Result<Slot> {
         let mut slot = self.slots.take().await;
         if slot.is_none() {
-            *slot = Some(self.open_connection().await?);
+            *slot = Some(AnyConnection::connect(&self.url).await?);
         }
         Ok(Slot(slot))
     }
 
-    /// One row or none, read on a slot.
-    pub(crate) async fn fetch_optional_on_slot(&self, query: AnyQuery<'_>) -> Result<Option<AnyRow>> {
-        let mut slot = self.slot().await?;
-        let result = query.fetch_optional(slot.connection()).await;
-        slot.check(result)
+    /// One row or none: on SQLite read in place (see `direct`), on PostgreSQL on a slot.
+    pub(crate) async fn fetch_optional_on_slot(&self, sql: Sql<'_>) -> Result<Option<Row>> {
+        Ok(self.fetch_all_on_slot(sql).await?.into_iter().next())
     }
 
-    /// Every row, read on a slot.
-    pub(crate) async fn fetch_all_on_slot(&self, query: AnyQuery<'_>) -> Result<Vec<AnyRow>> {
+    /// Every row: on SQLite read in place, on PostgreSQL on a slot.
+    pub(crate) async fn fetch_all_on_slot(&self, sql: Sql<'_>) -> Result<Vec<Row>> {
+        if let Some(direct) = &self.direct {
+            return Ok(direct.read(&sql).await?.into_iter().map(Row::Direct).collect());
+        }
         let mut slot = self.slot().await?;
-        let result = query.fetch_all(slot.connection()).await;
-        slot.check(result)
+        let result = sql.query().fetch_all(slot.connection()).await;
+        Ok(slot.check(result)?.into_iter().map(Row::Any).collect())
     }
 }
 

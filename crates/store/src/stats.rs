@@ -55,8 +55,9 @@ impl Store {
     /// Closes every connection once it is returned; later queries fail. SQLite checkpoints
     /// its WAL as the last connection closes.
     pub async fn close(&self) {
-        if let Some(conn) = self.sqlite_writer.lock().await.take() {
-            let _ = sqlx::Connection::close(conn).await;
+        self.sqlite_writer.lock().await.take();
+        if let Some(direct) = &self.direct {
+            direct.close();
         }
         self.pool.close().await;
     }

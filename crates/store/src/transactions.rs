@@ -6,11 +6,11 @@
 //! a final state never changes, on any node.
 
 use mobileid_core::{ContentKind, FailureReason, Method, Requester, SignContent, Timestamp, TxKind, TxState};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use sqlx::{Any, AnyConnection};
 
-use crate::{ts, ts_opt, AnyQuery, Backend, Result, Store, StoreError};
+use crate::direct;
+use crate::sql::{Columns, Conn, Sql};
+use crate::{ts, ts_opt, Backend, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransactionRecord {
@@ -90,13 +90,13 @@ const MSS_COLUMNS: &str =
     "m.transaction_id, m.ap_id, m.ap_trans_id, m.ap_instant, m.msisdn_raw, m.profile, m.services, m.fault_code";
 
 impl TransactionRecord {
-    fn from_row(r: &AnyRow) -> Result<TransactionRecord> {
-        let text = |i: usize| -> Result<String> { Ok(r.try_get::<String, _>(i)?) };
-        let digest: Option<Vec<u8>> = r.try_get(8)?;
+    fn from_row(r: &impl Columns) -> Result<TransactionRecord> {
+        let text = |i: usize| -> Result<String> { r.col::<String>(i) };
+        let digest: Option<Vec<u8>> = r.col(8)?;
         let content = SignContent::from_db(ContentKind::from_db(&text(6)?)?, &text(7)?, digest.as_deref())?;
-        let reason: Option<String> = r.try_get(12)?;
+        let reason: Option<String> = r.col(12)?;
         let failure = match reason {
-            Some(reason) => Some(Failure { reason: FailureReason::from_db(&reason)?, detail: r.try_get(13)? }),
+            Some(reason) => Some(Failure { reason: FailureReason::from_db(&reason)?, detail: r.col(13)? }),
             None => None,
         };
         Ok(TransactionRecord {
@@ -104,39 +104,39 @@ impl TransactionRecord {
             kind: TxKind::from_db(&text(1)?)?,
             requester: Requester::from_db(&text(2)?)?,
             msisdn: text(3)?,
-            device_id: r.try_get(4)?,
+            device_id: r.col(4)?,
             method: Method::from_db(&text(5)?)?,
             content,
             language: text(9)?,
-            nonce: r.try_get(10)?,
+            nonce: r.col(10)?,
             state: TxState::from_db(&text(11)?)?,
             failure,
-            signature: r.try_get(14)?,
-            created_at: ts(r.try_get(15)?),
-            expires_at: ts(r.try_get(16)?),
-            completed_at: ts_opt(r.try_get(17)?),
-            number_match: r.try_get(18)?,
-            location: r.try_get(19)?,
+            signature: r.col(14)?,
+            created_at: ts(r.col(15)?),
+            expires_at: ts(r.col(16)?),
+            completed_at: ts_opt(r.col(17)?),
+            number_match: r.col(18)?,
+            location: r.col(19)?,
         })
     }
 }
 
 impl MssRecord {
-    fn from_row(r: &AnyRow, at: usize) -> Result<MssRecord> {
-        let fault_code = match r.try_get::<Option<i64>, _>(at + 7)? {
+    fn from_row(r: &impl Columns, at: usize) -> Result<MssRecord> {
+        let fault_code = match r.col::<Option<i64>>(at + 7)? {
             Some(code) => Some(u16::try_from(code).map_err(|_| {
                 StoreError::Corrupt(mobileid_core::StoredValueError::new("fault code", code.to_string()))
             })?),
             None => None,
         };
         Ok(MssRecord {
-            transaction_id: r.try_get(at)?,
-            ap_id: r.try_get(at + 1)?,
-            ap_trans_id: r.try_get(at + 2)?,
-            ap_instant: ts(r.try_get(at + 3)?),
-            msisdn_raw: r.try_get(at + 4)?,
-            profile: r.try_get(at + 5)?,
-            services: r.try_get(at + 6)?,
+            transaction_id: r.col(at)?,
+            ap_id: r.col(at + 1)?,
+            ap_trans_id: r.col(at + 2)?,
+            ap_instant: ts(r.col(at + 3)?),
+            msisdn_raw: r.col(at + 4)?,
+            profile: r.col(at + 5)?,
+            services: r.col(at + 6)?,
             fault_code,
         })
     }
@@ -159,7 +159,7 @@ const INSERT_MSS: &str =
     "INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services, fault_code)";
 
 /// Binds a transaction's 19 columns, in `INSERT_TRANSACTION`'s order.
-fn bind_transaction<'q>(query: AnyQuery<'q>, t: &'q TransactionRecord) -> AnyQuery<'q> {
+fn bind_transaction<'q>(query: Sql<'q>, t: &'q TransactionRecord) -> Sql<'q> {
     let (content_kind, content, digest) = t.content.to_db();
     query
         .bind(&t.id)
@@ -185,7 +185,7 @@ fn bind_transaction<'q>(query: AnyQuery<'q>, t: &'q TransactionRecord) -> AnyQue
 }
 
 /// Binds an MSS request's 8 columns, in `INSERT_MSS`'s order.
-fn bind_mss<'q>(query: AnyQuery<'q>, mss: &'q MssRecord) -> AnyQuery<'q> {
+fn bind_mss<'q>(query: Sql<'q>, mss: &'q MssRecord) -> Sql<'q> {
     query
         .bind(&mss.transaction_id)
         .bind(&mss.ap_id)
@@ -199,32 +199,32 @@ fn bind_mss<'q>(query: AnyQuery<'q>, mss: &'q MssRecord) -> AnyQuery<'q> {
 
 async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> Result<()> {
     let sql = format!("{INSERT_TRANSACTION} VALUES ({TRANSACTION_VALUES})");
-    bind_transaction(sqlx::query(&sql), t).execute(&mut *conn).await?;
+    bind_transaction(Sql::new(sql), t).query().execute(&mut *conn).await?;
     Ok(())
 }
 
-/// SQLite: a new MSS request in one round trip to the driver's thread, one database
-/// transaction. The transaction row goes in only if the (AP_ID, AP_TransID, Instant) is
-/// new, the MSS row only if the transaction row went in (`changes()`), and, for a pending
-/// App request (`$33` = 1), the user's other pending App requests fail as replaced only
-/// if it did. A duplicate writes nothing. The inserts and the replacement say what they
-/// did in their returned rows. (Row counts cannot tell: SQLite reports the previous
-/// statement's count for BEGIN and COMMIT.) Writes take turns on the writer's lock, so
-/// nothing can come between the insert and the replacement.
-const SQLITE_INSERT_MSS_TRANSACTION: &str = "BEGIN; \
-    INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, content_kind, content, digest, \
+/// SQLite: a new MSS request, three statements in one database transaction, in place in
+/// the writer's turn (see `direct`); the three share one list of values. The transaction
+/// row goes in only if the (AP_ID, AP_TransID, Instant) is new, the MSS row only if the
+/// transaction row went in (`changes()`), and, for a pending App request (`$33` = 1), the
+/// user's other pending App requests fail as replaced only if it did. A duplicate writes
+/// nothing. The inserts and the replacement say what they did in their returned rows.
+/// Writes take turns on the writer's lock, so nothing can come between the insert and
+/// the replacement.
+const SQLITE_INSERT_MSS_TRANSACTION: [&str; 3] = [
+    "INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, content_kind, content, digest, \
       language, nonce, state, failure_reason, failure_detail, signature, created_at, expires_at, completed_at, \
       number_match, location) \
     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 \
-    WHERE NOT EXISTS (SELECT 1 FROM mss_requests WHERE ap_id = $22 AND ap_trans_id = $23 AND ap_instant = $24); \
-    INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services, \
+    WHERE NOT EXISTS (SELECT 1 FROM mss_requests WHERE ap_id = $22 AND ap_trans_id = $23 AND ap_instant = $24)",
+    "INSERT INTO mss_requests (transaction_id, ap_id, ap_trans_id, ap_instant, msisdn_raw, profile, services, \
       fault_code) \
-    SELECT $21, $22, $23, $24, $25, $26, $27, $28 WHERE changes() = 1 RETURNING 'inserted', transaction_id; \
-    UPDATE transactions SET state = $29, failure_reason = $30, failure_detail = NULL, completed_at = $16 \
+    SELECT $21, $22, $23, $24, $25, $26, $27, $28 WHERE changes() = 1 RETURNING transaction_id",
+    "UPDATE transactions SET state = $29, failure_reason = $30, failure_detail = NULL, completed_at = $16 \
     WHERE $33 = 1 AND msisdn = $4 AND method = $31 AND state = $32 AND id <> $1 \
       AND EXISTS (SELECT 1 FROM mss_requests WHERE transaction_id = $1) \
-    RETURNING 'replaced', id; \
-    COMMIT;";
+    RETURNING id",
+];
 
 /// A new request being written: one database transaction in which the request is inserted
 /// and, if it is a pending App request, the user's other pending App requests are failed
@@ -240,7 +240,7 @@ pub struct RequestWrite {
 }
 
 /// The SQLite writer's turn, with its connection (opened at the first turn).
-pub(crate) type WriterTurn = tokio::sync::OwnedMutexGuard<Option<AnyConnection>>;
+pub(crate) type WriterTurn = tokio::sync::OwnedMutexGuard<Option<rusqlite::Connection>>;
 
 /// A pending App request replaces the user's other pending App requests.
 fn replaces_others(t: &TransactionRecord) -> bool {
@@ -258,7 +258,7 @@ impl RequestWrite {
     pub async fn insert_mss(&mut self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
         insert_transaction(&mut self.db, t).await?;
         let sql = format!("{INSERT_MSS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (ap_id, ap_trans_id, ap_instant) DO NOTHING");
-        let done = bind_mss(sqlx::query(&sql), mss).execute(&mut *self.db).await?;
+        let done = bind_mss(Sql::new(sql), mss).query().execute(&mut *self.db).await?;
         Ok(if done.rows_affected() == 1 { InsertOutcome::Inserted } else { InsertOutcome::Duplicate })
     }
 
@@ -280,7 +280,7 @@ impl RequestWrite {
             .bind(&t.id)
             .fetch_all(&mut *self.db)
             .await?;
-            rows.iter().map(|r| Ok(r.try_get(0)?)).collect::<Result<Vec<String>>>()?
+            rows.iter().map(|r| r.col(0)).collect::<Result<Vec<String>>>()?
         } else {
             Vec::new()
         };
@@ -304,9 +304,10 @@ impl Store {
     }
 
     /// The writer's own connection, opened on its first turn.
-    pub(crate) async fn writer_connection<'t>(&self, turn: &'t mut WriterTurn) -> Result<&'t mut AnyConnection> {
+    pub(crate) fn writer_connection<'t>(&self, turn: &'t mut WriterTurn) -> Result<&'t mut rusqlite::Connection> {
         if turn.is_none() {
-            **turn = Some(self.open_connection().await?);
+            let direct = self.direct.as_ref().expect("SQLite has its connections in place");
+            **turn = Some(direct.open()?);
         }
         Ok(turn.as_mut().expect("opened above"))
     }
@@ -342,42 +343,41 @@ impl Store {
                 InsertOutcome::Duplicate => Ok((InsertOutcome::Duplicate, Vec::new())),
             };
         };
-        let conn = self.writer_connection(&mut turn).await?;
-        let query = bind_mss(bind_transaction(sqlx::query(SQLITE_INSERT_MSS_TRANSACTION), t), mss)
+        let values = bind_mss(bind_transaction(Sql::new(""), t), mss)
             .bind(TxState::Failed.as_db())
             .bind(FailureReason::Replaced.as_db())
             .bind(Method::App.as_db())
             .bind(TxState::Pending.as_db())
-            .bind(i64::from(replaces_others(t)));
-        // fetch_all, not fetch_optional: every statement, COMMIT included, must run.
-        let rows = match query.fetch_all(&mut *conn).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                // A statement failed between BEGIN and COMMIT: end the database transaction;
-                // if even that fails, open a new connection next turn.
-                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                    *turn = None;
+            .bind(i64::from(replaces_others(t)))
+            .params;
+        let [insert, insert_mss, replace] = SQLITE_INSERT_MSS_TRANSACTION;
+        let (inserted, replaced) = self
+            .sqlite_write(&mut turn, |conn| {
+                direct::run_text(conn, "BEGIN IMMEDIATE", &[])?;
+                let written = (|| {
+                    direct::run_text(conn, insert, &values)?;
+                    let inserted = direct::run_text(conn, insert_mss, &values)?.0;
+                    let replaced = direct::run_text(conn, replace, &values)?.0;
+                    direct::run_text(conn, "COMMIT", &[])?;
+                    Ok((!inserted.is_empty(), replaced))
+                })();
+                if written.is_err() && !conn.is_autocommit() {
+                    // What the failed statement left: undone, so the connection is clean.
+                    direct::run_text(conn, "ROLLBACK", &[])?;
                 }
-                return Err(e.into());
-            }
-        };
-        let mut inserted = false;
-        let mut replaced = Vec::new();
-        for row in &rows {
-            let what: String = row.try_get(0)?;
-            let id: String = row.try_get(1)?;
-            match what.as_str() {
-                "inserted" => inserted = true,
-                _ => replaced.push(id),
-            }
+                written
+            })
+            .await?;
+        if !inserted {
+            return Ok((InsertOutcome::Duplicate, Vec::new()));
         }
-        Ok(if inserted { (InsertOutcome::Inserted, replaced) } else { (InsertOutcome::Duplicate, Vec::new()) })
+        let replaced = replaced.iter().map(|r| r.col(0)).collect::<Result<_>>()?;
+        Ok((InsertOutcome::Inserted, replaced))
     }
 
     pub async fn find_transaction(&self, id: &str) -> Result<Option<TransactionRecord>> {
         let sql = format!("SELECT {TX_COLUMNS} FROM transactions t WHERE t.id = $1");
-        let query = sqlx::query(&sql).bind(id);
-        let row = self.fetch_optional_on_slot(query).await?;
+        let row = self.fetch_optional_on_slot(Sql::new(sql).bind(id)).await?;
         row.map(|r| TransactionRecord::from_row(&r)).transpose()
     }
 
@@ -387,8 +387,7 @@ impl Store {
             "SELECT {TX_COLUMNS}, {MSS_COLUMNS} FROM transactions t JOIN mss_requests m ON m.transaction_id = t.id
              WHERE t.id = $1"
         );
-        let query = sqlx::query(&sql).bind(id);
-        let row = self.fetch_optional_on_slot(query).await?;
+        let row = self.fetch_optional_on_slot(Sql::new(sql).bind(id)).await?;
         row.map(|r| Ok((TransactionRecord::from_row(&r)?, MssRecord::from_row(&r, TX_COLUMN_COUNT)?))).transpose()
     }
 
@@ -410,7 +409,7 @@ impl Store {
             "SELECT {TX_COLUMNS} FROM transactions t
              WHERE t.device_id = $1 AND t.state = $2 AND t.expires_at > $3 ORDER BY t.created_at"
         );
-        let query = sqlx::query(&sql).bind(device_id).bind(TxState::Pending.as_db()).bind(now.as_millis());
+        let query = Sql::new(sql).bind(device_id).bind(TxState::Pending.as_db()).bind(now.as_millis());
         let rows = self.fetch_all_on_slot(query).await?;
         rows.iter().map(TransactionRecord::from_row).collect()
     }
@@ -418,24 +417,24 @@ impl Store {
     /// Moves a pending transaction to its final state. False if it was no longer pending:
     /// the first answer wins, and a final state never changes.
     pub async fn complete_transaction(&self, id: &str, outcome: &Completion, now: Timestamp) -> Result<bool> {
+        let sql = completion(id, outcome, now);
         match self.sqlite_writer().await {
-            Some(mut turn) => complete_pending(self.writer_connection(&mut turn).await?, id, outcome, now).await,
+            Some(mut turn) => Ok(self.sqlite_write(&mut turn, |conn| direct::run(conn, &sql)).await?.1 == 1),
             None => {
                 let mut slot = self.slot().await?;
-                let result = complete_pending(slot.connection(), id, outcome, now).await;
-                slot.check(result)
+                let result = Conn::Any(slot.connection()).execute(&sql).await;
+                Ok(slot.check(result)? == 1)
             }
         }
     }
 
     /// Records where the device was when it answered (before the answer completes it).
     pub async fn set_transaction_location(&self, id: &str, location: &str) -> Result<()> {
-        sqlx::query("UPDATE transactions SET location = $1 WHERE id = $2 AND state = $3")
+        let sql = Sql::new("UPDATE transactions SET location = $1 WHERE id = $2 AND state = $3")
             .bind(location)
             .bind(id)
-            .bind(TxState::Pending.as_db())
-            .execute(&self.pool)
-            .await?;
+            .bind(TxState::Pending.as_db());
+        self.execute_write(sql).await?;
         Ok(())
     }
 
@@ -458,19 +457,15 @@ impl Store {
         .bind(TxState::Pending.as_db())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| r.col(0)).collect()
     }
 }
 
-/// Ends a pending transaction with `outcome`; false if it was not pending.
-pub(crate) async fn complete_pending(
-    conn: &mut sqlx::AnyConnection,
-    id: &str,
-    outcome: &Completion,
-    now: Timestamp,
-) -> Result<bool> {
+/// The UPDATE that ends a pending transaction with `outcome`; it changes no row if the
+/// transaction was not pending.
+pub(crate) fn completion<'a>(id: &'a str, outcome: &'a Completion, now: Timestamp) -> Sql<'a> {
     let (state, reason, detail, signature) = completion_columns(outcome);
-    let done = sqlx::query(
+    Sql::new(
         "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = $3, signature = $4,
            completed_at = $5
          WHERE id = $6 AND state = $7",
@@ -482,7 +477,4 @@ pub(crate) async fn complete_pending(
     .bind(now.as_millis())
     .bind(id)
     .bind(TxState::Pending.as_db())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }

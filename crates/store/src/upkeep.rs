@@ -31,18 +31,18 @@ pub(crate) fn start(store: Store) {
     });
 }
 
-/// RESTART, on the writer's connection in its turn (so the request writes queue on their
-/// lock meanwhile): it copies every frame, then waits until no reader is still on the
+/// RESTART, in the writer's turn (so the request writes queue on their lock meanwhile),
+/// on a connection of sqlx's pool, whose thread may sleep in the busy handler while the
+/// writes in place may not: it copies every frame, then waits until no reader is still on the
 /// WAL. Readers that begin after the copy read the database file, so the wait is for
 /// the reads in flight, microseconds; it gives up after [`CHECKPOINT_WAIT`] (a long write
 /// through the pool, a long read), and the next second tries again.
 async fn checkpoint(store: &Store) -> Result<()> {
-    let Some(mut turn) = store.sqlite_writer().await else { return Ok(()) };
-    // After `close`, which took the writer's connection, no new one.
+    let Some(_turn) = store.sqlite_writer().await else { return Ok(()) };
     if store.pool.is_closed() {
         return Ok(());
     }
-    let conn = store.writer_connection(&mut turn).await?;
+    let mut conn = store.pool.acquire().await?;
     // The connection's own `busy_timeout` (from `SQLITE_PRAGMAS`) is put back after.
     let kept: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await?;
     conn.execute(format!("PRAGMA busy_timeout={}", CHECKPOINT_WAIT.as_millis()).as_str()).await?;
@@ -57,13 +57,13 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_checkpoint_puts_the_writers_busy_timeout_back() {
+    async fn a_checkpoint_puts_the_connections_busy_timeout_back() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("upkeep.db").display());
         let store = Store::connect(&url).await.expect("store");
         checkpoint(&store).await.expect("checkpoint");
-        let mut turn = store.sqlite_writer().await.expect("SQLite has a writer");
-        let conn = store.writer_connection(&mut turn).await.expect("the writer's connection");
+        // The pool keeps one connection, which the checkpoint used.
+        let mut conn = store.pool.acquire().await.expect("a connection");
         let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.expect("read");
         assert_eq!(timeout, 10_000, "SQLITE_PRAGMAS' busy_timeout, not the checkpoint's");
     }

@@ -1,10 +1,10 @@
 //! Users (`users`) and their one-time activation codes (`activation_codes`).
 
 use mobileid_core::{Timestamp, UserState};
-use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::certificates::REASON_CESSATION_OF_OPERATION;
+use crate::sql::Columns;
 use crate::{ts, ts_opt, AnyQuery, Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +22,13 @@ pub struct UserRecord {
 pub(crate) const USER_COLUMN_COUNT: usize = 5;
 
 impl UserRecord {
-    pub(crate) fn from_row(r: &AnyRow) -> Result<UserRecord> {
+    pub(crate) fn from_row(r: &impl Columns) -> Result<UserRecord> {
         Ok(UserRecord {
-            msisdn: r.try_get(0)?,
-            serial_number: r.try_get(1)?,
-            state: UserState::from_db(&r.try_get::<String, _>(2)?)?,
-            test_fault: r.try_get(3)?,
-            created_at: ts(r.try_get(4)?),
+            msisdn: r.col(0)?,
+            serial_number: r.col(1)?,
+            state: UserState::from_db(&r.col::<String>(2)?)?,
+            test_fault: r.col(3)?,
+            created_at: ts(r.col(4)?),
         })
     }
 }

@@ -227,7 +227,8 @@ fn sorted(ids: Vec<String>) -> Vec<String> {
 
 #[tokio::test]
 async fn connect_rejects_unsupported_url() {
-    for url in ["mysql://root@localhost/db", "", "store.db", "http://127.0.0.1:5432/test"] {
+    // In memory, each connection would hold a database of its own.
+    for url in ["mysql://root@localhost/db", "", "store.db", "http://127.0.0.1:5432/test", "sqlite::memory:"] {
         match Store::connect(url).await {
             Ok(_) => panic!("{url:?} was accepted"),
             Err(StoreError::UnsupportedUrl(got)) => {
