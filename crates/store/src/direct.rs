@@ -18,7 +18,7 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,8 @@ pub(crate) struct Direct {
     path: PathBuf,
     readers: Vec<Mutex<Option<Connection>>>,
     next: AtomicUsize,
+    /// Reads so far, for `upkeep` to tell a quiet server.
+    reads: AtomicU64,
 }
 
 impl Direct {
@@ -55,6 +57,7 @@ impl Direct {
             path: options.get_filename().to_path_buf(),
             readers: (0..readers).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
+            reads: AtomicU64::new(0),
         })
     }
 
@@ -79,6 +82,7 @@ impl Direct {
 
     /// A free reader if there is one, else the next in turn once its statement is done.
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let count = self.readers.len();
         let mut slot = (0..count)
@@ -94,7 +98,13 @@ impl Direct {
         result
     }
 
-    /// Closes the readers (the store is closing).
+    /// Reads so far.
+    pub(crate) fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Closes the readers (the store is closing, or the server is quiet: their page
+    /// caches and prepared statements go back to the allocator; the next read opens one).
     pub(crate) fn close(&self) {
         for reader in &self.readers {
             reader.lock().unwrap_or_else(|e| e.into_inner()).take();

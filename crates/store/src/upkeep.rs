@@ -11,6 +11,8 @@ use sqlx::Executor;
 use crate::{Result, Store};
 
 const EVERY: Duration = Duration::from_secs(1);
+/// After this many ticks without a read, the connections in place are closed, once.
+const QUIET_TICKS: u32 = 10;
 /// How long a checkpoint waits for readers, and for a writer outside the writer's turn.
 const CHECKPOINT_WAIT: Duration = Duration::from_millis(20);
 
@@ -20,6 +22,7 @@ pub(crate) fn start(store: Store) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut quiet = Quiet::default();
         while !store.pool.is_closed() {
             tick.tick().await;
             if let Err(e) = checkpoint(&store).await {
@@ -27,8 +30,37 @@ pub(crate) fn start(store: Store) {
                     tracing::warn!("WAL checkpoint: {e}");
                 }
             }
+            if let Some(direct) = &store.direct {
+                if quiet.close_now(direct.reads()) {
+                    direct.close();
+                    if let Some(mut turn) = store.sqlite_writer().await {
+                        *turn = None;
+                    }
+                }
+            }
         }
     });
+}
+
+/// Whether the server has gone quiet: no read in place for [`QUIET_TICKS`] ticks. Then
+/// the connections in place are closed, so that their page caches do not stay allocated
+/// after a load (the outboxes' polls, every two seconds, open the writer's again).
+#[derive(Default)]
+struct Quiet {
+    reads: u64,
+    ticks: u32,
+}
+
+impl Quiet {
+    /// True once per quiet spell, at its [`QUIET_TICKS`]th tick.
+    fn close_now(&mut self, reads: u64) -> bool {
+        if reads != self.reads {
+            *self = Quiet { reads, ticks: 0 };
+            return false;
+        }
+        self.ticks = self.ticks.saturating_add(1);
+        self.ticks == QUIET_TICKS
+    }
 }
 
 /// RESTART, in the writer's turn (so the request writes queue on their lock meanwhile),
@@ -55,6 +87,17 @@ async fn checkpoint(store: &Store) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_close_once_per_quiet_spell() {
+        let mut quiet = Quiet::default();
+        let closed: Vec<bool> = (0..25).map(|_| quiet.close_now(7)).collect();
+        assert_eq!(closed.iter().filter(|c| **c).count(), 1, "once: {closed:?}");
+        assert!(closed[usize::try_from(QUIET_TICKS).expect("small")], "at the tenth quiet tick: {closed:?}");
+        assert!(!quiet.close_now(8), "a read starts a new spell");
+        assert!((1..QUIET_TICKS).all(|_| !quiet.close_now(8)));
+        assert!(quiet.close_now(8), "which ends in one close");
+    }
 
     #[tokio::test]
     async fn a_checkpoint_puts_the_connections_busy_timeout_back() {
