@@ -29,6 +29,11 @@ pub async fn during(window: Window, server_pid: u32) -> Option<CpuShare> {
     Some(CpuShare { server: server_after - server_before, bench: bench_after - bench_before, cores })
 }
 
+/// User plus system time of the process `pid` so far, in seconds.
+pub fn process_seconds(pid: u32) -> Option<f64> {
+    cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
 /// User plus system time of a process, from its `stat` file.
 fn cpu_seconds(stat_path: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(stat_path).ok()?;
