@@ -23,6 +23,7 @@ pub mod identity;
 pub mod metrics;
 pub mod mss;
 pub mod oidc;
+mod polls;
 pub mod portal;
 mod purge;
 mod recent;
@@ -121,6 +122,8 @@ struct Inner {
     config: EngineConfig,
     clock: Arc<dyn Clock>,
     transactions: Waiters,
+    /// When APs' status polls of pending transactions were last answered.
+    polls: polls::Polls,
     inboxes: Waiters,
     /// Signers waiting for a document's lease.
     documents: Waiters,
@@ -174,6 +177,7 @@ impl Engine {
                 config,
                 clock,
                 transactions: Waiters::default(),
+                polls: Default::default(),
                 inboxes: Waiters::default(),
                 documents: Waiters::default(),
                 robot_keys: DashMap::new(),
@@ -256,6 +260,10 @@ impl Engine {
         self.compute(work).await
     }
 
+    pub(crate) fn polls(&self) -> &polls::Polls {
+        &self.inner.polls
+    }
+
     pub(crate) fn master_key(&self) -> &MasterKey {
         &self.inner.master_key
     }
@@ -270,7 +278,10 @@ impl Engine {
 
     fn wake_local(&self, event: &ChangeEvent) {
         match event {
-            ChangeEvent::TransactionDone(id) => self.inner.transactions.wake(id),
+            ChangeEvent::TransactionDone(id) => {
+                self.inner.polls.forget(id);
+                self.inner.transactions.wake(id);
+            }
             ChangeEvent::DeviceInbox(id) => self.inner.inboxes.wake(id),
             ChangeEvent::OidcClient(id) => self.inner.oidc_clients.forget(id),
             ChangeEvent::Ap(_) => self.inner.aps.forget_all(),

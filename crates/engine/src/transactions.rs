@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mobileid_core::{FailureReason, Method, Requester, SignContent, TxKind, TxState};
+use mobileid_core::{FailureReason, Method, Requester, SignContent, Timestamp, TxKind, TxState};
 use mobileid_crypto::{assemble_signed_data, signed_attributes_for_digest, verify_signature, PrivateKey, SubjectKey};
 use mobileid_store::{ChangeEvent, Completion, DeviceRecord, Failure, TransactionRecord};
 use rand::RngCore;
@@ -242,6 +242,26 @@ impl Engine {
         id: &str,
         expiry_detail: Option<&str>,
     ) -> Result<TransactionRecord, TransactionError> {
+        let record = self.watch(id, None).await?;
+        if record.state.is_final() {
+            return Ok(record);
+        }
+        self.expire(&record, expiry_detail).await
+    }
+
+    /// Waits until the transaction ends, its time is up or `until` comes, whichever is
+    /// first, and returns it as it then stands.
+    pub(crate) async fn hold_while_pending(
+        &self,
+        id: &str,
+        until: Timestamp,
+    ) -> Result<TransactionRecord, TransactionError> {
+        self.watch(id, Some(until)).await
+    }
+
+    /// Reads the transaction until it is final or its expiry (or `until`, if sooner) has
+    /// come; between reads, waits for a notification of its end. Returns the last read.
+    async fn watch(&self, id: &str, until: Option<Timestamp>) -> Result<TransactionRecord, TransactionError> {
         let subscription = self.inner.transactions.subscribe(id);
         loop {
             let notified = subscription.notify().notified();
@@ -254,12 +274,10 @@ impl Engine {
                 .await
                 .map_err(internal)?
                 .ok_or(TransactionError::NoSuchRequest)?;
-            if record.state.is_final() {
+            let end = until.map_or(record.expires_at, |until| until.min(record.expires_at));
+            let left = self.now().until(end);
+            if record.state.is_final() || left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
                 return Ok(record);
-            }
-            let left = self.now().until(record.expires_at);
-            if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
-                self.expire(&record, expiry_detail).await?;
             }
         }
     }

@@ -341,6 +341,68 @@ async fn async_expiry(world: World) {
 }
 
 #[tokio::test]
+async fn a_poll_sooner_than_a_second_after_a_pending_answer_waits_for_the_end() {
+    early_polls(world().await).await;
+}
+
+#[tokio::test]
+async fn a_poll_sooner_than_a_second_after_a_pending_answer_waits_for_the_end_postgres() {
+    early_polls(postgres_world("early_polls").await).await;
+}
+
+async fn early_polls(world: World) {
+    let phone = enrolled(&world, "+41791234567").await;
+    let identity = ClientIdentity::Sandbox;
+    let ask = |ap_trans_id: &str| SignatureInput {
+        frame: frame(&world, ap_trans_id),
+        messaging_mode: Some("asynch".into()),
+        timeout: Some("80".into()),
+        msisdn: Some("+41791234567".into()),
+        data_to_be_signed: Some(DataInput { mime_type: None, encoding: None, data: Some("Log in?".into()) }),
+        signature_profile: Some("http://mid.swisscom.ch/Device-LoA4".into()),
+        services: Vec::new(),
+    };
+    let status = |id: &str| StatusInput { frame: frame(&world, "T-status"), mssp_trans_id: Some(id.to_string()) };
+    let mss = world.engine.mss();
+
+    // Polls a second apart, as the contract expects, are answered at once.
+    let first = world.engine.mss().sign(&identity, ask("T-spaced")).await.expect("accepted").mssp_trans_id;
+    for _ in 0..3 {
+        let poll = mss.status(&identity, status(&first));
+        let answer = tokio::time::timeout(Duration::from_secs(30), poll).await.expect("at once").expect("pending");
+        assert_eq!(answer.status.number(), 504);
+        world.clock.advance(Duration::from_secs(1));
+    }
+
+    // A poll right after a pending answer is held, and answered when the phone answers.
+    let id = world.engine.mss().sign(&identity, ask("T-eager")).await.expect("accepted").mssp_trans_id;
+    let pending = world.engine.mss().status(&identity, status(&id)).await.expect("pending");
+    assert_eq!(pending.status.number(), 504);
+    let engine = world.engine.clone();
+    let held = tokio::spawn({
+        let input = status(&id);
+        async move { engine.mss().status(&ClientIdentity::Sandbox, input).await }
+    });
+    // Real time, not the engine's clock: the poll must still be waiting when the phone answers.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!held.is_finished(), "the eager poll was answered before the transaction ended");
+    let request = world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap().requests[0].clone();
+    assert_eq!(request.transaction_id, id);
+    let signature = phone.signing_key.sign(&request.to_be_signed).expect("sign");
+    world.engine.approve(&phone.device, &id, &signature, None, None).await.expect("approved");
+    let answer = held.await.expect("joined").expect("signed");
+    assert_eq!(answer.status.number(), 500);
+    assert!(answer.signature.is_some());
+    // Once it has ended, every poll is answered at once, the same each time.
+    for _ in 0..2 {
+        let poll = mss.status(&identity, status(&id));
+        let again = tokio::time::timeout(Duration::from_secs(30), poll).await.expect("at once").expect("signed");
+        assert_eq!((again.status.number(), again.signature), (500, answer.signature.clone()));
+    }
+    world.end().await;
+}
+
+#[tokio::test]
 async fn a_late_approval_before_any_poll_is_refused_as_expired() {
     let world = world().await;
     let phone = enrolled(&world, "+41791234569").await;

@@ -1,5 +1,6 @@
 //! MSS_StatusQuery: 504 while the phone has not answered, then the final answer, the same
-//! for every repeated poll.
+//! for every repeated poll. Polls of a pending transaction sooner than a second after the
+//! previous one's answer are held (`engine/src/polls.rs`).
 
 use mobileid_core::request::Operation;
 use mobileid_core::{Fault, StatusCode, TxState};
@@ -14,10 +15,16 @@ impl Mss<'_> {
         let (ap, echo) = self.check_frame(Operation::Status, identity, &input.frame).await?;
         let id = input.mssp_trans_id.as_deref().ok_or_else(|| Fault::missing_param("MSSP_TransID is missing"))?;
         let (mut record, mss) = self.owned_transaction(&ap, id).await?;
+        if record.state == TxState::Pending {
+            if let Some(until) = self.engine.polls().held_until(id, self.engine.now()) {
+                record = self.engine.hold_while_pending(id, until).await?;
+            }
+        }
         if record.state == TxState::Pending && record.expires_at <= self.engine.now() {
             record = self.engine.expire(&record, Some(&Fault::expired_async().detail)).await?;
         }
         if record.state == TxState::Pending {
+            self.engine.polls().answered(id, self.engine.now());
             return Ok(StatusOutcome {
                 echo,
                 msisdn_raw: mss.msisdn_raw,
