@@ -293,6 +293,19 @@ async fn with_signing_certificates_a_document_carries_the_signing_certificate_an
     assert!(certificates.iter().all(|c| c.revoked_at.is_some()), "{certificates:?}");
 }
 
+/// An async MSS_Signature request of "Log in?" to `msisdn`, with `timeout` in seconds.
+fn async_request(world: &World, ap_trans_id: &str, msisdn: &str, timeout: &str) -> SignatureInput {
+    SignatureInput {
+        frame: frame(world, ap_trans_id),
+        messaging_mode: Some("asynch".into()),
+        timeout: Some(timeout.into()),
+        msisdn: Some(msisdn.into()),
+        data_to_be_signed: Some(DataInput { mime_type: None, encoding: None, data: Some("Log in?".into()) }),
+        signature_profile: Some("http://mid.swisscom.ch/Device-LoA4".into()),
+        services: Vec::new(),
+    }
+}
+
 #[tokio::test]
 async fn an_async_request_past_its_time_reports_208_on_every_poll_and_refuses_a_late_approval() {
     async_expiry(world().await).await;
@@ -306,15 +319,7 @@ async fn an_async_request_past_its_time_reports_208_on_every_poll_and_refuses_a_
 async fn async_expiry(world: World) {
     let phone = enrolled(&world, "+41791234568").await;
     let identity = ClientIdentity::Sandbox;
-    let input = SignatureInput {
-        frame: frame(&world, "T-expiry"),
-        messaging_mode: Some("asynch".into()),
-        timeout: Some("5".into()),
-        msisdn: Some("+41791234568".into()),
-        data_to_be_signed: Some(DataInput { mime_type: None, encoding: None, data: Some("Log in?".into()) }),
-        signature_profile: Some("http://mid.swisscom.ch/Device-LoA4".into()),
-        services: Vec::new(),
-    };
+    let input = async_request(&world, "T-expiry", "+41791234568", "5");
     let accepted = world.engine.mss().sign(&identity, input).await.expect("accepted");
     let id = accepted.mssp_trans_id;
     let status = |world: &World| StatusInput { frame: frame(world, "T-status"), mssp_trans_id: Some(id.clone()) };
@@ -353,15 +358,7 @@ async fn a_poll_sooner_than_a_second_after_a_pending_answer_waits_for_the_end_po
 async fn early_polls(world: World) {
     let phone = enrolled(&world, "+41791234567").await;
     let identity = ClientIdentity::Sandbox;
-    let ask = |ap_trans_id: &str| SignatureInput {
-        frame: frame(&world, ap_trans_id),
-        messaging_mode: Some("asynch".into()),
-        timeout: Some("80".into()),
-        msisdn: Some("+41791234567".into()),
-        data_to_be_signed: Some(DataInput { mime_type: None, encoding: None, data: Some("Log in?".into()) }),
-        signature_profile: Some("http://mid.swisscom.ch/Device-LoA4".into()),
-        services: Vec::new(),
-    };
+    let ask = |ap_trans_id: &str| async_request(&world, ap_trans_id, "+41791234567", "80");
     let status = |id: &str| StatusInput { frame: frame(&world, "T-status"), mssp_trans_id: Some(id.to_string()) };
     let mss = world.engine.mss();
 
