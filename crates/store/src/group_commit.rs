@@ -7,18 +7,30 @@
 //! inserts and one for all nonces, each atomic on its own. Under load a batch holds as
 //! many writes as arrived during the previous one; alone, a write is a batch of one.
 //!
+//! On SQLite the queue also takes the request writes (new requests, completions, receipts):
+//! SQLite lets one writer in at a time, and handing its lock from one request's task to
+//! the next left it idle while the next task waited for its turn on a busy worker. Here
+//! one task writes a whole batch in one database transaction, each request write in a
+//! savepoint of its own, and answers after the COMMIT.
+//!
 //! Each write still gets its own answer, with the same guarantees as alone: an object is
 //! consumed at most once (of two consumptions of one object, in one batch or not, one is
 //! `Fresh`), a grant moves on from a generation at most once, an insert of a taken
-//! (kind, id) changes nothing and says so, and a nonce is fresh once per device.
+//! (kind, id) changes nothing and says so, a nonce is fresh once per device, and a request
+//! write that fails leaves nothing behind and does not fail the others.
+
+use std::borrow::Cow;
 
 use mobileid_core::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::direct::breaks_connection;
+use crate::direct::{self, breaks_connection};
 use crate::oidc::{Consumed, OidcObject, Rotation, OBJECT_COLUMNS};
-use crate::sql::{Columns, Conn, Row, Sql};
+use crate::sql::{Columns, Conn, DirectRow, Row, Sql, Value};
 use crate::{Result, Store, StoreError};
+
+/// What one statement of a request write returned, and how many rows it changed.
+pub(crate) type Written = (Vec<DirectRow>, u64);
 
 /// Writes in one transaction at most: 7 parameters each stays far below either
 /// database's limit.
@@ -36,6 +48,13 @@ enum Job {
     Rotate { grant_id: String, generation: i64, now: Timestamp, answer: oneshot::Sender<Result<Rotation, String>> },
     /// Records a device request's nonce; false if the device used it before.
     Nonce { device_id: String, nonce: String, seen_at: Timestamp, answer: oneshot::Sender<Result<bool, String>> },
+    /// SQLite: a request write, its statements in order, each with the shared values; all
+    /// of them or none.
+    Write {
+        statements: Vec<Cow<'static, str>>,
+        params: Vec<Value<'static>>,
+        answer: oneshot::Sender<Result<Vec<Written>>>,
+    },
 }
 
 /// A batch's answers, in the order of its inserts, consumptions and rotations.
@@ -44,6 +63,7 @@ struct Answers {
     consumed: std::vec::IntoIter<Consumed>,
     rotated: std::vec::IntoIter<Rotation>,
     nonces: std::vec::IntoIter<bool>,
+    writes: std::vec::IntoIter<Result<Vec<Written>>>,
 }
 
 /// The queue's sending end; the task ends when the last store handle is dropped.
@@ -88,6 +108,28 @@ impl Store {
         answered.await.map_err(|_| closed())?.map_err(StoreError::GroupCommit)
     }
 
+    /// SQLite: runs `statements`, each with `params`, in place on the writer's connection
+    /// as one write of the next batch; what each returned and changed.
+    pub(crate) async fn queue_write(
+        &self,
+        statements: &[&'static str],
+        params: Vec<Value<'static>>,
+    ) -> Result<Vec<Written>> {
+        let (answer, answered) = oneshot::channel();
+        let statements = statements.iter().map(|&text| Cow::Borrowed(text)).collect();
+        self.queue_job(Job::Write { statements, params, answer }).await?;
+        answered.await.map_err(|_| closed())?
+    }
+
+    /// SQLite: one statement as a write of the next batch, as [`Store::queue_write`].
+    pub(crate) async fn queue_statement(&self, sql: Sql<'_>) -> Result<Written> {
+        let Sql { text, params } = sql.into_owned();
+        let (answer, answered) = oneshot::channel();
+        self.queue_job(Job::Write { statements: vec![text], params, answer }).await?;
+        let mut written = answered.await.map_err(|_| closed())??;
+        written.pop().ok_or_else(|| StoreError::GroupCommit("no answer".into()))
+    }
+
     async fn queue_job(&self, job: Job) -> Result<()> {
         let writer = self.group_commit.as_ref().ok_or_else(closed)?;
         writer.queue.send(job).await.map_err(|_| closed())
@@ -127,6 +169,11 @@ async fn write_batches(store: Store, mut jobs: mpsc::Receiver<Job>) {
                         Job::Nonce { answer, .. } => {
                             let _ = answer.send(answers.nonces.next().ok_or_else(|| "no answer".to_string()));
                         }
+                        Job::Write { answer, .. } => {
+                            let written = answers.writes.next();
+                            let _ = answer
+                                .send(written.unwrap_or_else(|| Err(StoreError::GroupCommit("no answer".into()))));
+                        }
                     }
                 }
             }
@@ -138,6 +185,7 @@ async fn write_batches(store: Store, mut jobs: mpsc::Receiver<Job>) {
                         Job::Consume { answer, .. } => drop(answer.send(Err(message.clone()))),
                         Job::Rotate { answer, .. } => drop(answer.send(Err(message.clone()))),
                         Job::Nonce { answer, .. } => drop(answer.send(Err(message.clone()))),
+                        Job::Write { answer, .. } => drop(answer.send(Err(StoreError::GroupCommit(message.clone())))),
                     }
                 }
             }
@@ -145,11 +193,11 @@ async fn write_batches(store: Store, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-/// On SQLite in place on the writer's connection, in its turn.
+/// On SQLite in place on the writer's connection, in its turn, in one transaction.
 async fn write_batch(store: &Store, jobs: &[Job]) -> Result<Answers> {
     match store.sqlite_writer().await {
         Some(mut turn) => {
-            let answers = write_statements(&mut Conn::Direct(store.writer_connection(&mut turn)?), jobs).await;
+            let answers = in_one_transaction(store.writer_connection(&mut turn)?, jobs).await;
             if matches!(&answers, Err(StoreError::Sqlite(e)) if breaks_connection(e)) {
                 *turn = None;
             }
@@ -163,8 +211,51 @@ async fn write_batch(store: &Store, jobs: &[Job]) -> Result<Answers> {
     }
 }
 
-/// At most four statements, each its own transaction: nothing in a batch depends on
-/// another write of it, and one round trip per statement is the point.
+/// SQLite: the request writes, each in a savepoint, then the batched statements, and one
+/// COMMIT for all. The lock is taken first (`BEGIN IMMEDIATE`), so nothing in between
+/// finds the database busy; a busy `BEGIN` (a write through sqlx's pool) is tried again.
+async fn in_one_transaction(conn: &mut rusqlite::Connection, jobs: &[Job]) -> Result<Answers> {
+    let begin = &mut *conn;
+    direct::retry_busy(move || direct::run_text(begin, "BEGIN IMMEDIATE", &[])).await?;
+    let answers = async {
+        let writes = request_writes(conn, jobs)?;
+        let mut answers = write_statements(&mut Conn::Direct(conn), jobs).await?;
+        answers.writes = writes.into_iter();
+        direct::run_text(conn, "COMMIT", &[])?;
+        Ok(answers)
+    }
+    .await;
+    if answers.is_err() && !conn.is_autocommit() {
+        direct::run_text(conn, "ROLLBACK", &[])?;
+    }
+    answers
+}
+
+/// Each request write of the batch in a savepoint: one whose statement fails is undone
+/// alone and answered with its error, unless the error leaves the connection in doubt.
+fn request_writes(conn: &rusqlite::Connection, jobs: &[Job]) -> Result<Vec<Result<Vec<Written>>>> {
+    let mut results = Vec::new();
+    for job in jobs {
+        let Job::Write { statements, params, .. } = job else { continue };
+        direct::run_text(conn, "SAVEPOINT request_write", &[])?;
+        let written: Result<Vec<Written>> =
+            statements.iter().map(|text| direct::run_text(conn, text, params)).collect();
+        match written {
+            Err(StoreError::Sqlite(e)) if breaks_connection(&e) => return Err(StoreError::Sqlite(e)),
+            Err(e) => {
+                direct::run_text(conn, "ROLLBACK TO request_write", &[])?;
+                results.push(Err(e));
+            }
+            Ok(written) => results.push(Ok(written)),
+        }
+        direct::run_text(conn, "RELEASE request_write", &[])?;
+    }
+    Ok(results)
+}
+
+/// At most four statements: nothing in a batch depends on another write of it, and one
+/// round trip per statement is the point. Each is its own transaction on PostgreSQL,
+/// part of the batch's on SQLite.
 async fn write_statements(conn: &mut Conn<'_>, jobs: &[Job]) -> Result<Answers> {
     let (mut consumes, mut rotations, mut inserts, mut nonces) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for job in jobs {
@@ -173,6 +264,7 @@ async fn write_statements(conn: &mut Conn<'_>, jobs: &[Job]) -> Result<Answers> 
             Job::Rotate { grant_id, generation, now, .. } => rotations.push((grant_id.as_str(), *generation, *now)),
             Job::Insert { object, .. } => inserts.push(object),
             Job::Nonce { device_id, nonce, seen_at, .. } => nonces.push((device_id.as_str(), nonce.as_str(), *seen_at)),
+            Job::Write { .. } => {}
         }
     }
     let mut consumed = Vec::with_capacity(consumes.len());
@@ -224,6 +316,7 @@ async fn write_statements(conn: &mut Conn<'_>, jobs: &[Job]) -> Result<Answers> 
         consumed: consumed.into_iter(),
         rotated: rotated.into_iter(),
         nonces: fresh_nonces.into_iter(),
+        writes: Vec::new().into_iter(),
     })
 }
 

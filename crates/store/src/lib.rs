@@ -39,7 +39,6 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 use crate::sql::{Row, Sql};
-use crate::transactions::WriterTurn;
 
 pub use accounts::{AccountRecord, SessionRecord, TokenOutcome};
 pub use aps::ApRecord;
@@ -114,9 +113,11 @@ pub struct Store {
     backend: Backend,
     url: String,
     /// SQLite lets one writer in at a time, and one that finds the lock taken sleeps in
-    /// its busy handler. Request writes queue here instead, on an async lock, so they take
-    /// SQLite's lock in turn without busy sleeps. It also holds the writer's own
-    /// connection, which runs its statements in place (see `direct`).
+    /// its busy handler. Writes take turns here instead, on an async lock, so they take
+    /// SQLite's lock in turn without busy sleeps: the group commit's batches (which carry
+    /// the request writes), the checkpoint, and the writes through sqlx's pool that
+    /// [`Store::begin_request`] starts. It also holds the writer's own connection, which
+    /// runs the batches in place (see `direct`).
     sqlite_writer: std::sync::Arc<tokio::sync::Mutex<Option<rusqlite::Connection>>>,
     /// SQLite's connections in place (see `direct`); None on PostgreSQL.
     direct: Option<std::sync::Arc<direct::Direct>>,
@@ -199,42 +200,23 @@ impl Store {
     }
 
     /// Runs one statement that writes and returns rows (`RETURNING`): on SQLite in place on
-    /// the writer's connection, in its turn (no sleeping in SQLite's busy handler while
-    /// another writer commits); on PostgreSQL on a slot.
+    /// the writer's connection, in the group commit's next batch (no sleeping in SQLite's
+    /// busy handler while another writer commits); on PostgreSQL on a slot.
     pub(crate) async fn fetch_write(&self, sql: Sql<'_>) -> Result<Vec<Row>> {
-        match self.sqlite_writer().await {
-            Some(mut turn) => {
-                let rows = self.sqlite_write(&mut turn, |conn| direct::run(conn, &sql)).await?.0;
-                Ok(rows.into_iter().map(Row::Direct).collect())
-            }
-            None => self.fetch_all_on_slot(sql).await,
+        match self.backend {
+            Backend::Sqlite => Ok(self.queue_statement(sql).await?.0.into_iter().map(Row::Direct).collect()),
+            Backend::Postgres => self.fetch_all_on_slot(sql).await,
         }
     }
 
-    /// Runs one statement that writes and returns no rows: on SQLite in place in the
-    /// writer's turn, as [`Store::fetch_write`]; on PostgreSQL through the pool. How many
-    /// rows it changed.
+    /// Runs one statement that writes and returns no rows: on SQLite in the group
+    /// commit's next batch, as [`Store::fetch_write`]; on PostgreSQL through the pool.
+    /// How many rows it changed.
     pub(crate) async fn execute_write(&self, sql: Sql<'_>) -> Result<u64> {
-        match self.sqlite_writer().await {
-            Some(mut turn) => Ok(self.sqlite_write(&mut turn, |conn| direct::run(conn, &sql)).await?.1),
-            None => Ok(sql.query().execute(&self.pool).await?.rows_affected()),
+        match self.backend {
+            Backend::Sqlite => Ok(self.queue_statement(sql).await?.1),
+            Backend::Postgres => Ok(sql.query().execute(&self.pool).await?.rows_affected()),
         }
-    }
-
-    /// SQLite: runs `attempt` in place on the writer's connection (opened at the first
-    /// turn), again while the database is locked (see `direct`). A connection that an
-    /// error left in doubt is closed; the next turn opens another.
-    pub(crate) async fn sqlite_write<T>(
-        &self,
-        turn: &mut WriterTurn,
-        mut attempt: impl FnMut(&rusqlite::Connection) -> Result<T>,
-    ) -> Result<T> {
-        let conn = self.writer_connection(turn)?;
-        let result = direct::retry_busy(move || attempt(conn)).await;
-        if matches!(&result, Err(StoreError::Sqlite(e)) if direct::breaks_connection(e)) {
-            **turn = None;
-        }
-        result
     }
 
     pub fn backend(&self) -> Backend {

@@ -23,6 +23,19 @@ pub(crate) enum Value<'a> {
     NullBlob,
 }
 
+impl Value<'_> {
+    fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Int(v) => Value::Int(v),
+            Value::Text(v) => Value::Text(Cow::Owned(v.into_owned())),
+            Value::Blob(v) => Value::Blob(Cow::Owned(v.into_owned())),
+            Value::NullInt => Value::NullInt,
+            Value::NullText => Value::NullText,
+            Value::NullBlob => Value::NullBlob,
+        }
+    }
+}
+
 impl From<i64> for Value<'_> {
     fn from(v: i64) -> Self {
         Value::Int(v)
@@ -136,6 +149,14 @@ impl<'a> Sql<'a> {
     pub(crate) fn bind(mut self, value: impl Into<Value<'a>>) -> Sql<'a> {
         self.params.push(value.into());
         self
+    }
+
+    /// The same statement, owning its text and values (to be run by another task).
+    pub(crate) fn into_owned(self) -> Sql<'static> {
+        Sql {
+            text: Cow::Owned(self.text.into_owned()),
+            params: self.params.into_iter().map(Value::into_owned).collect(),
+        }
     }
 
     /// The statement as a query for sqlx.

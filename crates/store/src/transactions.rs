@@ -8,7 +8,7 @@
 use mobileid_core::{ContentKind, FailureReason, Method, Requester, SignContent, Timestamp, TxKind, TxState};
 use sqlx::{Any, AnyConnection};
 
-use crate::direct;
+use crate::group_commit::Written;
 use crate::sql::{Columns, Conn, Sql};
 use crate::{ts, ts_opt, Backend, Result, Store, StoreError};
 
@@ -209,8 +209,8 @@ async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> 
 /// transaction row went in (`changes()`), and, for a pending App request (`$33` = 1), the
 /// user's other pending App requests fail as replaced only if it did. A duplicate writes
 /// nothing. The inserts and the replacement say what they did in their returned rows.
-/// Writes take turns on the writer's lock, so nothing can come between the insert and
-/// the replacement.
+/// SQLite's one writer runs writes one after the other (see `group_commit`), so nothing
+/// can come between the insert and the replacement.
 const SQLITE_INSERT_MSS_TRANSACTION: [&str; 3] = [
     "INSERT INTO transactions (id, kind, requester, msisdn, device_id, method, content_kind, content, digest, \
       language, nonce, state, failure_reason, failure_detail, signature, created_at, expires_at, completed_at, \
@@ -336,38 +336,25 @@ impl Store {
         t: &TransactionRecord,
         mss: &MssRecord,
     ) -> Result<(InsertOutcome, Vec<String>)> {
-        let Some(mut turn) = self.sqlite_writer().await else {
+        if self.backend() == Backend::Postgres {
             let mut write = self.begin_request(t).await?;
             return match write.insert_mss(t, mss).await? {
                 InsertOutcome::Inserted => Ok((InsertOutcome::Inserted, write.commit(t).await?)),
                 InsertOutcome::Duplicate => Ok((InsertOutcome::Duplicate, Vec::new())),
             };
-        };
+        }
         let values = bind_mss(bind_transaction(Sql::new(""), t), mss)
             .bind(TxState::Failed.as_db())
             .bind(FailureReason::Replaced.as_db())
             .bind(Method::App.as_db())
             .bind(TxState::Pending.as_db())
             .bind(i64::from(replaces_others(t)))
+            .into_owned()
             .params;
-        let [insert, insert_mss, replace] = SQLITE_INSERT_MSS_TRANSACTION;
-        let (inserted, replaced) = self
-            .sqlite_write(&mut turn, |conn| {
-                direct::run_text(conn, "BEGIN IMMEDIATE", &[])?;
-                let written = (|| {
-                    direct::run_text(conn, insert, &values)?;
-                    let inserted = direct::run_text(conn, insert_mss, &values)?.0;
-                    let replaced = direct::run_text(conn, replace, &values)?.0;
-                    direct::run_text(conn, "COMMIT", &[])?;
-                    Ok((!inserted.is_empty(), replaced))
-                })();
-                if written.is_err() && !conn.is_autocommit() {
-                    // What the failed statement left: undone, so the connection is clean.
-                    direct::run_text(conn, "ROLLBACK", &[])?;
-                }
-                written
-            })
-            .await?;
+        let written = self.queue_write(&SQLITE_INSERT_MSS_TRANSACTION, values).await?;
+        let [_, (inserted, _), (replaced, _)] = <[Written; 3]>::try_from(written)
+            .map_err(|w| StoreError::GroupCommit(format!("{} answers for 3 statements", w.len())))?;
+        let inserted = !inserted.is_empty();
         if !inserted {
             return Ok((InsertOutcome::Duplicate, Vec::new()));
         }
@@ -418,9 +405,9 @@ impl Store {
     /// the first answer wins, and a final state never changes.
     pub async fn complete_transaction(&self, id: &str, outcome: &Completion, now: Timestamp) -> Result<bool> {
         let sql = completion(id, outcome, now);
-        match self.sqlite_writer().await {
-            Some(mut turn) => Ok(self.sqlite_write(&mut turn, |conn| direct::run(conn, &sql)).await?.1 == 1),
-            None => {
+        match self.backend() {
+            Backend::Sqlite => Ok(self.queue_statement(sql).await?.1 == 1),
+            Backend::Postgres => {
                 let mut slot = self.slot().await?;
                 let result = Conn::Any(slot.connection()).execute(&sql).await;
                 Ok(slot.check(result)? == 1)

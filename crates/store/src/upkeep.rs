@@ -63,18 +63,25 @@ impl Quiet {
     }
 }
 
-/// RESTART, in the writer's turn (so the request writes queue on their lock meanwhile),
-/// on a connection of sqlx's pool, whose thread may sleep in the busy handler while the
-/// writes in place may not: it copies every frame, then waits until no reader is still on the
-/// WAL. Readers that begin after the copy read the database file, so the wait is for
+/// First PASSIVE, beside the writes: it copies the frames that no reader still needs and
+/// syncs the database file, the bulk of the work, without waiting for anyone and without
+/// holding up a write. Then RESTART, in the writer's turn (so the writes queue on their
+/// lock meanwhile), which has only the frames written since to copy. Both run on a
+/// connection of sqlx's pool, whose thread may sleep in the busy handler while the writes
+/// in place may not. RESTART copies every frame, then waits until no reader is still on
+/// the WAL. Readers that begin after the copy read the database file, so the wait is for
 /// the reads in flight, microseconds; it gives up after [`CHECKPOINT_WAIT`] (a long write
 /// through the pool, a long read), and the next second tries again.
 async fn checkpoint(store: &Store) -> Result<()> {
+    if store.pool.is_closed() || store.backend != crate::Backend::Sqlite {
+        return Ok(());
+    }
+    let mut conn = store.pool.acquire().await?;
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
     let Some(_turn) = store.sqlite_writer().await else { return Ok(()) };
     if store.pool.is_closed() {
         return Ok(());
     }
-    let mut conn = store.pool.acquire().await?;
     // The connection's own `busy_timeout` (from `SQLITE_PRAGMAS`) is put back after.
     let kept: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await?;
     conn.execute(format!("PRAGMA busy_timeout={}", CHECKPOINT_WAIT.as_millis()).as_str()).await?;

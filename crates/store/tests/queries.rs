@@ -908,6 +908,29 @@ both!(insert_mss_transaction, |db, store| {
     }
 });
 
+both!(failed_request_write_leaves_nothing, |db, store| {
+    let first = tx("F0", "41790000100", Some("d0"), Method::Sim);
+    assert_eq!(store.insert_mss_request(&first, &mss(&first)).await.unwrap().0, InsertOutcome::Inserted);
+    // Eight writes at once (on SQLite, the writer takes them in one batch). The first one's
+    // transaction row is new, but its MSS row names F0's, which exists: it fails after its
+    // first statement. The others are new requests of other users.
+    let results = race(&store, |store, i| async move {
+        let id = format!("F{}", i + 1);
+        let t = tx(&id, &format!("4179000020{i}"), Some("d1"), Method::Sim);
+        let m = if i == 0 { MssRecord { transaction_id: "F0".into(), ..mss(&t) } } else { mss(&t) };
+        store.insert_mss_request(&t, &m).await.map(|(outcome, _)| outcome)
+    })
+    .await;
+    assert!(results[0].is_err(), "the MSS row of an existing request: {:?}", results[0]);
+    for (i, result) in results.iter().enumerate().skip(1) {
+        assert_eq!(result.as_ref().ok(), Some(&InsertOutcome::Inserted), "F{}: {result:?}", i + 1);
+        assert!(store.find_mss_transaction(&format!("F{}", i + 1)).await.unwrap().is_some());
+    }
+    // Nothing of the failed write is left, and F0 is as it was.
+    assert_eq!(store.find_transaction("F1").await.unwrap(), None);
+    assert_eq!(store.find_mss_transaction("F0").await.unwrap(), Some((first.clone(), mss(&first))));
+});
+
 both!(insert_transaction, |db, store| {
     // A transaction no service table refers to, asking for a document's digest.
     let doc = TransactionRecord {
