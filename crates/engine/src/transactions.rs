@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mobileid_core::{FailureReason, Method, Requester, SignContent, Timestamp, TxKind, TxState};
-use mobileid_crypto::{assemble_signed_data, signed_attributes_for_digest, verify_signature, PrivateKey, SubjectKey};
+use mobileid_crypto::{
+    assemble_signed_data, signed_attributes_for_digest, verify_signature, KeyAlgorithm, PrivateKey, SubjectKey,
+};
 use mobileid_store::{ChangeEvent, Completion, DeviceRecord, Failure, TransactionRecord};
 use rand::RngCore;
 
@@ -291,9 +293,16 @@ impl Engine {
     ) -> Result<Vec<u8>, TransactionError> {
         let key = self.robot_key(device, sealed)?;
         let algorithm = key.algorithm();
-        let message = to_be_signed.to_vec();
-        // RSA signing takes milliseconds: keep it off the async workers.
-        let signature = self.compute(move || key.sign(&message)).await.map_err(internal)?.map_err(internal)?;
+        let signature = match algorithm {
+            // An ECDSA signature takes tens of microseconds: less than handing it to
+            // another thread and back would cost.
+            KeyAlgorithm::EcP256 => key.sign(to_be_signed).map_err(internal)?,
+            // RSA signing takes milliseconds: keep it off the async workers.
+            KeyAlgorithm::Rsa2048 => {
+                let message = to_be_signed.to_vec();
+                self.compute(move || key.sign(&message)).await.map_err(internal)?.map_err(internal)?
+            }
+        };
         let chain = self.inner.ca.chain();
         assemble_signed_data(content, to_be_signed, &signature, &device.cert_der, &chain, algorithm).map_err(internal)
     }
