@@ -5,9 +5,10 @@
 //!   a client that never finishes its headers (HTTP/1.1 or HTTP/2), trickles bytes or
 //!   pings, and an idle keep-alive connection alike.
 //! - A request body must arrive completely within [`Limits::body`] of the request's start.
-//! - Each listener serves at most [`Limits::max_connections`] connections at once; at the
-//!   cap it stops accepting, and new clients wait in the kernel's accept queue until a
-//!   connection closes (back-pressure, not refusal).
+//! - Each listener serves at most [`Limits::max_connections`] connections at once, and all
+//!   listeners together at most [`Limits::all_connections`]; at either cap a listener stops
+//!   accepting, and new clients wait in the kernel's accept queue until a connection closes
+//!   (back-pressure, not refusal).
 
 use std::error::Error;
 use std::fmt;
@@ -29,11 +30,19 @@ pub struct Limits {
     pub body: Duration,
     /// Connections one listener serves at once.
     pub max_connections: usize,
+    /// Connections all listeners together serve at once: one budget (of file descriptors,
+    /// say) that a busy listener may use more of while the others are quiet.
+    pub all_connections: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { idle: Duration::from_secs(10), body: Duration::from_secs(10), max_connections: 10_000 }
+        Limits {
+            idle: Duration::from_secs(10),
+            body: Duration::from_secs(10),
+            max_connections: 10_000,
+            all_connections: 20_000,
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! Accept loops: HTTPS (with the caller's client certificate attached to each request)
 //! and the optional plain-HTTP sandbox listener, all stopping on [`Shutdown`].
 //!
-//! Each listener holds at most [`Limits::max_connections`] connections: at the cap it
-//! stops accepting until one closes, so new clients wait in the kernel's queue. When
+//! Each listener holds at most [`Limits::max_connections`] connections, and all of them
+//! together at most [`Limits::all_connections`]: at either cap a listener stops accepting
+//! until a connection closes, so new clients wait in the kernel's queue. When
 //! accepting fails (out of file descriptors, say), the loop backs off, up to a second,
 //! and logs one line per [`LOG_EVERY`] with the count of failures in between.
 //!
@@ -57,11 +58,13 @@ pub enum Listener {
 /// the shutdown's bound.
 pub async fn serve(listeners: Vec<Listener>, limits: Limits, shutdown: Shutdown) {
     let connections = TaskTracker::new();
+    let everyone = Arc::new(Semaphore::new(limits.all_connections));
     let loops: Vec<_> = listeners
         .into_iter()
         .map(|listener| {
             let (connections, shutdown) = (connections.clone(), shutdown.clone());
-            tokio::spawn(async move { accept_loop(listener, limits, &connections, &shutdown).await })
+            let slots = Slots { own: Arc::new(Semaphore::new(limits.max_connections)), shared: everyone.clone() };
+            tokio::spawn(async move { accept_loop(listener, limits, slots, &connections, &shutdown).await })
         })
         .collect();
     shutdown.begun().await;
@@ -74,12 +77,32 @@ pub async fn serve(listeners: Vec<Listener>, limits: Limits, shutdown: Shutdown)
     }
 }
 
-async fn accept_loop(listener: Listener, limits: Limits, connections: &TaskTracker, shutdown: &Shutdown) {
+/// Room for one more connection: the listener's own cap and the budget all listeners share.
+struct Slots {
+    own: Arc<Semaphore>,
+    shared: Arc<Semaphore>,
+}
+
+/// A connection's place under both caps, given back when it closes.
+struct Slot {
+    _own: OwnedSemaphorePermit,
+    _shared: OwnedSemaphorePermit,
+}
+
+impl Slots {
+    async fn take(&self) -> Slot {
+        const NEVER_CLOSED: &str = "the connection semaphores are never closed";
+        let own = self.own.clone().acquire_owned().await.expect(NEVER_CLOSED);
+        let shared = self.shared.clone().acquire_owned().await.expect(NEVER_CLOSED);
+        Slot { _own: own, _shared: shared }
+    }
+}
+
+async fn accept_loop(listener: Listener, limits: Limits, slots: Slots, connections: &TaskTracker, shutdown: &Shutdown) {
     let (tcp_listener, tls, app) = match listener {
         Listener::Tls { listener, tls, app } => (listener, Some(TlsAcceptor::from(tls)), app),
         Listener::Plain { listener, app } => (listener, None, app),
     };
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut failures = AcceptFailures::default();
     loop {
         let accepted = tokio::select! {
@@ -97,12 +120,8 @@ async fn accept_loop(listener: Listener, limits: Limits, connections: &TaskTrack
 }
 
 /// The next connection, once there is room for it.
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-    failures: &mut AcceptFailures,
-) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
-    let slot = slots.clone().acquire_owned().await.expect("the connection semaphore is never closed");
+async fn accept(listener: &TcpListener, slots: &Slots, failures: &mut AcceptFailures) -> (TcpStream, SocketAddr, Slot) {
+    let slot = slots.take().await;
     loop {
         match listener.accept().await {
             Ok((tcp, peer)) => {

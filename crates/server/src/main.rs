@@ -621,10 +621,13 @@ async fn serve(
         browser: browser.local_addr()?,
         sandbox: sandbox.as_ref().and_then(|l| l.local_addr().ok()),
     };
+    let (max_connections, all_connections) =
+        connection_caps(config.max_connections, if sandbox.is_some() { 3 } else { 2 });
     let limits = Limits {
         idle: Duration::from_secs(config.connection_idle_seconds),
         body: Duration::from_secs(config.body_read_seconds),
-        max_connections: connection_cap(config.max_connections, if sandbox.is_some() { 3 } else { 2 }),
+        max_connections,
+        all_connections,
     };
     if config.browser_listen.port() == 0 {
         engine.set_oidc_issuer(format!("https://localhost:{}", addresses.browser.port()));
@@ -699,10 +702,12 @@ const RESERVED_FILES: u64 = 256;
 const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 
 /// Raises the open-file soft limit to the hard limit (so a busy server does not run out at
-/// the common 1,024), and derives each listener's connection cap from it unless the
-/// operator set one. A cap set above what the limit allows is kept, with a warning: then
-/// accepting fails at the limit and backs off.
-fn connection_cap(configured: usize, listeners: u64) -> usize {
+/// the common 1,024) and derives the connection caps from it unless the operator set one:
+/// all listeners together get the descriptors that the limit leaves after
+/// [`RESERVED_FILES`], each of them at most [`DEFAULT_MAX_CONNECTIONS`] of those, so a busy
+/// listener may use what a quiet one does not. A cap set above what the limit allows is
+/// kept, with a warning: then accepting fails at the limit and backs off.
+fn connection_caps(configured: usize, listeners: u64) -> (usize, usize) {
     let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => limit,
         Err(e) => {
@@ -710,18 +715,21 @@ fn connection_cap(configured: usize, listeners: u64) -> usize {
             1024
         }
     };
-    let fits = open_files.saturating_sub(RESERVED_FILES) / listeners.max(1);
+    let fits = open_files.saturating_sub(RESERVED_FILES).max(1);
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     if configured == 0 {
-        let cap = fits.clamp(1, DEFAULT_MAX_CONNECTIONS);
-        tracing::info!("open-file limit {open_files}: up to {cap} connections per listener");
-        return usize::try_from(cap).unwrap_or(usize::MAX);
+        let each = fits.min(DEFAULT_MAX_CONNECTIONS);
+        tracing::info!("open-file limit {open_files}: up to {fits} connections, {each} on each listener");
+        return (size(each), size(fits));
     }
-    if configured as u64 > fits {
+    let wanted = (configured as u64).saturating_mul(listeners);
+    if wanted > fits {
         tracing::warn!(
-            "max_connections {configured} per listener exceeds what the open-file limit {open_files} allows ({fits})"
+            "max_connections {configured} per listener exceeds what the open-file limit {open_files} allows \
+             for {listeners} listeners ({fits} in all)"
         );
     }
-    configured
+    (configured, size(wanted))
 }
 
 /// Every minute, what can no longer matter goes: device nonces past the clock window

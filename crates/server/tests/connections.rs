@@ -2,7 +2,8 @@
 //! in flight is closed after `connection_idle_seconds`, whether it never finishes its
 //! headers, trickles bytes, only pings over HTTP/2 or sits idle after a response; a body
 //! must arrive within `body_read_seconds`; each listener holds at most `max_connections`
-//! and makes the next client wait; accept failures back off and are logged at a bounded
+//! and makes the next client wait, and all listeners together share what the open-file
+//! limit leaves; accept failures back off and are logged at a bounded
 //! rate; the open-file limit is raised at start. A request in flight (a long poll) is
 //! never cut.
 
@@ -35,13 +36,18 @@ fn port(base: &str) -> u16 {
 
 /// A TLS connection to the browser port (no client certificate), offering `alpn`.
 async fn tls(server: &TestServer, alpn: &[&[u8]]) -> TlsStream<TcpStream> {
+    tls_to(server, &server.browser_base, alpn).await
+}
+
+/// A TLS connection without a client certificate to the port of `base`, offering `alpn`.
+async fn tls_to(server: &TestServer, base: &str, alpn: &[&[u8]]) -> TlsStream<TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(server.ca_pem.as_bytes()) {
         roots.add(cert.expect("ca.pem")).expect("root");
     }
     let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = TcpStream::connect(("127.0.0.1", port(&server.browser_base))).await.expect("connect");
+    let tcp = TcpStream::connect(("127.0.0.1", port(base))).await.expect("connect");
     let name = ServerName::try_from("localhost").expect("name");
     TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("TLS handshake")
 }
@@ -174,6 +180,34 @@ async fn at_the_connection_cap_the_next_client_waits_for_a_free_slot() {
     assert!(String::from_utf8_lossy(&received).starts_with("HTTP/1.1 200"));
     // The idle ones were closed after 2 s; only then was the fourth accepted.
     assert!(waited >= Duration::from_millis(1500), "accepted after {waited:?}, past the cap");
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listeners_share_the_descriptors_the_open_file_limit_leaves() {
+    // 262 files less the 256 kept for the database and files: 6 connections in all. Split
+    // evenly, each listener could hold 3; shared, a busy one may hold all 6.
+    let launch = Launch { prefix: vec!["prlimit".into(), "--nofile=262:262".into()], log_to_file: true };
+    let env = [("MOBILEID_CONNECTION_IDLE_SECONDS", "2"), ("MOBILEID_LOG", "info")];
+    let server = TestServer::start_launched(Backend::Sqlite, &env, launch).await;
+    let started = Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(tls_to(&server, &server.base, &[b"http/1.1"]).await);
+    }
+    held.push(tls(&server, &[b"http/1.1"]).await);
+    let accepted = started.elapsed();
+    assert!(accepted < Duration::from_millis(1500), "six connections took {accepted:?}: the budget is not shared");
+    assert!(server.log().contains("up to 6 connections, 6 on each listener"), "{}", server.log());
+
+    // The seventh, on either port, waits until the idle ones close after 2 s.
+    let started = Instant::now();
+    let mut next = tls_to(&server, &server.base, &[b"http/1.1"]).await;
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1000), "accepted after {waited:?}, past the shared cap");
+    next.write_all(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.expect("write");
+    let (received, _) = until_closed(&mut next, Duration::from_secs(5)).await;
+    assert!(String::from_utf8_lossy(&received).starts_with("HTTP/1.1 200"));
     drop(held);
 }
 
