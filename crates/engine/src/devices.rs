@@ -301,9 +301,9 @@ impl Engine {
             return Ok(Inbox::default());
         }
         let now = self.now();
-        let pending = self.inner.store.pending_for_device(&device.device_id, now).await.map_err(internal)?;
-        let mut requests = Vec::with_capacity(pending.len());
-        for record in pending {
+        let stored = self.inner.store.device_inbox(&device.device_id, now).await.map_err(internal)?;
+        let mut requests = Vec::with_capacity(stored.pending.len());
+        for record in stored.pending {
             let requester = self.requester_name(&record.requester).await;
             let document = match record.content {
                 SignContent::Document { .. } => Some(self.document_request_facts(&record).await?),
@@ -311,7 +311,11 @@ impl Engine {
             };
             requests.push(self.pending_request(record, requester, document)?);
         }
-        let receipts = self.inner.store.take_receipts(&device.device_id, now).await.map_err(internal)?;
+        let receipts = if stored.receipts_waiting {
+            self.inner.store.take_receipts(&device.device_id, now).await.map_err(internal)?
+        } else {
+            Vec::new()
+        };
         Ok(Inbox { requests, receipts })
     }
 

@@ -54,7 +54,7 @@ pub use identities::IdentityRecord;
 pub use oidc::{Consumed, OidcClientRecord, OidcKeyRecord, OidcObject, Rotation};
 pub use receipts::ReceiptRecord;
 pub use stats::PoolStats;
-pub use transactions::{Completion, Failure, InsertOutcome, MssRecord, RequestWrite, TransactionRecord};
+pub use transactions::{Completion, DeviceInbox, Failure, InsertOutcome, MssRecord, RequestWrite, TransactionRecord};
 pub use users::{CodeOutcome, UserRecord};
 pub use verifications::{
     Decided, Decision, EvidenceRecord, HandoffOutcome, ImageDigest, ImageView, VerificationRecord, GENESIS,

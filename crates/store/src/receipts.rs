@@ -34,15 +34,10 @@ impl Store {
     }
 
     /// Hands out the receipts not yet delivered to this device, marking them delivered.
+    /// Mostly there is none: an inbox call asks only when [`Store::device_inbox`] says some
+    /// wait, so that an inbox without receipts writes nothing (an UPDATE that changes no
+    /// row still takes SQLite's write lock).
     pub async fn take_receipts(&self, device_id: &str, now: Timestamp) -> Result<Vec<ReceiptRecord>> {
-        // Mostly there is none: a read first, so that an inbox without receipts writes
-        // nothing (an UPDATE that changes no row still takes SQLite's write lock).
-        let query =
-            Sql::new("SELECT 1 FROM receipts WHERE device_id = $1 AND delivered_at IS NULL LIMIT 1").bind(device_id);
-        let waiting = self.fetch_optional_on_slot(query).await?;
-        if waiting.is_none() {
-            return Ok(Vec::new());
-        }
         // The UPDATE decides who takes them when two inbox calls race.
         let query = Sql::new(
             "UPDATE receipts SET delivered_at = $1 WHERE device_id = $2 AND delivered_at IS NULL

@@ -239,6 +239,15 @@ pub struct RequestWrite {
     _writer: Option<WriterTurn>,
 }
 
+/// A device's inbox as stored: see [`Store::device_inbox`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeviceInbox {
+    /// Requests waiting for the device's answer, oldest first.
+    pub pending: Vec<TransactionRecord>,
+    /// Whether receipts wait to be taken ([`Store::take_receipts`]).
+    pub receipts_waiting: bool,
+}
+
 /// The SQLite writer's turn, with its connection (opened at the first turn).
 pub(crate) type WriterTurn = tokio::sync::OwnedMutexGuard<Option<rusqlite::Connection>>;
 
@@ -390,15 +399,29 @@ impl Store {
         rows.iter().map(TransactionRecord::from_row).collect()
     }
 
-    /// Requests waiting for this device's answer that have not expired, oldest first.
-    pub async fn pending_for_device(&self, device_id: &str, now: Timestamp) -> Result<Vec<TransactionRecord>> {
+    /// What a device's inbox call reads, in one statement: the requests waiting for its
+    /// answer that have not expired, oldest first, and whether receipts wait for it.
+    pub async fn device_inbox(&self, device_id: &str, now: Timestamp) -> Result<DeviceInbox> {
+        // One row at least (the left join's), so the receipts' flag comes even without a
+        // pending request; then its transaction columns are NULL.
         let sql = format!(
-            "SELECT {TX_COLUMNS} FROM transactions t
-             WHERE t.device_id = $1 AND t.state = $2 AND t.expires_at > $3 ORDER BY t.created_at"
+            "SELECT {TX_COLUMNS},
+               CAST(CASE WHEN EXISTS (SELECT 1 FROM receipts r WHERE r.device_id = $1 AND r.delivered_at IS NULL)
+                 THEN 1 ELSE 0 END AS BIGINT)
+             FROM (SELECT 1 AS one) AS o
+             LEFT JOIN transactions t ON t.device_id = $1 AND t.state = $2 AND t.expires_at > $3
+             ORDER BY t.created_at"
         );
         let query = Sql::new(sql).bind(device_id).bind(TxState::Pending.as_db()).bind(now.as_millis());
         let rows = self.fetch_all_on_slot(query).await?;
-        rows.iter().map(TransactionRecord::from_row).collect()
+        let mut inbox = DeviceInbox::default();
+        for row in &rows {
+            inbox.receipts_waiting = row.col::<i64>(TX_COLUMN_COUNT)? == 1;
+            if row.col::<Option<String>>(0)?.is_some() {
+                inbox.pending.push(TransactionRecord::from_row(row)?);
+            }
+        }
+        Ok(inbox)
     }
 
     /// Moves a pending transaction to its final state. False if it was no longer pending:

@@ -971,7 +971,7 @@ both!(find_mss_transaction, |db, store| {
     assert_eq!(store.find_mss_transaction("t1").await.unwrap(), None);
 });
 
-both!(pending_for_device, |db, store| {
+both!(device_inbox, |db, store| {
     let at = |id: &str, created_at: Timestamp, expires_at: Timestamp| TransactionRecord {
         created_at,
         expires_at,
@@ -992,15 +992,27 @@ both!(pending_for_device, |db, store| {
         .await
         .unwrap();
 
-    let pending = store.pending_for_device("d1", NOW).await.unwrap();
-    let ids: Vec<_> = pending.iter().map(|t| t.id.as_str()).collect();
+    let inbox = store.device_inbox("d1", NOW).await.unwrap();
+    let ids: Vec<_> = inbox.pending.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, vec!["first", "second"], "oldest first; no expired, final or foreign request");
-    assert_eq!(pending[0], at("first", ms(-20), ms(1000)));
+    assert_eq!(inbox.pending[0], at("first", ms(-20), ms(1000)));
+    assert!(!inbox.receipts_waiting);
     assert!(store.complete_transaction("first", &Completion::Signed(vec![1]), NOW).await.unwrap());
-    let ids: Vec<_> = store.pending_for_device("d1", NOW).await.unwrap().into_iter().map(|t| t.id).collect();
+    let ids: Vec<_> = store.device_inbox("d1", NOW).await.unwrap().pending.into_iter().map(|t| t.id).collect();
     assert_eq!(ids, vec!["second"]);
-    assert_eq!(store.pending_for_device("d1", ms(1000)).await.unwrap(), vec![]);
-    assert_eq!(store.pending_for_device("d9", NOW).await.unwrap(), vec![]);
+    assert_eq!(store.device_inbox("d1", ms(1000)).await.unwrap(), DeviceInbox::default());
+    assert_eq!(store.device_inbox("d9", NOW).await.unwrap(), DeviceInbox::default());
+
+    // Receipts waiting are told with or without pending requests, until they are taken.
+    assert!(store.insert_receipt("signed", Some("d1"), "Thank you", NOW).await.unwrap());
+    let inbox = store.device_inbox("d1", NOW).await.unwrap();
+    assert!(inbox.receipts_waiting);
+    assert_eq!(inbox.pending.len(), 1);
+    let later = store.device_inbox("d1", ms(1000)).await.unwrap();
+    assert_eq!(later, DeviceInbox { pending: vec![], receipts_waiting: true });
+    assert!(!store.device_inbox("d2", NOW).await.unwrap().receipts_waiting, "another device's");
+    assert_eq!(store.take_receipts("d1", ms(1)).await.unwrap().len(), 1);
+    assert!(!store.device_inbox("d1", NOW).await.unwrap().receipts_waiting);
 });
 
 both!(complete_transaction, |db, store| {
@@ -1150,7 +1162,7 @@ both!(concurrent_app_requests_leave_the_last_pending, |db, store| {
     for w in writes {
         w.await.unwrap();
     }
-    let pending = store.pending_for_device("d1", NOW).await.unwrap();
+    let pending = store.device_inbox("d1", NOW).await.unwrap().pending;
     assert_eq!(pending.len(), 1, "pending: {:?}", pending.iter().map(|t| &t.id).collect::<Vec<_>>());
 });
 
