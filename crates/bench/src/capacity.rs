@@ -3,8 +3,8 @@
 //!
 //! - the time from start to ready, and the idle RSS;
 //! - phones connected on the device channel at once, each with an inbox long poll open
-//!   (half of them on each port: the device API is on both, and each listener's
-//!   connections are bounded by the open-file limit);
+//!   (half of them on each port: the device API is on both, and each listener holds at
+//!   most 10,000 connections);
 //! - sync signature requests waiting at once; then the phones approve, and each request
 //!   must end with its signature;
 //! - async requests outstanding at once: each must be acknowledged, and each status query
