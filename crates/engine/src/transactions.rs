@@ -251,37 +251,23 @@ impl Engine {
         self.expire(&record, expiry_detail).await
     }
 
-    /// Waits until the transaction ends, its time is up or `until` comes, whichever is
-    /// first, and returns it as it then stands.
-    pub(crate) async fn hold_while_pending(
-        &self,
-        id: &str,
-        until: Timestamp,
-    ) -> Result<TransactionRecord, TransactionError> {
-        self.watch(id, Some(until)).await
+    /// A watch on the end of transaction `id`, begun before the caller reads it: an end
+    /// between that read and the wait ([`TransactionWatch::wait`]) is not missed.
+    pub(crate) fn watch_transaction(&self, id: &str) -> TransactionWatch<'_> {
+        let subscription = self.inner.transactions.subscribe(id);
+        TransactionWatch { engine: self, id: id.to_string(), wake: subscription.armed(), subscription }
     }
 
     /// Reads the transaction until it is final or its expiry (or `until`, if sooner) has
     /// come; between reads, waits for a notification of its end. Returns the last read.
     async fn watch(&self, id: &str, until: Option<Timestamp>) -> Result<TransactionRecord, TransactionError> {
-        let subscription = self.inner.transactions.subscribe(id);
-        loop {
-            let notified = subscription.notify().notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let record = self
-                .inner
-                .store
-                .find_transaction(id)
-                .await
-                .map_err(internal)?
-                .ok_or(TransactionError::NoSuchRequest)?;
-            let end = until.map_or(record.expires_at, |until| until.min(record.expires_at));
-            let left = self.now().until(end);
-            if record.state.is_final() || left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
-                return Ok(record);
-            }
-        }
+        let watch = self.watch_transaction(id);
+        let record = self.read_transaction(id).await?;
+        watch.wait(record, until).await
+    }
+
+    async fn read_transaction(&self, id: &str) -> Result<TransactionRecord, TransactionError> {
+        self.inner.store.find_transaction(id).await.map_err(internal)?.ok_or(TransactionError::NoSuchRequest)
     }
 
     async fn robot_signature(
@@ -315,6 +301,39 @@ impl Engine {
         let key = Arc::new(PrivateKey::from_pkcs8_der(&pkcs8).map_err(internal)?);
         self.inner.robot_keys.insert(device.device_id.clone(), key.clone());
         Ok(key)
+    }
+}
+
+/// See [`Engine::watch_transaction`].
+pub(crate) struct TransactionWatch<'a> {
+    engine: &'a Engine,
+    id: String,
+    wake: std::pin::Pin<Box<tokio::sync::futures::OwnedNotified>>,
+    // Declared after `wake`: the entry it was armed on goes when the last subscriber does.
+    subscription: crate::waiters::Subscription<'a>,
+}
+
+impl TransactionWatch<'_> {
+    /// From `record`, as read after the watch began: waits until the transaction is
+    /// final, its expiry (or `until`, if sooner) has come, reading it again after each
+    /// notification of its end. Returns the last read.
+    pub(crate) async fn wait(
+        mut self,
+        mut record: TransactionRecord,
+        until: Option<Timestamp>,
+    ) -> Result<TransactionRecord, TransactionError> {
+        loop {
+            let end = until.map_or(record.expires_at, |until| until.min(record.expires_at));
+            let left = self.engine.now().until(end);
+            if record.state.is_final()
+                || left.is_zero()
+                || tokio::time::timeout(left, self.wake.as_mut()).await.is_err()
+            {
+                return Ok(record);
+            }
+            self.wake = self.subscription.armed();
+            record = self.engine.read_transaction(&self.id).await?;
+        }
     }
 }
 

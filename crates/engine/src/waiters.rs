@@ -5,9 +5,11 @@
 //! the truth, a notification only says "look again", which makes lost or duplicate
 //! notifications (e.g. across nodes) harmless.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
 
 #[derive(Default)]
@@ -43,6 +45,15 @@ impl Subscription<'_> {
     pub(crate) fn notify(&self) -> &Notify {
         &self.notify
     }
+
+    /// A wake-up armed now: any [`Waiters::wake`] of the key from here on completes it,
+    /// however much later it is awaited. It holds the entry too: drop it before the
+    /// subscription, or the entry stays.
+    pub(crate) fn armed(&self) -> Pin<Box<OwnedNotified>> {
+        let mut notified = Box::pin(self.notify.clone().notified_owned());
+        notified.as_mut().enable();
+        notified
+    }
 }
 
 impl Drop for Subscription<'_> {
@@ -57,6 +68,17 @@ impl Drop for Subscription<'_> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn an_armed_wake_up_is_woken_before_it_is_awaited() {
+        let waiters = Waiters::default();
+        let subscription = waiters.subscribe("t1");
+        let wake = subscription.armed();
+        waiters.wake("t1");
+        assert!(tokio::time::timeout(Duration::from_secs(5), wake).await.is_ok());
+        drop(subscription);
+        assert_eq!(waiters.len(), 0);
+    }
 
     #[tokio::test]
     async fn wake_reaches_a_waiter_and_entries_are_dropped() {

@@ -14,11 +14,14 @@ impl Mss<'_> {
     pub async fn status(&self, identity: &ClientIdentity, input: StatusInput) -> Result<StatusOutcome, Fault> {
         let (ap, echo) = self.check_frame(Operation::Status, identity, &input.frame).await?;
         let id = input.mssp_trans_id.as_deref().ok_or_else(|| Fault::missing_param("MSSP_TransID is missing"))?;
+        // A poll to hold starts watching before it reads, so that it need not read again
+        // before it waits: an end in between still wakes it.
+        let held = self.engine.polls().held_until(id, self.engine.now());
+        let watch = held.map(|_| self.engine.watch_transaction(id));
         let (mut record, mss) = self.owned_transaction(&ap, id).await?;
-        if record.state == TxState::Pending {
-            if let Some(until) = self.engine.polls().held_until(id, self.engine.now()) {
-                record = self.engine.hold_while_pending(id, until).await?;
-            }
+        if let (Some(until), Some(watch), TxState::Pending) = (held, watch, record.state) {
+            // Until the end, its expiry or that second, whichever is first.
+            record = watch.wait(record, Some(until)).await?;
         }
         if record.state == TxState::Pending && record.expires_at <= self.engine.now() {
             record = self.engine.expire(&record, Some(&Fault::expired_async().detail)).await?;
