@@ -231,8 +231,8 @@ impl Store {
     }
 
     /// Forgets up to `limit` nonces older than `before` (the clock window: older requests
-    /// are refused by time anyway); how many. In the writer's turn on SQLite, like every
-    /// purge (see `Store::purge_oidc_objects`). Without an index on `seen_at` (which every
+    /// are refused by time anyway); how many. On SQLite a write of the group commit's
+    /// batch, like every purge (see `Store::purge_oidc_objects`). Without an index on `seen_at` (which every
     /// nonce's insert would pay for), the inner scan runs in insertion order, so it finds
     /// the oldest, the ones to go, first.
     pub async fn purge_nonces(&self, before: Timestamp, limit: i64) -> Result<u64> {

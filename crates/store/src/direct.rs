@@ -7,7 +7,7 @@
 //! Readers: a few connections, each behind a lock that is held only while one statement
 //! runs, never across an `.await`, so a reader waits at most for another statement.
 //! The writer: one connection, in the writer's turn (`Store::sqlite_writer`), so writes
-//! take SQLite's lock one after the other.
+//! take SQLite's lock one after the other; the group commit writes its batches on it.
 //!
 //! Neither waits in SQLite's busy handler, which sleeps the thread: their busy timeout
 //! is 0, and a statement that finds the database locked (by a write through sqlx's pool,

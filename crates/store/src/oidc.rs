@@ -258,8 +258,8 @@ impl Store {
 
     /// Deletes up to `limit` objects that expired by `before`; how many. A caller with more
     /// to delete asks again, so that no one statement holds the write lock for long. On
-    /// SQLite in the writer's turn: beside it, the delete and the group commit would wait
-    /// for each other in SQLite's busy handler, which sleeps.
+    /// SQLite a write of the group commit's batch: beside it, the delete and the batches
+    /// would wait for each other in SQLite's busy handler, which sleeps.
     pub async fn purge_oidc_objects(&self, before: Timestamp, limit: i64) -> Result<u64> {
         let query = Sql::new(
             "DELETE FROM oidc_objects WHERE (kind, id) IN

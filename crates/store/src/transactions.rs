@@ -203,8 +203,9 @@ async fn insert_transaction(conn: &mut AnyConnection, t: &TransactionRecord) -> 
     Ok(())
 }
 
-/// SQLite: a new MSS request, three statements in one database transaction, in place in
-/// the writer's turn (see `direct`); the three share one list of values. The transaction
+/// SQLite: a new MSS request, three statements as one write of the group commit's batch
+/// (see `group_commit`), in place on the writer's connection; the three share one list of
+/// values. The transaction
 /// row goes in only if the (AP_ID, AP_TransID, Instant) is new, the MSS row only if the
 /// transaction row went in (`changes()`), and, for a pending App request (`$33` = 1), the
 /// user's other pending App requests fail as replaced only if it did. A duplicate writes
