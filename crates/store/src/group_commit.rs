@@ -112,11 +112,10 @@ impl Store {
     /// as one write of the next batch; what each returned and changed.
     pub(crate) async fn queue_write(
         &self,
-        statements: &[&'static str],
+        statements: Vec<Cow<'static, str>>,
         params: Vec<Value<'static>>,
     ) -> Result<Vec<Written>> {
         let (answer, answered) = oneshot::channel();
-        let statements = statements.iter().map(|&text| Cow::Borrowed(text)).collect();
         self.queue_job(Job::Write { statements, params, answer }).await?;
         answered.await.map_err(|_| closed())?
     }
@@ -124,9 +123,7 @@ impl Store {
     /// SQLite: one statement as a write of the next batch, as [`Store::queue_write`].
     pub(crate) async fn queue_statement(&self, sql: Sql<'_>) -> Result<Written> {
         let Sql { text, params } = sql.into_owned();
-        let (answer, answered) = oneshot::channel();
-        self.queue_job(Job::Write { statements: vec![text], params, answer }).await?;
-        let mut written = answered.await.map_err(|_| closed())??;
+        let mut written = self.queue_write(vec![text], params).await?;
         written.pop().ok_or_else(|| StoreError::GroupCommit("no answer".into()))
     }
 

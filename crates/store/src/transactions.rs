@@ -5,6 +5,8 @@
 //! Every state change is a conditional UPDATE from pending, so the first answer wins and
 //! a final state never changes, on any node.
 
+use std::borrow::Cow;
+
 use mobileid_core::{ContentKind, FailureReason, Method, Requester, SignContent, Timestamp, TxKind, TxState};
 use sqlx::{Any, AnyConnection};
 
@@ -361,7 +363,8 @@ impl Store {
             .bind(i64::from(replaces_others(t)))
             .into_owned()
             .params;
-        let written = self.queue_write(&SQLITE_INSERT_MSS_TRANSACTION, values).await?;
+        let statements = SQLITE_INSERT_MSS_TRANSACTION.map(Cow::Borrowed).to_vec();
+        let written = self.queue_write(statements, values).await?;
         let [_, (inserted, _), (replaced, _)] = <[Written; 3]>::try_from(written)
             .map_err(|w| StoreError::GroupCommit(format!("{} answers for 3 statements", w.len())))?;
         let inserted = !inserted.is_empty();
