@@ -113,7 +113,8 @@ impl Engine {
     }
 
     /// After the insert: wakes the waiters of the requests it replaced (the store failed
-    /// them in the insert's own database transaction) and the device's inbox.
+    /// them in the insert's own database transaction) and the device's inbox, here; the
+    /// write told the other nodes as it committed.
     pub(crate) async fn deliver(&self, record: &TransactionRecord, replaced: Vec<String>) {
         if record.state == TxState::Signed {
             let signed_at = record.completed_at.unwrap_or(record.created_at);
@@ -121,10 +122,10 @@ impl Engine {
         }
         for id in replaced {
             self.record_finished(Ending::Failed(FailureReason::Replaced), &id).await;
-            self.announce(ChangeEvent::TransactionDone(id)).await;
+            self.wake_local(&ChangeEvent::TransactionDone(id));
         }
         if let (TxState::Pending, Some(device_id)) = (record.state, &record.device_id) {
-            self.announce(ChangeEvent::DeviceInbox(device_id.clone())).await;
+            self.wake_local(&ChangeEvent::DeviceInbox(device_id.clone()));
         }
     }
 
@@ -199,7 +200,8 @@ impl Engine {
             return Err(TransactionError::NoLongerOpen);
         }
         self.inner.metrics.finished(ending, record.created_at, now);
-        self.announce(ChangeEvent::TransactionDone(record.id.clone())).await;
+        // The completion told the other nodes.
+        self.wake_local(&ChangeEvent::TransactionDone(record.id.clone()));
         if let Completion::Failed(failure) = completion {
             self.document_signature_failed(record, failure).await;
         }
@@ -217,7 +219,7 @@ impl Engine {
         let now = self.now();
         if self.inner.store.complete_transaction(&record.id, &expired, now).await.map_err(internal)? {
             self.inner.metrics.finished(Ending::Failed(FailureReason::Expired), record.created_at, now);
-            self.announce(ChangeEvent::TransactionDone(record.id.clone())).await;
+            self.wake_local(&ChangeEvent::TransactionDone(record.id.clone()));
             self.document_signature_failed(record, &Failure::new(FailureReason::Expired, detail)).await;
             if let Some(device) = &record.device_id {
                 self.announce(ChangeEvent::DeviceInbox(device.clone())).await;

@@ -9,6 +9,9 @@ use sqlx::postgres::PgListener;
 use crate::Result;
 
 pub(crate) const CHANNEL: &str = "mobileid_changes";
+/// How a `TransactionDone` payload starts: SQL that tells of ended transactions adds
+/// their IDs to it.
+pub(crate) const TRANSACTION_DONE: &str = "tx:";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeEvent {
@@ -27,7 +30,7 @@ pub enum ChangeEvent {
 impl ChangeEvent {
     pub(crate) fn encode(&self) -> String {
         match self {
-            ChangeEvent::TransactionDone(id) => format!("tx:{id}"),
+            ChangeEvent::TransactionDone(id) => format!("{TRANSACTION_DONE}{id}"),
             ChangeEvent::DeviceInbox(id) => format!("dev:{id}"),
             ChangeEvent::OidcClient(id) => format!("oc:{id}"),
             ChangeEvent::DocumentFree(id) => format!("doc:{id}"),
@@ -36,7 +39,7 @@ impl ChangeEvent {
     }
 
     fn decode(payload: &str) -> Option<ChangeEvent> {
-        if let Some(id) = payload.strip_prefix("tx:") {
+        if let Some(id) = payload.strip_prefix(TRANSACTION_DONE) {
             Some(ChangeEvent::TransactionDone(id.to_string()))
         } else if let Some(id) = payload.strip_prefix("oc:") {
             Some(ChangeEvent::OidcClient(id.to_string()))

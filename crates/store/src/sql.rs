@@ -245,15 +245,4 @@ impl Conn<'_> {
             Conn::Direct(_) => Ok(self.fetch_all(sql).await?.into_iter().next()),
         }
     }
-
-    /// Runs the statement; how many rows it changed.
-    pub(crate) async fn execute(&mut self, sql: &Sql<'_>) -> Result<u64> {
-        match self {
-            Conn::Any(conn) => Ok(sql.query().execute(&mut **conn).await?.rows_affected()),
-            Conn::Direct(conn) => {
-                let conn: &mut rusqlite::Connection = conn;
-                Ok(crate::direct::retry_busy(move || crate::direct::run(conn, sql)).await?.1)
-            }
-        }
-    }
 }

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use mobileid_core::{ContentKind, FailureReason, Method, Requester, SignContent, Timestamp, TxKind, TxState};
 use sqlx::{Any, AnyConnection};
 
+use crate::events::{ChangeEvent, CHANNEL, TRANSACTION_DONE};
 use crate::group_commit::Written;
 use crate::sql::{Columns, Conn, Sql};
 use crate::{ts, ts_opt, Backend, Result, Store, StoreError};
@@ -229,17 +230,68 @@ const SQLITE_INSERT_MSS_TRANSACTION: [&str; 3] = [
     RETURNING id",
 ];
 
+/// PostgreSQL: a new MSS request in one statement, in the database transaction that holds
+/// the user's lock. The MSS row goes in unless (AP_ID, AP_TransID, Instant) was used
+/// before, the transaction row only with it (the foreign key is checked at the end of the
+/// statement), and a pending App request (`$33` = 1) fails the user's other pending App
+/// requests. It tells the other nodes as [`replaced_and_told`] does; a duplicate writes
+/// and tells nothing, and returns no row. The values are those of
+/// `SQLITE_INSERT_MSS_TRANSACTION`, then the channel, the inbox event and the prefix.
+fn postgres_insert_mss() -> String {
+    format!(
+        "WITH inserted_mss AS ({INSERT_MSS} VALUES ($21, $22, $23, $24, $25, $26, $27, $28) \
+           ON CONFLICT (ap_id, ap_trans_id, ap_instant) DO NOTHING RETURNING transaction_id), \
+         inserted AS ({INSERT_TRANSACTION} SELECT {TRANSACTION_VALUES} FROM inserted_mss RETURNING id), \
+         replaced AS (UPDATE transactions SET state = $29, failure_reason = $30, failure_detail = NULL, \
+           completed_at = $16 \
+           WHERE $33 = 1 AND msisdn = $4 AND method = $31 AND state = $32 AND id <> $1 \
+             AND EXISTS (SELECT 1 FROM inserted_mss) RETURNING id) {}",
+        replaced_and_told(Some("inserted"), 34)
+    )
+}
+
+/// PostgreSQL: how a statement that failed the requests of its CTE `replaced` ends, so
+/// that it tells the other nodes itself: each replaced request as ended, and the device's
+/// inbox (placeholder `first` + 1, NULL for none) once, if the CTE `inserted` has a row (if
+/// given). PostgreSQL sends the notifications when the transaction commits, and only if it
+/// does. The rows: each replaced ID, and a NULL ID for the inserted row. Placeholders from
+/// `first` on: the channel, the inbox event, and `TRANSACTION_DONE`.
+fn replaced_and_told(inserted: Option<&str>, first: usize) -> String {
+    let (channel, inbox, done) = (first, first + 1, first + 2);
+    let from = inserted.map(|cte| format!(" FROM {cte}")).unwrap_or_default();
+    format!(
+        "SELECT x.id, CASE WHEN x.told IS NOT NULL THEN CAST(pg_notify(${channel}, x.told) AS TEXT) END \
+         FROM (SELECT CAST(NULL AS TEXT) AS id, CAST(${inbox} AS TEXT) AS told{from} \
+               UNION ALL SELECT id, ${done} || id FROM replaced) x"
+    )
+}
+
+/// The event that tells a device's inbox of a new request, if it waits for the device.
+fn inbox_event(t: &TransactionRecord) -> Option<String> {
+    let device = t.device_id.as_ref().filter(|_| t.state == TxState::Pending)?;
+    Some(ChangeEvent::DeviceInbox(device.clone()).encode())
+}
+
+/// The IDs a statement ending in [`replaced_and_told`] returned.
+fn replaced_ids(rows: &[crate::sql::Row]) -> Result<Vec<String>> {
+    let ids = rows.iter().map(|r| r.col::<Option<String>>(0)).collect::<Result<Vec<_>>>()?;
+    Ok(ids.into_iter().flatten().collect())
+}
+
 /// A new request being written: one database transaction in which the request is inserted
 /// and, if it is a pending App request, the user's other pending App requests are failed
 /// (replaced: one request at a time on a phone). Such a write first takes the user's
 /// lock (an UPDATE of the user row: a row lock on PostgreSQL, the write lock on SQLite),
 /// so the writes of one user's requests run one after the other and the last committed
 /// request is the one left pending. Without it, two requests arriving together could each
-/// fail the other. Dropped without [`RequestWrite::commit`], nothing is written.
+/// fail the other. On PostgreSQL the commit also tells the other nodes of the request and
+/// of those it replaced. Dropped without [`RequestWrite::commit`], nothing is written.
 pub struct RequestWrite {
     // Declared first, so it is dropped (rolled back) before the writer lock is released.
     pub(crate) db: sqlx::Transaction<'static, Any>,
     _writer: Option<WriterTurn>,
+    /// PostgreSQL: other nodes may wait for what this write changes.
+    tells: bool,
 }
 
 /// A device's inbox as stored: see [`Store::device_inbox`].
@@ -265,34 +317,32 @@ impl RequestWrite {
         insert_transaction(&mut self.db, t).await
     }
 
-    /// Inserts a transaction with its MSS request; `Duplicate` if (AP_ID, AP_TransID,
-    /// Instant) was used before (then drop this write: nothing is written).
-    pub async fn insert_mss(&mut self, t: &TransactionRecord, mss: &MssRecord) -> Result<InsertOutcome> {
-        insert_transaction(&mut self.db, t).await?;
-        let sql = format!("{INSERT_MSS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (ap_id, ap_trans_id, ap_instant) DO NOTHING");
-        let done = bind_mss(Sql::new(sql), mss).query().execute(&mut *self.db).await?;
-        Ok(if done.rows_affected() == 1 { InsertOutcome::Inserted } else { InsertOutcome::Duplicate })
-    }
-
     /// Fails the requests `t` replaces (as of its creation time) and commits; returns
-    /// their IDs.
+    /// their IDs. On PostgreSQL the same statement tells the other nodes of them and of
+    /// the device's new request.
     pub async fn commit(mut self, t: &TransactionRecord) -> Result<Vec<String>> {
-        let replaced = if replaces_others(t) {
-            let rows = sqlx::query(
-                "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = NULL, completed_at = $3
-                 WHERE msisdn = $4 AND method = $5 AND state = $6 AND id <> $7
-                 RETURNING id",
-            )
-            .bind(TxState::Failed.as_db())
-            .bind(FailureReason::Replaced.as_db())
-            .bind(t.created_at.as_millis())
-            .bind(&t.msisdn)
-            .bind(Method::App.as_db())
-            .bind(TxState::Pending.as_db())
-            .bind(&t.id)
-            .fetch_all(&mut *self.db)
-            .await?;
-            rows.iter().map(|r| r.col(0)).collect::<Result<Vec<String>>>()?
+        let inbox = if self.tells { inbox_event(t) } else { None };
+        let replaced = if replaces_others(t) || inbox.is_some() {
+            let update = "UPDATE transactions SET state = $1, failure_reason = $2, failure_detail = NULL, \
+                 completed_at = $3 WHERE $8 = 1 AND msisdn = $4 AND method = $5 AND state = $6 AND id <> $7";
+            let text = if self.tells {
+                format!("WITH replaced AS ({update} RETURNING id) {}", replaced_and_told(None, 9))
+            } else {
+                format!("{update} RETURNING id")
+            };
+            let mut sql = Sql::new(text)
+                .bind(TxState::Failed.as_db())
+                .bind(FailureReason::Replaced.as_db())
+                .bind(t.created_at.as_millis())
+                .bind(t.msisdn.as_str())
+                .bind(Method::App.as_db())
+                .bind(TxState::Pending.as_db())
+                .bind(t.id.as_str())
+                .bind(i64::from(replaces_others(t)));
+            if self.tells {
+                sql = sql.bind(CHANNEL).bind(inbox).bind(TRANSACTION_DONE);
+            }
+            replaced_ids(&Conn::Any(&mut self.db).fetch_all(&sql).await?)?
         } else {
             Vec::new()
         };
@@ -312,7 +362,7 @@ impl Store {
             // blocking inserts that only check the user exists (foreign keys).
             sqlx::query("UPDATE users SET state = state WHERE msisdn = $1").bind(&t.msisdn).execute(&mut *db).await?;
         }
-        Ok(RequestWrite { db, _writer: writer })
+        Ok(RequestWrite { db, _writer: writer, tells: self.backend == Backend::Postgres })
     }
 
     /// The writer's own connection, opened on its first turn.
@@ -342,27 +392,40 @@ impl Store {
     /// Inserts a new MSS request (transaction and MSS row) in one database transaction; a
     /// pending App request also fails the user's other pending App requests, whose IDs it
     /// returns. `Duplicate` (and nothing written) if (AP_ID, AP_TransID, Instant) was used
-    /// before.
+    /// before. On PostgreSQL the write tells the other nodes of the new request and of the
+    /// ones it replaced, as [`RequestWrite::commit`] does.
     pub async fn insert_mss_request(
         &self,
         t: &TransactionRecord,
         mss: &MssRecord,
     ) -> Result<(InsertOutcome, Vec<String>)> {
+        let values = |sql| {
+            bind_mss(bind_transaction(sql, t), mss)
+                .bind(TxState::Failed.as_db())
+                .bind(FailureReason::Replaced.as_db())
+                .bind(Method::App.as_db())
+                .bind(TxState::Pending.as_db())
+                .bind(i64::from(replaces_others(t)))
+        };
         if self.backend() == Backend::Postgres {
-            let mut write = self.begin_request(t).await?;
-            return match write.insert_mss(t, mss).await? {
-                InsertOutcome::Inserted => Ok((InsertOutcome::Inserted, write.commit(t).await?)),
-                InsertOutcome::Duplicate => Ok((InsertOutcome::Duplicate, Vec::new())),
+            let sql = values(Sql::new(postgres_insert_mss())).bind(CHANNEL).bind(inbox_event(t)).bind(TRANSACTION_DONE);
+            let rows = if replaces_others(t) {
+                let mut write = self.begin_request(t).await?;
+                let rows = Conn::Any(&mut write.db).fetch_all(&sql).await?;
+                // A duplicate wrote nothing: committing it ends the lock as a rollback would.
+                write.db.commit().await?;
+                rows
+            } else {
+                let mut slot = self.slot().await?;
+                let rows = Conn::Any(slot.connection()).fetch_all(&sql).await;
+                slot.check(rows)?
             };
+            if rows.is_empty() {
+                return Ok((InsertOutcome::Duplicate, Vec::new()));
+            }
+            return Ok((InsertOutcome::Inserted, replaced_ids(&rows)?));
         }
-        let values = bind_mss(bind_transaction(Sql::new(""), t), mss)
-            .bind(TxState::Failed.as_db())
-            .bind(FailureReason::Replaced.as_db())
-            .bind(Method::App.as_db())
-            .bind(TxState::Pending.as_db())
-            .bind(i64::from(replaces_others(t)))
-            .into_owned()
-            .params;
+        let values = values(Sql::new("")).into_owned().params;
         let statements = SQLITE_INSERT_MSS_TRANSACTION.map(Cow::Borrowed).to_vec();
         let written = self.queue_write(statements, values).await?;
         let [_, (inserted, _), (replaced, _)] = <[Written; 3]>::try_from(written)
@@ -429,15 +492,24 @@ impl Store {
     }
 
     /// Moves a pending transaction to its final state. False if it was no longer pending:
-    /// the first answer wins, and a final state never changes.
+    /// the first answer wins, and a final state never changes. On PostgreSQL it also tells
+    /// the other nodes that the transaction ended.
     pub async fn complete_transaction(&self, id: &str, outcome: &Completion, now: Timestamp) -> Result<bool> {
         let sql = completion(id, outcome, now);
         match self.backend() {
             Backend::Sqlite => Ok(self.queue_statement(sql).await?.1 == 1),
             Backend::Postgres => {
+                // It tells the other nodes in the same statement, sent as it commits.
+                let text = format!(
+                    "WITH done AS ({} RETURNING id) SELECT CAST(pg_notify($8, $9) AS TEXT) FROM done",
+                    sql.text
+                );
+                let sql = Sql { text: text.into(), params: sql.params }
+                    .bind(CHANNEL)
+                    .bind(ChangeEvent::TransactionDone(id.to_string()).encode());
                 let mut slot = self.slot().await?;
-                let result = Conn::Any(slot.connection()).execute(&sql).await;
-                Ok(slot.check(result)? == 1)
+                let result = Conn::Any(slot.connection()).fetch_all(&sql).await;
+                Ok(slot.check(result)?.len() == 1)
             }
         }
     }

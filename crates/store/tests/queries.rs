@@ -1104,16 +1104,16 @@ both!(a_new_app_request_replaces_the_pending_ones, |db, store| {
     let signed = ended(TxState::Signed, tx("done2", me, Some("d1"), Method::App));
     assert_eq!(write_request(&store, &signed).await, Vec::<String>::new());
     assert_eq!(state_of(&store, "keep").await, TxState::Pending);
-    // The MSS insert in the same write: a duplicate writes nothing and replaces nothing.
+    // An MSS request replaces too; a duplicate writes nothing and replaces nothing.
     let next = tx("next", me, Some("d1"), Method::App);
-    let mut write = store.begin_request(&next).await.unwrap();
-    assert_eq!(write.insert_mss(&next, &mss(&next)).await.unwrap(), InsertOutcome::Inserted);
-    assert_eq!(write.commit(&next).await.unwrap(), vec!["keep"]);
+    assert_eq!(
+        store.insert_mss_request(&next, &mss(&next)).await.unwrap(),
+        (InsertOutcome::Inserted, vec!["keep".into()])
+    );
+    assert_eq!(state_of(&store, "keep").await, TxState::Failed);
     let again = TransactionRecord { id: "again".into(), ..next.clone() };
-    let mut write = store.begin_request(&again).await.unwrap();
     let again_mss = MssRecord { transaction_id: "again".into(), ..mss(&next) };
-    assert_eq!(write.insert_mss(&again, &again_mss).await.unwrap(), InsertOutcome::Duplicate);
-    drop(write);
+    assert_eq!(store.insert_mss_request(&again, &again_mss).await.unwrap(), (InsertOutcome::Duplicate, Vec::new()));
     assert_eq!(store.find_transaction("again").await.unwrap(), None);
     assert_eq!(state_of(&store, "next").await, TxState::Pending);
 });
@@ -1307,6 +1307,75 @@ both!(publish_listen, |db, store| {
             assert_eq!(received, sent);
         }
     }
+});
+
+both!(writes_tell_other_nodes, |db, store| {
+    // On PostgreSQL a new request, the requests it replaces and a completion are told to
+    // the other nodes by the writes themselves; what is not written is not told.
+    let mut listener = match db.backend {
+        Backend::Sqlite => {
+            assert!(store.listen().await.unwrap().is_none());
+            return;
+        }
+        Backend::Postgres => store.listen().await.unwrap().expect("PostgreSQL listens"),
+    };
+    // The channel is database-wide: our IDs end in a tag, and other tests' events are skipped.
+    let tag = format!("-{}-{}", std::process::id(), NOW);
+    let id = |name: &str| format!("{name}{tag}");
+    let me = "41790000001";
+    user_with_device(&store, me, &id("d1")).await;
+    let (app, sim) = (Some(id("d1")), Some(id("s1")));
+    let old = tx(&id("old"), me, app.as_deref(), Method::App);
+    assert_eq!(store.insert_mss_request(&old, &mss(&old)).await.unwrap().0, InsertOutcome::Inserted);
+    let new = tx(&id("new"), me, app.as_deref(), Method::App);
+    assert_eq!(store.insert_mss_request(&new, &mss(&new)).await.unwrap(), (InsertOutcome::Inserted, vec![id("old")]));
+    let duplicate = TransactionRecord { id: id("dup"), ..new.clone() };
+    let duplicate_mss = MssRecord { transaction_id: id("dup"), ..mss(&new) };
+    assert_eq!(store.insert_mss_request(&duplicate, &duplicate_mss).await.unwrap().0, InsertOutcome::Duplicate);
+    // A request that waits for no device (a robot's, signed at once) tells nothing.
+    let robot = ended(TxState::Signed, tx(&id("robot"), me, sim.as_deref(), Method::Sim));
+    assert_eq!(store.insert_mss_request(&robot, &mss(&robot)).await.unwrap().0, InsertOutcome::Inserted);
+    // A request written by the other services (not MSS), replacing nothing, and one dropped.
+    let sim_request = tx(&id("sim"), me, sim.as_deref(), Method::Sim);
+    assert_eq!(write_request(&store, &sim_request).await, Vec::<String>::new());
+    let dropped = tx(&id("dropped"), me, app.as_deref(), Method::App);
+    let mut write = store.begin_request(&dropped).await.unwrap();
+    write.insert(&dropped).await.unwrap();
+    drop(write);
+    let signed = Completion::Signed(vec![0x30, 1, 2]);
+    assert!(store.complete_transaction(&id("new"), &signed, ms(5)).await.unwrap());
+    assert!(!store.complete_transaction(&id("new"), &signed, ms(6)).await.unwrap(), "it had ended");
+    let last = ChangeEvent::Ap(id("last"));
+    store.publish(&last).await.unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = listener.next().await.unwrap();
+            let ours = match &event {
+                ChangeEvent::TransactionDone(id)
+                | ChangeEvent::DeviceInbox(id)
+                | ChangeEvent::OidcClient(id)
+                | ChangeEvent::DocumentFree(id)
+                | ChangeEvent::Ap(id) => id.ends_with(&tag),
+            };
+            if event == last {
+                break;
+            }
+            if ours {
+                received.push(event);
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("events not received in time; got {received:?}"));
+    let expected = vec![
+        ChangeEvent::DeviceInbox(id("d1")),
+        ChangeEvent::DeviceInbox(id("d1")),
+        ChangeEvent::TransactionDone(id("old")),
+        ChangeEvent::DeviceInbox(id("s1")),
+        ChangeEvent::TransactionDone(id("new")),
+    ];
+    assert_eq!(received, expected);
 });
 
 /// Runs `op(store, i)` for i in 0..8 on eight tasks released at the same moment, and

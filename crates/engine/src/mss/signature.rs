@@ -265,8 +265,6 @@ impl Mss<'_> {
     /// Stores a new transaction with its MSS request, failing the requests it replaces in
     /// the same database transaction; returns their IDs. 101 if (AP_ID, AP_TransID,
     /// Instant) was used before.
-    /// Stores a new request; a pending App request also fails the user's other pending
-    /// ones, in the same database transaction.
     async fn insert_new(&self, record: &TransactionRecord, mss: &MssRecord) -> Result<Vec<String>, Fault> {
         match self.engine.store().insert_mss_request(record, mss).await.map_err(internal)? {
             (InsertOutcome::Inserted, replaced) => Ok(replaced),
