@@ -1,8 +1,9 @@
 //! How often APs poll a pending transaction. The wire contract expects polls every second
 //! or more slowly, and asks that those are never throttled. A poll that comes sooner after
-//! the previous pending answer of its transaction is held until the transaction ends or
-//! that second is up, whichever comes first. A client that polls every few milliseconds
-//! then costs what one polling every second costs, and it hears of the end at once.
+//! the previous pending answer of its transaction (a status poll's 504, or the async
+//! MSS_Signature's acceptance) is held until the transaction ends or that second is up,
+//! whichever comes first. A client that polls every few milliseconds then costs what one
+//! polling every second costs, and it hears of the end at once.
 //!
 //! A node keeps, per pending transaction it answered in the last second, when it did; an
 //! end forgets the entry. The hold re-reads the store, so an entry can only delay an

@@ -11,7 +11,7 @@ use mobileid_crypto::device_auth::{canonical_request, DeviceAuthorization};
 use mobileid_crypto::{verify_detached_signed_data, KeyAlgorithm, MasterKey, PinKey, PrivateKey};
 use mobileid_engine::admin::default_profiles;
 use mobileid_engine::devices::NewPhone;
-use mobileid_engine::mss::messages::{DataInput, FrameInput, SignatureInput, StatusInput};
+use mobileid_engine::mss::messages::{DataInput, FrameInput, SignatureInput, StatusInput, StatusOutcome};
 use mobileid_engine::signing::envelopes::{NewEnvelope, NewSigner};
 use mobileid_engine::signing::{Placement, SignatureAsk, SigningError};
 use mobileid_engine::transactions::NewTransaction;
@@ -324,12 +324,14 @@ async fn async_expiry(world: World) {
     let id = accepted.mssp_trans_id;
     let status = |world: &World| StatusInput { frame: frame(world, "T-status"), mssp_trans_id: Some(id.clone()) };
 
+    // A second after the acceptance, as the contract expects (a sooner poll is held).
+    world.clock.advance(Duration::from_secs(1));
     let pending = world.engine.mss().status(&identity, status(&world)).await.expect("pending");
     assert_eq!(pending.status.number(), 504);
     let inbox = world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap();
     let request = inbox.requests[0].clone();
 
-    world.clock.advance(Duration::from_millis(4_999));
+    world.clock.advance(Duration::from_millis(3_999));
     assert_eq!(world.engine.mss().status(&identity, status(&world)).await.expect("still").status.number(), 504);
     world.clock.advance(Duration::from_millis(1));
     for _ in 0..2 {
@@ -365,19 +367,32 @@ async fn early_polls(world: World) {
     // Polls a second apart, as the contract expects, are answered at once.
     let first = world.engine.mss().sign(&identity, ask("T-spaced")).await.expect("accepted").mssp_trans_id;
     for _ in 0..3 {
+        world.clock.advance(Duration::from_secs(1));
         let poll = mss.status(&identity, status(&first));
         let answer = tokio::time::timeout(Duration::from_secs(30), poll).await.expect("at once").expect("pending");
         assert_eq!(answer.status.number(), 504);
-        world.clock.advance(Duration::from_secs(1));
     }
-
     // A poll right after a pending answer is held, and answered when the phone answers.
+    approved_while_held(&world, &phone, &first).await;
+
+    // So is a poll right after the acceptance of the async request.
     let id = world.engine.mss().sign(&identity, ask("T-eager")).await.expect("accepted").mssp_trans_id;
-    let pending = world.engine.mss().status(&identity, status(&id)).await.expect("pending");
-    assert_eq!(pending.status.number(), 504);
+    let answer = approved_while_held(&world, &phone, &id).await;
+    // Once it has ended, every poll is answered at once, the same each time.
+    for _ in 0..2 {
+        let poll = mss.status(&identity, status(&id));
+        let again = tokio::time::timeout(Duration::from_secs(30), poll).await.expect("at once").expect("signed");
+        assert_eq!((again.status.number(), again.signature), (500, answer.signature.clone()));
+    }
+    world.end().await;
+}
+
+/// Polls `id` at once, checks that the poll is still waiting a moment later, has the phone
+/// approve, and returns the poll's answer: the signature.
+async fn approved_while_held(world: &World, phone: &Phone, id: &str) -> StatusOutcome {
     let engine = world.engine.clone();
     let held = tokio::spawn({
-        let input = status(&id);
+        let input = StatusInput { frame: frame(world, "T-status"), mssp_trans_id: Some(id.to_string()) };
         async move { engine.mss().status(&ClientIdentity::Sandbox, input).await }
     });
     // Real time, not the engine's clock: the poll must still be waiting when the phone answers.
@@ -386,17 +401,11 @@ async fn early_polls(world: World) {
     let request = world.engine.inbox(&phone.device, Duration::ZERO).await.unwrap().requests[0].clone();
     assert_eq!(request.transaction_id, id);
     let signature = phone.signing_key.sign(&request.to_be_signed).expect("sign");
-    world.engine.approve(&phone.device, &id, &signature, None, None).await.expect("approved");
+    world.engine.approve(&phone.device, id, &signature, None, None).await.expect("approved");
     let answer = held.await.expect("joined").expect("signed");
     assert_eq!(answer.status.number(), 500);
     assert!(answer.signature.is_some());
-    // Once it has ended, every poll is answered at once, the same each time.
-    for _ in 0..2 {
-        let poll = mss.status(&identity, status(&id));
-        let again = tokio::time::timeout(Duration::from_secs(30), poll).await.expect("at once").expect("signed");
-        assert_eq!((again.status.number(), again.signature), (500, answer.signature.clone()));
-    }
-    world.end().await;
+    answer
 }
 
 #[tokio::test]

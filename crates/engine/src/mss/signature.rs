@@ -225,6 +225,11 @@ impl Mss<'_> {
         };
         match request.mode {
             MessagingMode::Asynch => {
+                if record.state == TxState::Pending {
+                    // The answer says "pending" as a status poll's 504 does: a poll sooner
+                    // than a second after it is held too (`polls.rs`).
+                    self.engine.polls().answered(&id, self.engine.now());
+                }
                 Ok(SignatureOutcome::accepted(request.echo, id, mss.msisdn_raw, profile, service_responses))
             }
             MessagingMode::Synch => {

@@ -1,6 +1,7 @@
 //! MSS_StatusQuery: 504 while the phone has not answered, then the final answer, the same
 //! for every repeated poll. Polls of a pending transaction sooner than a second after the
-//! previous one's answer are held (`engine/src/polls.rs`).
+//! previous pending answer (a poll's, or the async request's) are held
+//! (`engine/src/polls.rs`).
 
 use mobileid_core::request::Operation;
 use mobileid_core::{Fault, StatusCode, TxState};
