@@ -659,9 +659,10 @@ impl Engine {
         Ok(accounts)
     }
 
-    /// Removes expired portal sessions and e-mailed links.
+    /// Removes expired portal sessions and e-mailed links, in batches (`crate::purge`).
     pub async fn purge_portal(&self) -> Result<u64, PortalError> {
-        Ok(self.store().purge_portal(self.now()).await?)
+        let now = self.now();
+        Ok(crate::purge::in_batches(|limit| self.store().purge_portal(now, limit)).await?)
     }
 
     async fn has_active_phone(&self, msisdn: &str) -> Result<bool, PortalError> {

@@ -6,6 +6,7 @@ use mobileid_core::{AccountState, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::sql::Sql;
 use crate::{ts, Result, Store};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -293,15 +294,19 @@ impl Store {
         Ok(())
     }
 
-    /// Removes expired sessions and tokens.
-    pub async fn purge_portal(&self, now: Timestamp) -> Result<u64> {
+    /// Removes up to `limit` expired sessions and up to `limit` expired tokens; how many.
+    /// On SQLite writes of the group commit's batch, like every purge (see
+    /// `Store::purge_oidc_objects`): through sqlx's pool, a write could wait for seconds
+    /// in SQLite's busy handler while the group commit holds the lock batch after batch.
+    pub async fn purge_portal(&self, now: Timestamp, limit: i64) -> Result<u64> {
         let mut removed = 0;
-        for table in ["portal_sessions", "account_tokens"] {
-            removed += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
-                .bind(now.as_millis())
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+        for (table, key) in [("portal_sessions", "session_hash"), ("account_tokens", "token_hash")] {
+            let sql = Sql::new(format!(
+                "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT $2)"
+            ))
+            .bind(now.as_millis())
+            .bind(limit);
+            removed += self.execute_write(sql).await?;
         }
         Ok(removed)
     }

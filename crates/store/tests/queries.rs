@@ -1662,7 +1662,13 @@ both!(account_tokens, |db, store| {
     assert_eq!(store.take_account_token("t1", "confirm", NOW).await.unwrap(), TokenOutcome::AlreadyUsed);
     assert_eq!(store.take_account_token("t2", "confirm", NOW).await.unwrap(), TokenOutcome::Expired);
     assert_eq!(store.take_account_token("t3", "confirm", NOW).await.unwrap(), TokenOutcome::Unknown);
-    assert_eq!(store.purge_portal(NOW).await.unwrap(), 1);
+    store.insert_account_token("t4", "acc-1", "confirm", ms(-2)).await.unwrap();
+    store.insert_account_token("t5", "acc-1", "confirm", ms(-3)).await.unwrap();
+    // At most `limit` of each table at a time, the oldest or not, until none is left.
+    assert_eq!(store.purge_portal(NOW, 2).await.unwrap(), 2);
+    assert_eq!(store.purge_portal(NOW, 2).await.unwrap(), 1);
+    assert_eq!(store.purge_portal(NOW, 2).await.unwrap(), 0);
+    assert_eq!(store.take_account_token("t5", "confirm", NOW).await.unwrap(), TokenOutcome::Unknown);
 });
 
 both!(portal_sessions, |db, store| {
@@ -1675,6 +1681,12 @@ both!(portal_sessions, |db, store| {
     assert_eq!(store.find_session("s1", NOW).await.unwrap(), None);
     store.delete_sessions_of("acc-1").await.unwrap();
     assert_eq!(store.find_session("s2", NOW).await.unwrap(), None);
+    // Expired sessions are purged; live ones stay.
+    let expired = SessionRecord { expires_at: ms(-1), ..session.clone() };
+    store.insert_session("s3", &expired, ms(-5)).await.unwrap();
+    store.insert_session("s4", &session, NOW).await.unwrap();
+    assert_eq!(store.purge_portal(NOW, 500).await.unwrap(), 1);
+    assert_eq!(store.find_session("s4", NOW).await.unwrap(), Some(session.clone()));
 });
 
 both!(recovery_codes, |db, store| {
