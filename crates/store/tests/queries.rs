@@ -1118,6 +1118,33 @@ both!(a_new_app_request_replaces_the_pending_ones, |db, store| {
     assert_eq!(state_of(&store, "next").await, TxState::Pending);
 });
 
+both!(racing_app_requests_leave_one_pending, |db, store| {
+    // Eight MSS requests of one user at once: each waits for the user's lock (on SQLite,
+    // the writer's turn), so exactly one stays pending and each of the others is reported
+    // replaced exactly once.
+    user_with_device(&store, "41790000001", "d1").await;
+    let results = race(&store, |store, i| async move {
+        let t = TransactionRecord { created_at: ms(i), ..tx(&format!("R{i}"), "41790000001", Some("d1"), Method::App) };
+        store.insert_mss_request(&t, &mss(&t)).await
+    })
+    .await;
+    let mut replaced = Vec::new();
+    for result in results {
+        let (outcome, ids) = result.unwrap();
+        assert_eq!(outcome, InsertOutcome::Inserted);
+        replaced.extend(ids);
+    }
+    let mut pending = Vec::new();
+    for i in 0..8 {
+        if state_of(&store, &format!("R{i}")).await == TxState::Pending {
+            pending.push(format!("R{i}"));
+        }
+    }
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let others: Vec<String> = (0..8).map(|i| format!("R{i}")).filter(|id| *id != pending[0]).collect();
+    assert_eq!(sorted(replaced), others);
+});
+
 both!(concurrent_app_requests_leave_the_last_pending, |db, store| {
     // A forced interleaving: the first request's write is open (inserted, not committed)
     // when the second starts. The second waits for the user's lock, so it cannot insert
