@@ -1299,7 +1299,7 @@ both!(publish_listen, |db, store| {
         Backend::Postgres => {
             let mut listener = store.listen().await.unwrap().expect("PostgreSQL listens");
             // The channel is database-wide: tag our events so other tests' events are skipped.
-            let tag = format!("{}-{}", std::process::id(), NOW);
+            let tag = format!("listen-{}-{}", std::process::id(), NOW);
             let other_node = db.connect().await;
             let sent = vec![
                 ChangeEvent::TransactionDone(format!("T-{tag}")),
@@ -1313,28 +1313,40 @@ both!(publish_listen, |db, store| {
             store.publish(&sent[2]).await.unwrap();
             other_node.publish(&sent[3]).await.unwrap();
             store.publish(&sent[4]).await.unwrap();
-            let mut received = Vec::new();
-            tokio::time::timeout(Duration::from_secs(10), async {
-                while received.len() < sent.len() {
-                    let event = listener.next().await.unwrap();
-                    let ours = match &event {
-                        ChangeEvent::TransactionDone(id)
-                        | ChangeEvent::DeviceInbox(id)
-                        | ChangeEvent::OidcClient(id)
-                        | ChangeEvent::DocumentFree(id)
-                        | ChangeEvent::Ap(id) => id.ends_with(&tag),
-                    };
-                    if ours {
-                        received.push(event);
-                    }
-                }
-            })
-            .await
-            .unwrap_or_else(|_| panic!("events not received in time; got {received:?}"));
+            let received = tagged_events(&mut listener, &tag, |received| received.len() == sent.len()).await;
             assert_eq!(received, sent);
         }
     }
 });
+
+/// The events whose IDs end in `tag` (the channel is database-wide: other tests' events
+/// are skipped), in the order received, until `enough` says so; at most 10 s.
+async fn tagged_events(
+    listener: &mut ChangeListener,
+    tag: &str,
+    enough: impl Fn(&[ChangeEvent]) -> bool,
+) -> Vec<ChangeEvent> {
+    let mut received = Vec::new();
+    let collect = async {
+        while !enough(&received) {
+            let event = listener.next().await.unwrap();
+            let ours = match &event {
+                ChangeEvent::TransactionDone(id)
+                | ChangeEvent::DeviceInbox(id)
+                | ChangeEvent::OidcClient(id)
+                | ChangeEvent::DocumentFree(id)
+                | ChangeEvent::Ap(id) => id.ends_with(tag),
+            };
+            if ours {
+                received.push(event);
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), collect).await.is_err() {
+        panic!("events not received in time; got {received:?}");
+    }
+    received
+}
 
 both!(writes_tell_other_nodes, |db, store| {
     // On PostgreSQL a new request, the requests it replaces and a completion are told to
@@ -1347,7 +1359,7 @@ both!(writes_tell_other_nodes, |db, store| {
         Backend::Postgres => store.listen().await.unwrap().expect("PostgreSQL listens"),
     };
     // The channel is database-wide: our IDs end in a tag, and other tests' events are skipped.
-    let tag = format!("-{}-{}", std::process::id(), NOW);
+    let tag = format!("-tell-{}-{}", std::process::id(), NOW);
     let id = |name: &str| format!("{name}{tag}");
     let me = "41790000001";
     user_with_device(&store, me, &id("d1")).await;
@@ -1374,27 +1386,8 @@ both!(writes_tell_other_nodes, |db, store| {
     assert!(!store.complete_transaction(&id("new"), &signed, ms(6)).await.unwrap(), "it had ended");
     let last = ChangeEvent::Ap(id("last"));
     store.publish(&last).await.unwrap();
-    let mut received = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let event = listener.next().await.unwrap();
-            let ours = match &event {
-                ChangeEvent::TransactionDone(id)
-                | ChangeEvent::DeviceInbox(id)
-                | ChangeEvent::OidcClient(id)
-                | ChangeEvent::DocumentFree(id)
-                | ChangeEvent::Ap(id) => id.ends_with(&tag),
-            };
-            if event == last {
-                break;
-            }
-            if ours {
-                received.push(event);
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("events not received in time; got {received:?}"));
+    let mut received = tagged_events(&mut listener, &tag, |received| received.last() == Some(&last)).await;
+    received.pop();
     let expected = vec![
         ChangeEvent::DeviceInbox(id("d1")),
         ChangeEvent::DeviceInbox(id("d1")),
